@@ -1,1 +1,147 @@
-fn main() {}
+//! `cargo xtask`: the container workflow of the Node service, over the docker (or podman) CLI.
+//! Each command turns xtask.toml + the Dockerfile + flags into a plan; `plan::execute` runs it.
+
+mod build;
+mod cli;
+mod config;
+mod dockerfile;
+mod doctor;
+mod engine;
+mod gha;
+mod plan;
+mod probe;
+mod project;
+mod run;
+mod signals;
+mod stages;
+mod tags;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use camino::Utf8PathBuf;
+
+use crate::build::{BuildFlags, Builder};
+use crate::cli::Cli;
+use crate::engine::Engine;
+use crate::plan::{Interrupted, Plan, StepFailed};
+use crate::project::Project;
+
+fn main() -> ExitCode {
+    signals::install();
+    let cli = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(cli) => cli,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit_status(&err))
+        }
+    }
+}
+
+/// Docker's own status where docker failed, 128 + signal when interrupted, else 1.
+fn exit_status(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(failed) = cause.downcast_ref::<StepFailed>() {
+            return u8::try_from(failed.status)
+                .ok()
+                .filter(|s| *s != 0)
+                .unwrap_or(1);
+        }
+        if let Some(Interrupted(sig)) = cause.downcast_ref::<Interrupted>() {
+            return 128 + *sig as u8;
+        }
+    }
+    1
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    if cli.help {
+        print!("{}", cli::help(&cli.command));
+        return Ok(());
+    }
+    let engine = Engine::select(cli.engine.as_deref(), cli.context.clone())?;
+    if cli.command == "doctor" {
+        if cli.dry_run {
+            doctor::print_dry_run(&engine);
+            return Ok(());
+        }
+        return doctor::doctor(&engine);
+    }
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let cwd = Utf8PathBuf::from_path_buf(cwd)
+        .map_err(|p| anyhow::anyhow!("the current folder {} is not UTF-8", p.display()))?;
+    let project = Project::discover(&cwd)?;
+    let flavor = project::flavor_from(cli.flavor.as_deref(), project.config.build.flavor)?;
+    let options = plan::Options {
+        dry_run: cli.dry_run,
+        verbose: cli.verbose,
+        root: project.root.clone(),
+    };
+
+    let plan = match cli.command.as_str() {
+        "stages" => return stages::print_stages(&project, flavor),
+        "pull" => {
+            if let Some(platform) = &cli.platform {
+                build::check_platforms(platform)?;
+            }
+            stages::pull_plan(&project, &engine, flavor, cli.platform.as_deref())?
+        }
+        "build" | "lint" | "test" | "release" => {
+            let builder = Builder {
+                project: &project,
+                engine: &engine,
+                flavor,
+                package: project.package()?,
+                flags: BuildFlags::from_cli(cli)?,
+            };
+            match cli.command.as_str() {
+                "build" => build::build_plan(&builder, cli.stage.as_deref())?,
+                "lint" => build::lint_plan(&builder)?,
+                "test" => match build::test_plan(&builder)? {
+                    Some(plan) => plan,
+                    None => {
+                        eprintln!("xtask: the service has no tests ([service] tests = false in xtask.toml); nothing to run");
+                        return Ok(());
+                    }
+                },
+                _ => release_plan(&builder)?,
+            }
+        }
+        "run" => run::run_plan(&project, &engine, &project.package()?)?,
+        "smoke" => run::smoke_plan(&project, &engine, &project.package()?)?,
+        other => unreachable!("cli::parse accepts only known commands, got {other}"),
+    };
+    execute(&plan, &options, &engine)
+}
+
+/// `release`: the release stage, tagged IMAGE:VERSION.
+fn release_plan(builder: &Builder) -> Result<Plan> {
+    let project = builder.project;
+    let release = &project.config.stages.release;
+    project
+        .dockerfile()?
+        .find_stage(release, project.config.build.dockerfile.as_str())?;
+    builder.package.check_lockfile()?;
+    let tag = run::release_image(project, &builder.package);
+    let step = plan::Step::exec(
+        format!("build release image {tag}"),
+        builder.command(release, &builder.release_args()?, &[tag.clone()]),
+    );
+    Ok(Plan { steps: vec![step] })
+}
+
+/// Runs a plan whose steps call the engine: first a quick check that the engine answers, so an
+/// unreachable daemon is one clear line instead of a failed build.
+fn execute(plan: &Plan, options: &plan::Options, engine: &Engine) -> Result<()> {
+    if !options.dry_run {
+        engine.server_version()?;
+    }
+    plan::execute(plan, options).map(|_| ())
+}

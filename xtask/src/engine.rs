@@ -1,0 +1,141 @@
+//! The container engine: docker (default) or podman, found on PATH with `which`, and what it can do
+//! (server version, BuildKit/buildx, compose, image store). Short captured queries go through xshell.
+
+use anyhow::{bail, Result};
+
+use crate::plan::Command;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Docker,
+    Podman,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Engine {
+    pub kind: Kind,
+    pub program: &'static str,
+    /// `docker --context NAME`, put in front of every engine command.
+    pub context: Option<String>,
+}
+
+impl Engine {
+    /// `--engine` wins over `XTASK_ENGINE`; docker is the default.
+    pub fn select(flag: Option<&str>, context: Option<String>) -> Result<Engine> {
+        let env = std::env::var("XTASK_ENGINE").ok().filter(|v| !v.is_empty());
+        let (name, source) = match (flag, env.as_deref()) {
+            (Some(name), _) => (name.to_string(), "--engine"),
+            (None, Some(name)) => (name.to_string(), "XTASK_ENGINE"),
+            (None, None) => ("docker".to_string(), ""),
+        };
+        let (kind, program) = match name.as_str() {
+            "docker" => (Kind::Docker, "docker"),
+            "podman" => (Kind::Podman, "podman"),
+            other => bail!("unknown engine '{other}' (from {source}); use 'docker' or 'podman'"),
+        };
+        if let Some(context) = &context {
+            if kind == Kind::Podman {
+                bail!("--context is a docker option; for podman use CONTAINER_HOST or `podman system connection`");
+            }
+            if context.is_empty() || context.starts_with('-') {
+                bail!("invalid --context '{context}'; name a context from `docker context ls`");
+            }
+        }
+        Ok(Engine {
+            kind,
+            program,
+            context,
+        })
+    }
+
+    /// `docker [--context C] ARGS…`
+    pub fn command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut command = Command::new(self.program);
+        if let Some(context) = &self.context {
+            command = command.args(["--context", context.as_str()]);
+        }
+        command.args(args)
+    }
+
+    /// `docker buildx build` (BuildKit; the classic `docker build` of old engines cannot do
+    /// `RUN --mount`), or `podman build`.
+    pub fn build_command(&self) -> Command {
+        match self.kind {
+            Kind::Docker => self.command(["buildx", "build"]),
+            Kind::Podman => self.command(["build"]),
+        }
+    }
+
+    fn query_args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = Vec::new();
+        if let Some(context) = &self.context {
+            all.extend(["--context", context.as_str()]);
+        }
+        all.extend_from_slice(args);
+        all
+    }
+
+    /// Runs a short engine query and returns its trimmed stdout.
+    pub fn query(&self, args: &[&str]) -> Result<String> {
+        query(self.program, &self.query_args(args))
+    }
+
+    /// The server version, or a one-line error that says how to reach the engine.
+    pub fn server_version(&self) -> Result<String> {
+        crate::plan::require_program(self.program)?;
+        let format = match self.kind {
+            Kind::Docker => "{{.Server.Version}}",
+            Kind::Podman => "{{.Server.Version}}",
+        };
+        match self.query(&["version", "--format", format]) {
+            Ok(version) if !version.is_empty() && version != "<no value>" => Ok(version),
+            Ok(_) => bail!(
+                "{}",
+                self.unreachable("it answered without a server version")
+            ),
+            Err(err) => bail!("{}", self.unreachable(&format!("{err:#}"))),
+        }
+    }
+
+    fn unreachable(&self, why: &str) -> String {
+        let host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
+        let target = match (&self.context, host) {
+            (Some(context), _) => format!(" (context {context})"),
+            (None, Some(host)) => format!(" (DOCKER_HOST={host})"),
+            (None, None) => String::new(),
+        };
+        let fix = match self.kind {
+            Kind::Docker => "start the daemon (`sudo systemctl start docker`, or Docker Desktop) or point DOCKER_HOST/--context at a running one",
+            Kind::Podman => "check `podman info`, or start the podman service",
+        };
+        format!(
+            "cannot reach the {} engine{target}: {why}; {fix}; `cargo xtask doctor` shows more",
+            self.program
+        )
+    }
+}
+
+/// Runs `program args…`, captures stdout; a non-zero exit becomes an error holding stderr's first line.
+pub fn query(program: &str, args: &[&str]) -> Result<String> {
+    let shell = xshell::Shell::new()?;
+    let output = shell
+        .cmd(program)
+        .args(args)
+        .quiet()
+        .ignore_status()
+        .output()?;
+    if output.status.success() {
+        return Ok(String::from_utf8_lossy(&output.stdout).trim().to_string());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let first = stderr
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("no error output");
+    bail!("{first}")
+}

@@ -1,0 +1,140 @@
+//! The kit's own checks on a running container: wait until the engine reports it healthy, then
+//! send one HTTP GET to the host port the engine published. Plain std networking, no HTTP crate.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::engine::query;
+
+/// Polls `inspect` until the container is healthy (or simply running, when the image has no
+/// HEALTHCHECK). A container that exits or turns unhealthy fails at once, with its last log lines.
+pub fn wait_healthy(program: &str, container: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let format =
+        "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}";
+    loop {
+        let state = query(program, &["inspect", "--format", format, container])?;
+        match state.split_once(' ') {
+            Some(("running", "healthy" | "none")) => return Ok(()),
+            Some(("running", "unhealthy")) => bail!(
+                "container {container} turned unhealthy{}",
+                last_logs(program, container)
+            ),
+            Some((status, _)) if status != "running" && status != "created" => {
+                bail!(
+                    "container {container} is {status} instead of running{}",
+                    last_logs(program, container)
+                )
+            }
+            _ => {}
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "container {container} was not healthy after {} s ({state}){}",
+                timeout.as_secs(),
+                last_logs(program, container)
+            );
+        }
+        if crate::signals::received().is_some() {
+            bail!("interrupted while waiting for {container}");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// GET `path` on the host port published for the container's `port`; 2xx passes.
+pub fn probe(
+    program: &str,
+    container: &str,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+) -> Result<()> {
+    let published = query(program, &["port", container, &format!("{port}/tcp")])
+        .with_context(|| format!("container {container} publishes no host port for {port}/tcp"))?;
+    // `docker port` prints one line per address, e.g. "127.0.0.1:49153" and "[::]:49153".
+    let host_port = published
+        .lines()
+        .filter_map(|line| line.rsplit_once(':').map(|(_, p)| p.trim().to_string()))
+        .next()
+        .with_context(|| format!("cannot read the published port from '{published}'"))?;
+    let address = format!("127.0.0.1:{host_port}");
+    let status = http_get(&address, path, timeout)?;
+    if !(200..300).contains(&status) {
+        bail!(
+            "GET http://{address}{path} answered {status}, expected 2xx{}",
+            last_logs(program, container)
+        );
+    }
+    eprintln!("    GET http://{address}{path} -> {status}");
+    Ok(())
+}
+
+/// A minimal HTTP/1.1 GET: returns the status code.
+pub fn http_get(address: &str, path: &str, timeout: Duration) -> Result<u16> {
+    let socket = address
+        .to_socket_addrs()?
+        .next()
+        .with_context(|| format!("cannot resolve {address}"))?;
+    let mut stream = TcpStream::connect_timeout(&socket, timeout)
+        .with_context(|| format!("cannot connect to {address}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nAccept: */*\r\n\r\n"
+    )?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(2).any(|w| w == b"\r\n") {
+        let n = stream
+            .read(&mut buf)
+            .with_context(|| format!("no answer from {address}{path}"))?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = String::from_utf8_lossy(&head);
+    let status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok());
+    status.with_context(|| {
+        format!(
+            "not an HTTP answer from {address}{path}: '{}'",
+            line.lines().next().unwrap_or("")
+        )
+    })
+}
+
+fn last_logs(program: &str, container: &str) -> String {
+    let shell = match xshell::Shell::new() {
+        Ok(shell) => shell,
+        Err(_) => return String::new(),
+    };
+    let output = shell
+        .cmd(program)
+        .args(["logs", "--tail", "20", container])
+        .quiet()
+        .ignore_status()
+        .output();
+    match output {
+        Ok(out) => {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = text.trim();
+            if text.is_empty() {
+                String::new()
+            } else {
+                // Printed before the error line, so the error itself stays one line.
+                eprintln!("--- last log lines of {container} ---\n{text}\n---");
+                "; its last log lines are above".to_string()
+            }
+        }
+        Err(_) => String::new(),
+    }
+}
