@@ -24,11 +24,7 @@ pub struct BuildFlags {
 
 impl BuildFlags {
     pub fn from_cli(cli: &Cli) -> Result<BuildFlags> {
-        let build_args = cli
-            .build_args
-            .iter()
-            .map(|a| parse_build_arg(a))
-            .collect::<Result<_>>()?;
+        let build_args = cli.build_args.iter().map(|a| parse_build_arg(a)).collect::<Result<_>>()?;
         if let Some(progress) = &cli.progress {
             if !["auto", "plain", "tty", "quiet", "rawjson"].contains(&progress.as_str()) {
                 bail!("invalid --progress '{progress}'; use auto, plain, tty, quiet or rawjson");
@@ -38,10 +34,7 @@ impl BuildFlags {
             check_platforms(platform)?;
         }
         if let Some(builder) = &cli.builder {
-            if builder.is_empty()
-                || builder.starts_with('-')
-                || builder.contains(char::is_whitespace)
-            {
+            if builder.is_empty() || builder.starts_with('-') || builder.contains(char::is_whitespace) {
                 bail!("invalid --builder '{builder}'; name a builder from `docker buildx ls`");
             }
         }
@@ -67,9 +60,7 @@ pub fn parse_build_arg(text: &str) -> Result<(String, String)> {
 
 pub fn check_arg_name(name: &str) -> Result<()> {
     let mut chars = name.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
         bail!("'{name}' is not a valid variable name (letters, digits and '_', not starting with a digit)");
     }
@@ -80,8 +71,7 @@ pub fn check_arg_name(name: &str) -> Result<()> {
 pub fn check_platforms(text: &str) -> Result<()> {
     for platform in text.split(',') {
         let parts: Vec<&str> = platform.split('/').collect();
-        let word_ok =
-            |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let word_ok = |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !(2..=3).contains(&parts.len()) || !parts.iter().all(word_ok) {
             bail!("invalid platform '{platform}'; write it as os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8");
         }
@@ -116,10 +106,7 @@ impl Builder<'_> {
     pub fn release_args(&self) -> Result<BTreeMap<String, String>> {
         let service = &self.project.config.service;
         let mut args = self.common_args();
-        args.insert(
-            "START".to_string(),
-            self.package.start_file(&service.start)?,
-        );
+        args.insert("START".to_string(), self.package.start_file(&service.start)?);
         args.insert("PORT".to_string(), service.port.to_string());
         args.insert("HEALTH_PATH".to_string(), service.health_path.clone());
         Ok(args)
@@ -127,28 +114,14 @@ impl Builder<'_> {
 
     /// `docker buildx build --file F --target STAGE --build-arg… --tag… CONTEXT`. Kit args first, then
     /// xtask.toml's `[build] args`, then `--build-arg` flags, so the user's word wins.
-    pub fn command(
-        &self,
-        stage: &str,
-        kit_args: &BTreeMap<String, String>,
-        tags: &[String],
-    ) -> Command {
+    pub fn command(&self, stage: &str, kit_args: &BTreeMap<String, String>, tags: &[String]) -> Command {
         let config = &self.project.config;
         let mut command = self.engine.build_command();
         if let Some(builder) = &self.flags.builder {
             command = command.args(["--builder", builder.as_str()]);
         }
-        command = command.args([
-            "--file",
-            config.build.dockerfile.as_str(),
-            "--target",
-            stage,
-        ]);
-        let user_args = config
-            .build
-            .args
-            .iter()
-            .chain(self.flags.build_args.iter().map(|(k, v)| (k, v)));
+        command = command.args(["--file", config.build.dockerfile.as_str(), "--target", stage]);
+        let user_args = config.build.args.iter().chain(self.flags.build_args.iter().map(|(k, v)| (k, v)));
         for (key, value) in kit_args.iter().chain(user_args) {
             command = command.args(["--build-arg".to_string(), format!("{key}={value}")]);
         }
@@ -181,24 +154,16 @@ impl Builder<'_> {
 
     /// The CA bundle handed to builds as the secret `ca`, when configured and present.
     fn ca_bundle(&self) -> Option<String> {
-        let bundle = std::env::var("XTASK_CA_BUNDLE")
-            .unwrap_or_else(|_| self.project.config.build.ca_bundle.clone());
+        let bundle = std::env::var("XTASK_CA_BUNDLE").unwrap_or_else(|_| self.project.config.build.ca_bundle.clone());
         (!bundle.is_empty() && std::path::Path::new(&bundle).is_file()).then_some(bundle)
     }
 
     /// One build step for a stage, tagged IMAGE:STAGE.
     pub fn stage_step(&self, stage: &str) -> Result<Step> {
         let config = &self.project.config;
-        let args = if stage == config.stages.release {
-            self.release_args()?
-        } else {
-            self.common_args()
-        };
+        let args = if stage == config.stages.release { self.release_args()? } else { self.common_args() };
         let tag = format!("{}:{stage}", self.project.image());
-        let step = Step::exec(
-            format!("build stage '{stage}'"),
-            self.command(stage, &args, &[tag]),
-        );
+        let step = Step::exec(format!("build stage '{stage}'"), self.command(stage, &args, &[tag]));
         Ok(if stage == config.stages.test {
             step.with_hint("the test suite failed; see the output above")
         } else if stage == config.stages.lint {
@@ -215,10 +180,7 @@ pub fn build_plan(builder: &Builder, stage: Option<&str>) -> Result<Plan> {
     let name = stage.unwrap_or(&builder.project.config.stages.release);
     let label = builder.project.config.build.dockerfile.as_str();
     let stage = dockerfile.find_stage(name, label)?;
-    let stage_name = stage
-        .name
-        .clone()
-        .unwrap_or_else(|| stage.index.to_string());
+    let stage_name = stage.name.clone().unwrap_or_else(|| stage.index.to_string());
     builder.package.check_lockfile()?;
     let mut plan = Plan::default();
     plan.push(builder.stage_step(&stage_name)?);
@@ -259,18 +221,9 @@ mod tests {
     #[test]
     fn build_args_are_checked() {
         assert_eq!(parse_build_arg("A=1").unwrap(), ("A".into(), "1".into()));
-        assert_eq!(
-            parse_build_arg("EMPTY=").unwrap(),
-            ("EMPTY".into(), "".into())
-        );
-        assert_eq!(
-            parse_build_arg("X=a=b").unwrap(),
-            ("X".into(), "a=b".into())
-        );
-        assert!(parse_build_arg("NOVALUE")
-            .unwrap_err()
-            .to_string()
-            .contains("KEY=VALUE"));
+        assert_eq!(parse_build_arg("EMPTY=").unwrap(), ("EMPTY".into(), "".into()));
+        assert_eq!(parse_build_arg("X=a=b").unwrap(), ("X".into(), "a=b".into()));
+        assert!(parse_build_arg("NOVALUE").unwrap_err().to_string().contains("KEY=VALUE"));
         assert!(parse_build_arg("1A=x").is_err());
         assert!(parse_build_arg("=x").is_err());
         assert!(parse_build_arg("A-B=x").is_err());

@@ -11,14 +11,7 @@ pub struct CommandSpec {
     pub flags: &'static [&'static str],
 }
 
-const BUILD_FLAGS: &[&str] = &[
-    "--no-cache",
-    "--pull",
-    "--build-arg",
-    "--progress",
-    "--platform",
-    "--builder",
-];
+const BUILD_FLAGS: &[&str] = &["--no-cache", "--pull", "--build-arg", "--progress", "--platform", "--builder"];
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
@@ -41,7 +34,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "build",
-        usage: "build [--stage S] [--no-cache] [--pull] [--build-arg K=V]... [--progress P] [--platform P] [--builder B]",
+        usage:
+            "build [--stage S] [--no-cache] [--pull] [--build-arg K=V]... [--progress P] [--platform P] [--builder B]",
         summary: "Build one stage (default: the release stage) and tag it IMAGE:STAGE",
         flags: &["--stage", "--no-cache", "--pull", "--build-arg", "--progress", "--platform", "--builder"],
     },
@@ -60,8 +54,14 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "release",
         usage: "release [build flags]",
-        summary: "Build the release stage and tag it IMAGE:VERSION (version from package.json)",
-        flags: BUILD_FLAGS,
+        summary: "Build the release stage once, tagged from package.json's version and git (semver, sha, branch)",
+        flags: &["--no-cache", "--pull", "--build-arg", "--progress", "--platform", "--builder", "--registry"],
+    },
+    CommandSpec {
+        name: "tags",
+        usage: "tags [--json] [--registry R]",
+        summary: "Print the tags and OCI labels `release` would apply, one per line",
+        flags: &["--json", "--registry"],
     },
     CommandSpec {
         name: "run",
@@ -75,10 +75,15 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "Start the release image, wait until healthy, probe the health path, stop; always clean up",
         flags: &[],
     },
+    CommandSpec {
+        name: "ci",
+        usage: "ci [build flags]",
+        summary: "The whole pipeline: pull, lint, test, release, smoke; stops at the first failure; timing table",
+        flags: BUILD_FLAGS,
+    },
 ];
 
-const GLOBAL_FLAGS: &str =
-    "  --dry-run         Print the exact commands, one per line, ready to paste; run nothing
+const GLOBAL_FLAGS: &str = "  --dry-run         Print the exact commands, one per line, ready to paste; run nothing
   -v, --verbose     Show each command as it runs
   --engine E        docker (default) or podman; also XTASK_ENGINE
   --flavor F        alpine or debian, overriding xtask.toml's [build] flavor; also XTASK_FLAVOR
@@ -93,6 +98,11 @@ const FLAG_HELP: &[(&str, &str)] = &[
     ("--progress", "--progress P      BuildKit progress output: auto, plain, tty, quiet or rawjson"),
     ("--platform", "--platform P      Target platform(s), e.g. linux/amd64 or linux/amd64,linux/arm64"),
     ("--builder", "--builder B       buildx builder instance to use (a remote BuildKit, a Kubernetes builder...)"),
+    (
+        "--registry",
+        "--registry R      Registry (and namespace) for the image, overriding xtask.toml, e.g. ghcr.io/acme",
+    ),
+    ("--json", "--json            Print JSON instead of lines"),
 ];
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -111,6 +121,8 @@ pub struct Cli {
     pub progress: Option<String>,
     pub platform: Option<String>,
     pub builder: Option<String>,
+    pub registry: Option<String>,
+    pub json: bool,
 }
 
 pub fn find(name: &str) -> Option<&'static CommandSpec> {
@@ -145,6 +157,8 @@ where
             Long("progress") => cli.progress = Some(string(parser.value()?, &flag)?),
             Long("platform") => cli.platform = Some(string(parser.value()?, &flag)?),
             Long("builder") => cli.builder = Some(string(parser.value()?, &flag)?),
+            Long("registry") => cli.registry = Some(string(parser.value()?, &flag)?),
+            Long("json") => cli.json = true,
             Value(value) if cli.command.is_empty() => {
                 let name = string(value, "command")?;
                 if name == "help" {
@@ -176,34 +190,18 @@ where
     }
     if !cli.help {
         let spec = find(&cli.command).expect("checked above");
-        let global = [
-            "-h",
-            "--help",
-            "-v",
-            "--verbose",
-            "--dry-run",
-            "--engine",
-            "--flavor",
-            "--context",
-        ];
-        if let Some(flag) = seen_flags
-            .iter()
-            .find(|f| !global.contains(&f.as_str()) && !spec.flags.contains(&f.as_str()))
+        let global = ["-h", "--help", "-v", "--verbose", "--dry-run", "--engine", "--flavor", "--context"];
+        if let Some(flag) =
+            seen_flags.iter().find(|f| !global.contains(&f.as_str()) && !spec.flags.contains(&f.as_str()))
         {
-            bail!(
-                "'{}' does not take {flag}; see `cargo xtask {} --help`",
-                spec.name,
-                spec.name
-            );
+            bail!("'{}' does not take {flag}; see `cargo xtask {} --help`", spec.name, spec.name);
         }
     }
     Ok(cli)
 }
 
 fn string(value: std::ffi::OsString, what: &str) -> Result<String> {
-    value
-        .into_string()
-        .map_err(|v| anyhow::anyhow!("{what}: '{}' is not valid UTF-8", v.to_string_lossy()))
+    value.into_string().map_err(|v| anyhow::anyhow!("{what}: '{}' is not valid UTF-8", v.to_string_lossy()))
 }
 
 fn unknown_command(name: &str) -> String {
@@ -218,11 +216,8 @@ fn unknown_command(name: &str) -> String {
 pub fn help(command: &str) -> String {
     if let Some(spec) = find(command) {
         let mut text = format!("{}\n\nUsage: cargo xtask {}\n", spec.summary, spec.usage);
-        let flags: Vec<&str> = FLAG_HELP
-            .iter()
-            .filter(|(name, _)| spec.flags.contains(name))
-            .map(|(_, line)| *line)
-            .collect();
+        let flags: Vec<&str> =
+            FLAG_HELP.iter().filter(|(name, _)| spec.flags.contains(name)).map(|(_, line)| *line).collect();
         if !flags.is_empty() {
             text.push_str("\nOptions:\n");
             for line in flags {
@@ -239,9 +234,7 @@ pub fn help(command: &str) -> String {
     for spec in COMMANDS {
         text.push_str(&format!("  {:<9} {}\n", spec.name, spec.summary));
     }
-    text.push_str(&format!(
-        "\nOptions:\n{GLOBAL_FLAGS}\n\nSettings live in xtask.toml at the project root.\n"
-    ));
+    text.push_str(&format!("\nOptions:\n{GLOBAL_FLAGS}\n\nSettings live in xtask.toml at the project root.\n"));
     text
 }
 
@@ -251,16 +244,7 @@ mod tests {
 
     #[test]
     fn flags_before_and_after_the_command() {
-        let cli = parse([
-            "--dry-run",
-            "build",
-            "--stage",
-            "test",
-            "-v",
-            "--build-arg",
-            "A=1",
-        ])
-        .unwrap();
+        let cli = parse(["--dry-run", "build", "--stage", "test", "-v", "--build-arg", "A=1"]).unwrap();
         assert_eq!(cli.command, "build");
         assert!(cli.dry_run && cli.verbose);
         assert_eq!(cli.stage.as_deref(), Some("test"));
@@ -272,32 +256,20 @@ mod tests {
     #[test]
     fn unknown_command_suggests_the_nearest() {
         let err = parse(["biuld"]).unwrap_err().to_string();
-        assert!(
-            err.contains("unknown command 'biuld'") && err.contains("did you mean 'build'"),
-            "{err}"
-        );
+        assert!(err.contains("unknown command 'biuld'") && err.contains("did you mean 'build'"), "{err}");
     }
 
     #[test]
     fn flag_not_taken_by_the_command() {
         let err = parse(["stages", "--stage", "x"]).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "'stages' does not take --stage; see `cargo xtask stages --help`"
-        );
+        assert_eq!(err, "'stages' does not take --stage; see `cargo xtask stages --help`");
     }
 
     #[test]
     fn unknown_flag_and_missing_value() {
-        assert!(parse(["build", "--frobnicate"])
-            .unwrap_err()
-            .to_string()
-            .contains("unknown option '--frobnicate'"));
+        assert!(parse(["build", "--frobnicate"]).unwrap_err().to_string().contains("unknown option '--frobnicate'"));
         assert!(parse(["build", "--stage"]).is_err());
-        assert!(parse(Vec::<String>::new())
-            .unwrap_err()
-            .to_string()
-            .contains("no command given"));
+        assert!(parse(Vec::<String>::new()).unwrap_err().to_string().contains("no command given"));
     }
 
     #[test]

@@ -112,10 +112,7 @@ impl Default for Config {
 
 impl Default for Image {
     fn default() -> Image {
-        Image {
-            name: "node-app".into(),
-            registry: String::new(),
-        }
+        Image { name: "node-app".into(), registry: String::new() }
     }
 }
 
@@ -133,11 +130,7 @@ impl Default for Build {
 
 impl Default for Stages {
     fn default() -> Stages {
-        Stages {
-            lint: "lint".into(),
-            test: "test".into(),
-            release: "release".into(),
-        }
+        Stages { lint: "lint".into(), test: "test".into(), release: "release".into() }
     }
 }
 
@@ -155,10 +148,7 @@ impl Default for Service {
 
 impl Default for Smoke {
     fn default() -> Smoke {
-        Smoke {
-            env: BTreeMap::new(),
-            timeout: 60,
-        }
+        Smoke { env: BTreeMap::new(), timeout: 60 }
     }
 }
 
@@ -171,8 +161,7 @@ pub fn load(root: &Utf8Path) -> Result<Config> {
 
 /// Parses the text of a config file; `label` names the file in errors.
 pub fn parse(text: &str, label: &str) -> Result<Config> {
-    let config: Config =
-        toml::from_str(text).map_err(|err| anyhow::anyhow!(describe(&err, text, label)))?;
+    let config: Config = toml::from_str(text).map_err(|err| anyhow::anyhow!(describe(&err, text, label)))?;
     check(&config).with_context(|| format!("invalid {label}"))?;
     Ok(config)
 }
@@ -186,10 +175,8 @@ fn describe(err: &toml::de::Error, text: &str, label: &str) -> String {
     };
     let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
     let line = text.lines().nth(line_no - 1).unwrap_or("");
-    let key = line
-        .split_once('=')
-        .map(|(k, _)| k.trim().trim_matches('"'))
-        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    let key =
+        line.split_once('=').map(|(k, _)| k.trim().trim_matches('"')).filter(|k| !k.is_empty() && !k.starts_with('['));
     match key {
         Some(key) if !message.contains(&format!("`{key}`")) => {
             format!("{label}:{line_no}: key '{key}': {message}")
@@ -207,20 +194,15 @@ fn check(config: &Config) -> Result<()> {
         crate::tags::validate_registry(config.image.registry.split('/').next().unwrap_or(""))
             .context("[image] registry")?;
     }
-    for (role, stage) in [
-        ("lint", &config.stages.lint),
-        ("test", &config.stages.test),
-        ("release", &config.stages.release),
-    ] {
+    for (role, stage) in
+        [("lint", &config.stages.lint), ("test", &config.stages.test), ("release", &config.stages.release)]
+    {
         if stage.trim().is_empty() {
             bail!("[stages] {role} is empty; name the Dockerfile stage that plays the {role} role");
         }
     }
     if !config.service.health_path.starts_with('/') {
-        bail!(
-            "[service] health_path '{}' must start with '/'",
-            config.service.health_path
-        );
+        bail!("[service] health_path '{}' must start with '/'", config.service.health_path);
     }
     if config.service.port == 0 {
         bail!("[service] port must be between 1 and 65535");
@@ -268,9 +250,7 @@ timeout = 5
 
     #[test]
     fn unknown_key_names_file_line_and_key() {
-        let err = parse("[image]\nname = \"a\"\nnmae = \"b\"\n", "xtask.toml")
-            .unwrap_err()
-            .to_string();
+        let err = parse("[image]\nname = \"a\"\nnmae = \"b\"\n", "xtask.toml").unwrap_err().to_string();
         assert!(err.starts_with("xtask.toml:3:"), "{err}");
         assert!(err.contains("nmae"), "{err}");
         assert!(!err.contains('\n'), "{err}");
@@ -278,56 +258,35 @@ timeout = 5
 
     #[test]
     fn wrong_type_names_file_line_and_key() {
-        let err = parse("[service]\nport = \"eighty\"\n", "xtask.toml")
-            .unwrap_err()
-            .to_string();
+        let err = parse("[service]\nport = \"eighty\"\n", "xtask.toml").unwrap_err().to_string();
         assert!(err.starts_with("xtask.toml:2: key 'port':"), "{err}");
     }
 
     #[test]
     fn unknown_section_and_flavor() {
         let err = parse("[imgae]\n", "xtask.toml").unwrap_err().to_string();
-        assert!(
-            err.contains("xtask.toml:1") && err.contains("imgae"),
-            "{err}"
-        );
-        let err = parse("[build]\nflavor = \"arch\"\n", "xtask.toml")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("xtask.toml:2") && err.contains("arch"),
-            "{err}"
-        );
+        assert!(err.contains("xtask.toml:1") && err.contains("imgae"), "{err}");
+        let err = parse("[build]\nflavor = \"arch\"\n", "xtask.toml").unwrap_err().to_string();
+        assert!(err.contains("xtask.toml:2") && err.contains("arch"), "{err}");
     }
 
     #[test]
     fn syntax_error_has_a_line() {
-        let err = parse("[image\nname = 1\n", "xtask.toml")
-            .unwrap_err()
-            .to_string();
+        let err = parse("[image\nname = 1\n", "xtask.toml").unwrap_err().to_string();
         assert!(err.starts_with("xtask.toml:1"), "{err}");
     }
 
     #[test]
     fn empty_or_bad_image_name_is_refused() {
-        let err = format!(
-            "{:#}",
-            parse("[image]\nname = \"\"\n", "xtask.toml").unwrap_err()
-        );
+        let err = format!("{:#}", parse("[image]\nname = \"\"\n", "xtask.toml").unwrap_err());
         assert!(err.contains("name is empty"), "{err}");
-        let err = format!(
-            "{:#}",
-            parse("[image]\nname = \"My App\"\n", "xtask.toml").unwrap_err()
-        );
+        let err = format!("{:#}", parse("[image]\nname = \"My App\"\n", "xtask.toml").unwrap_err());
         assert!(err.contains("[image] name"), "{err}");
     }
 
     #[test]
     fn health_path_must_be_absolute() {
-        let err = format!(
-            "{:#}",
-            parse("[service]\nhealth_path = \"healthz\"\n", "xtask.toml").unwrap_err()
-        );
+        let err = format!("{:#}", parse("[service]\nhealth_path = \"healthz\"\n", "xtask.toml").unwrap_err());
         assert!(err.contains("must start with '/'"), "{err}");
     }
 }

@@ -16,8 +16,7 @@ struct Row {
 pub fn queries(engine: &Engine) -> Vec<Vec<String>> {
     let e = |args: &[&str]| engine.command(args.iter().copied()).args;
     let p = engine.program.to_string();
-    let with_program =
-        |args: Vec<String>| std::iter::once(p.clone()).chain(args).collect::<Vec<_>>();
+    let with_program = |args: Vec<String>| std::iter::once(p.clone()).chain(args).collect::<Vec<_>>();
     let mut list = vec![
         with_program(e(&["version", "--format", "{{.Client.Version}}"])),
         with_program(e(&["version", "--format", "{{.Server.Version}}"])),
@@ -25,16 +24,8 @@ pub fn queries(engine: &Engine) -> Vec<Vec<String>> {
     if engine.kind == Kind::Docker {
         list.push(with_program(e(&["buildx", "version"])));
         list.push(with_program(e(&["compose", "version", "--short"])));
-        list.push(vec![
-            "docker-compose".into(),
-            "version".into(),
-            "--short".into(),
-        ]);
-        list.push(with_program(e(&[
-            "info",
-            "--format",
-            "{{.Driver}} {{.DriverStatus}}",
-        ])));
+        list.push(vec!["docker-compose".into(), "version".into(), "--short".into()]);
+        list.push(with_program(e(&["info", "--format", "{{.Driver}} {{.DriverStatus}}"])));
     }
     list.push(vec!["hadolint".into(), "--version".into()]);
     list.push(vec!["git".into(), "--version".into()]);
@@ -43,13 +34,7 @@ pub fn queries(engine: &Engine) -> Vec<Vec<String>> {
 
 pub fn print_dry_run(engine: &Engine) {
     for argv in queries(engine) {
-        println!(
-            "{}",
-            argv.iter()
-                .map(|a| shell_quote(a))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
+        println!("{}", argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "));
     }
 }
 
@@ -62,34 +47,19 @@ pub fn doctor(engine: &Engine) -> Result<()> {
     let program = engine.program;
     let installed = which::which(program).ok();
     let mut rows = Vec::new();
-    let q = |args: &[&str]| {
-        engine
-            .query(args)
-            .ok()
-            .filter(|s| !s.is_empty() && s != "<no value>")
-    };
+    let q = |args: &[&str]| engine.query(args).ok().filter(|s| !s.is_empty() && s != "<no value>");
     rows.push(Row {
         check: "engine CLI",
         found: installed.as_ref().and_then(|path| {
-            q(&["version", "--format", "{{.Client.Version}}"])
-                .map(|v| format!("{program} {v} ({})", path.display()))
+            q(&["version", "--format", "{{.Client.Version}}"]).map(|v| format!("{program} {v} ({})", path.display()))
         }),
-        fix: format!(
-            "install {program}: https://docs.docker.com/engine/install/ (or `--engine podman`)"
-        ),
+        fix: format!("install {program}: https://docs.docker.com/engine/install/ (or `--engine podman`)"),
     });
     let server = engine.server_version();
     rows.push(Row {
         check: "engine server",
-        found: server
-            .as_ref()
-            .ok()
-            .map(|v| format!("{v}{}", host_label(engine))),
-        fix: server
-            .as_ref()
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default(),
+        found: server.as_ref().ok().map(|v| format!("{v}{}", host_label(engine))),
+        fix: server.as_ref().err().map(|e| e.to_string()).unwrap_or_default(),
     });
     match engine.kind {
         Kind::Docker => {
@@ -98,34 +68,26 @@ pub fn doctor(engine: &Engine) -> Result<()> {
                 found: q(&["buildx", "version"]).map(|v| v.split_whitespace().nth(1).unwrap_or(&v).to_string()),
                 fix: "install the buildx plugin (Debian/Ubuntu: apt-get install docker-buildx; Docker's repo: docker-buildx-plugin)".into(),
             });
-            let compose = q(&["compose", "version", "--short"])
-                .map(|v| format!("compose v2 {v}"))
-                .or_else(|| {
-                    run(&["docker-compose".into(), "version".into(), "--short".into()])
-                        .map(|v| format!("docker-compose v1 {v}"))
-                });
+            let compose = q(&["compose", "version", "--short"]).map(|v| format!("compose v2 {v}")).or_else(|| {
+                run(&["docker-compose".into(), "version".into(), "--short".into()])
+                    .map(|v| format!("docker-compose v1 {v}"))
+            });
             rows.push(Row {
                 check: "compose",
                 found: compose,
                 fix: "install the compose v2 plugin (apt-get install docker-compose-plugin or docker-compose)".into(),
             });
             if server.is_ok() {
-                let info =
-                    q(&["info", "--format", "{{.Driver}} {{.DriverStatus}}"]).unwrap_or_default();
+                let info = q(&["info", "--format", "{{.Driver}} {{.DriverStatus}}"]).unwrap_or_default();
                 let store = if info.contains("io.containerd.snapshotter") {
-                    "containerd image store (cache export and multi-platform builds work)"
-                        .to_string()
+                    "containerd image store (cache export and multi-platform builds work)".to_string()
                 } else {
                     format!(
                         "classic store, driver {} (inline cache only; no multi-platform)",
                         info.split_whitespace().next().unwrap_or("?")
                     )
                 };
-                rows.push(Row {
-                    check: "image store",
-                    found: Some(store),
-                    fix: String::new(),
-                });
+                rows.push(Row { check: "image store", found: Some(store), fix: String::new() });
             }
         }
         Kind::Podman => {

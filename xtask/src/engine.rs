@@ -41,11 +41,7 @@ impl Engine {
                 bail!("invalid --context '{context}'; name a context from `docker context ls`");
             }
         }
-        Ok(Engine {
-            kind,
-            program,
-            context,
-        })
+        Ok(Engine { kind, program, context })
     }
 
     /// `docker [--context C] ARGS…`
@@ -93,10 +89,7 @@ impl Engine {
         };
         match self.query(&["version", "--format", format]) {
             Ok(version) if !version.is_empty() && version != "<no value>" => Ok(version),
-            Ok(_) => bail!(
-                "{}",
-                self.unreachable("it answered without a server version")
-            ),
+            Ok(_) => bail!("{}", self.unreachable("it answered without a server version")),
             Err(err) => bail!("{}", self.unreachable(&format!("{err:#}"))),
         }
     }
@@ -112,30 +105,18 @@ impl Engine {
             Kind::Docker => "start the daemon (`sudo systemctl start docker`, or Docker Desktop) or point DOCKER_HOST/--context at a running one",
             Kind::Podman => "check `podman info`, or start the podman service",
         };
-        format!(
-            "cannot reach the {} engine{target}: {why}; {fix}; `cargo xtask doctor` shows more",
-            self.program
-        )
+        format!("cannot reach the {} engine{target}: {why}; {fix}; `cargo xtask doctor` shows more", self.program)
     }
 }
 
 /// Runs `program args…`, captures stdout; a non-zero exit becomes an error holding stderr's first line.
 pub fn query(program: &str, args: &[&str]) -> Result<String> {
     let shell = xshell::Shell::new()?;
-    let output = shell
-        .cmd(program)
-        .args(args)
-        .quiet()
-        .ignore_status()
-        .output()?;
+    let output = shell.cmd(program).args(args).quiet().ignore_status().output()?;
     if output.status.success() {
         return Ok(String::from_utf8_lossy(&output.stdout).trim().to_string());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let first = stderr
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("no error output");
+    let first = stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no error output");
     bail!("{first}")
 }

@@ -25,10 +25,7 @@ pub fn group_end() {
 
 fn group_start_line(title: &str) -> String {
     // A workflow command is one line; the runner decodes these escapes.
-    let title = title
-        .replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A");
+    let title = title.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
     format!("::group::{title}")
 }
 
@@ -43,9 +40,7 @@ pub fn set_output(name: &str, value: &str) -> Result<()> {
 }
 
 fn env_path(var: &str) -> Option<PathBuf> {
-    std::env::var_os(var)
-        .filter(|path| !path.is_empty())
-        .map(PathBuf::from)
+    std::env::var_os(var).filter(|path| !path.is_empty()).map(PathBuf::from)
 }
 
 fn append_step_summary_to(path: Option<&Path>, markdown: &str) -> Result<()> {
@@ -60,10 +55,7 @@ fn append_step_summary_to(path: Option<&Path>, markdown: &str) -> Result<()> {
 
 fn set_output_in(path: Option<&Path>, name: &str, value: &str) -> Result<()> {
     let Some(path) = path else { return Ok(()) };
-    let name_ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let name_ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !name_ok {
         bail!("invalid output name '{name}': use only letters, digits, '-' and '_'");
     }
@@ -71,10 +63,7 @@ fn set_output_in(path: Option<&Path>, name: &str, value: &str) -> Result<()> {
         return append(path, &format!("{name}={value}\n"));
     }
     let delimiter = heredoc_delimiter(value);
-    append(
-        path,
-        &format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"),
-    )
+    append(path, &format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"))
 }
 
 /// A delimiter the value does not contain, like `@actions/core`'s
@@ -96,22 +85,13 @@ fn append(path: &Path, text: &str) -> Result<()> {
         .append(true)
         .open(path)
         .and_then(|mut file| file.write_all(text.as_bytes()))
-        .with_context(|| {
-            format!(
-                "cannot append to {}: check that the runner's file is writable",
-                path.display()
-            )
-        })
+        .with_context(|| format!("cannot append to {}: check that the runner's file is writable", path.display()))
 }
 
 /// A GitHub-flavored markdown table; `|` in cells is escaped, line breaks
 /// become `<br>`, and short rows are padded.
 pub fn markdown_table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let cell = |text: &str| {
-        text.replace('|', "\\|")
-            .replace("\r\n", "<br>")
-            .replace('\n', "<br>")
-    };
+    let cell = |text: &str| text.replace('|', "\\|").replace("\r\n", "<br>").replace('\n', "<br>");
     let line = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
     let mut table = line(headers.iter().map(|h| cell(h)).collect());
     table += &line(headers.iter().map(|_| "---".to_string()).collect());
@@ -154,10 +134,7 @@ mod tests {
     #[test]
     fn group_lines() {
         assert_eq!(group_start_line("docker build"), "::group::docker build");
-        assert_eq!(
-            group_start_line("100% done\nnext\r"),
-            "::group::100%25 done%0Anext%0D"
-        );
+        assert_eq!(group_start_line("100% done\nnext\r"), "::group::100%25 done%0Anext%0D");
     }
 
     #[test]
@@ -191,22 +168,14 @@ mod tests {
         assert_eq!(body, format!("app:1.2.3\napp:latest\n{delimiter}\n"));
 
         for bad in ["", "a=b", "a\nb", "a b"] {
-            let err = set_output_in(Some(&path), bad, "x")
-                .unwrap_err()
-                .to_string();
-            assert!(
-                err.starts_with(&format!("invalid output name '{bad}'")),
-                "{err}"
-            );
+            let err = set_output_in(Some(&path), bad, "x").unwrap_err().to_string();
+            assert!(err.starts_with(&format!("invalid output name '{bad}'")), "{err}");
         }
     }
 
     #[test]
     fn tables() {
-        let rows = vec![
-            vec!["ghcr.io/o/app:1.2.3".to_string(), "a|b".to_string()],
-            vec!["two\nlines".to_string()],
-        ];
+        let rows = vec![vec!["ghcr.io/o/app:1.2.3".to_string(), "a|b".to_string()], vec!["two\nlines".to_string()]];
         assert_eq!(
             markdown_table(&["Tag", "Note"], &rows),
             "| Tag | Note |\n\

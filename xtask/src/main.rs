@@ -2,6 +2,7 @@
 //! Each command turns xtask.toml + the Dockerfile + flags into a plan; `plan::execute` runs it.
 
 mod build;
+mod ci;
 mod cli;
 mod config;
 mod dockerfile;
@@ -11,6 +12,7 @@ mod gha;
 mod plan;
 mod probe;
 mod project;
+mod release;
 mod run;
 mod signals;
 mod stages;
@@ -49,10 +51,7 @@ fn main() -> ExitCode {
 fn exit_status(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(failed) = cause.downcast_ref::<StepFailed>() {
-            return u8::try_from(failed.status)
-                .ok()
-                .filter(|s| *s != 0)
-                .unwrap_or(1);
+            return u8::try_from(failed.status).ok().filter(|s| *s != 0).unwrap_or(1);
         }
         if let Some(Interrupted(sig)) = cause.downcast_ref::<Interrupted>() {
             return 128 + *sig as u8;
@@ -79,11 +78,7 @@ fn run(cli: &Cli) -> Result<()> {
         .map_err(|p| anyhow::anyhow!("the current folder {} is not UTF-8", p.display()))?;
     let project = Project::discover(&cwd)?;
     let flavor = project::flavor_from(cli.flavor.as_deref(), project.config.build.flavor)?;
-    let options = plan::Options {
-        dry_run: cli.dry_run,
-        verbose: cli.verbose,
-        root: project.root.clone(),
-    };
+    let options = plan::Options { dry_run: cli.dry_run, verbose: cli.verbose, root: project.root.clone() };
 
     let plan = match cli.command.as_str() {
         "stages" => return stages::print_stages(&project, flavor),
@@ -92,6 +87,21 @@ fn run(cli: &Cli) -> Result<()> {
                 build::check_platforms(platform)?;
             }
             stages::pull_plan(&project, &engine, flavor, cli.platform.as_deref())?
+        }
+        "tags" => {
+            let release = release::compute(&project, &project.package()?, cli.registry.as_deref())?;
+            release::print_tags(&release, cli.json);
+            return Ok(());
+        }
+        "ci" => {
+            let builder = Builder {
+                project: &project,
+                engine: &engine,
+                flavor,
+                package: project.package()?,
+                flags: BuildFlags::from_cli(cli)?,
+            };
+            return ci::ci(&builder, &options);
         }
         "build" | "lint" | "test" | "release" => {
             let builder = Builder {
@@ -104,44 +114,33 @@ fn run(cli: &Cli) -> Result<()> {
             match cli.command.as_str() {
                 "build" => build::build_plan(&builder, cli.stage.as_deref())?,
                 "lint" => build::lint_plan(&builder)?,
-                "test" => match build::test_plan(&builder)? {
-                    Some(plan) => plan,
-                    None => {
-                        eprintln!("xtask: the service has no tests ([service] tests = false in xtask.toml); nothing to run");
-                        return Ok(());
+                "test" => {
+                    match build::test_plan(&builder)? {
+                        Some(plan) => plan,
+                        None => {
+                            eprintln!("xtask: the service has no tests ([service] tests = false in xtask.toml); nothing to run");
+                            return Ok(());
+                        }
                     }
-                },
-                _ => release_plan(&builder)?,
+                }
+                _ => {
+                    let release = release::compute(&project, &builder.package, cli.registry.as_deref())?;
+                    release::release_plan(&builder, &release)?
+                }
             }
         }
-        "run" => run::run_plan(&project, &engine, &project.package()?)?,
-        "smoke" => run::smoke_plan(&project, &engine, &project.package()?)?,
+        "run" => run::run_plan(&project, &engine, &run::release_image(&project, &project.package()?))?,
+        "smoke" => run::smoke_plan(&project, &engine, &run::release_image(&project, &project.package()?))?,
         other => unreachable!("cli::parse accepts only known commands, got {other}"),
     };
     execute(&plan, &options, &engine)
 }
 
-/// `release`: the release stage, tagged IMAGE:VERSION.
-fn release_plan(builder: &Builder) -> Result<Plan> {
-    let project = builder.project;
-    let release = &project.config.stages.release;
-    project
-        .dockerfile()?
-        .find_stage(release, project.config.build.dockerfile.as_str())?;
-    builder.package.check_lockfile()?;
-    let tag = run::release_image(project, &builder.package);
-    let step = plan::Step::exec(
-        format!("build release image {tag}"),
-        builder.command(release, &builder.release_args()?, &[tag.clone()]),
-    );
-    Ok(Plan { steps: vec![step] })
-}
-
 /// Runs a plan whose steps call the engine: first a quick check that the engine answers, so an
 /// unreachable daemon is one clear line instead of a failed build.
-fn execute(plan: &Plan, options: &plan::Options, engine: &Engine) -> Result<()> {
+pub fn execute(plan: &Plan, options: &plan::Options, engine: &Engine) -> Result<()> {
     if !options.dry_run {
         engine.server_version()?;
     }
-    plan::execute(plan, options).map(|_| ())
+    plan::execute(plan, options, &mut Vec::new())
 }

@@ -19,11 +19,7 @@ pub struct Command {
 
 impl Command {
     pub fn new(program: &str) -> Command {
-        Command {
-            program: program.to_string(),
-            args: Vec::new(),
-            env: Vec::new(),
-        }
+        Command { program: program.to_string(), args: Vec::new(), env: Vec::new() }
     }
 
     pub fn arg(mut self, arg: impl Into<String>) -> Command {
@@ -42,13 +38,8 @@ impl Command {
 
     /// The command as one shell line, quoted so it can be pasted.
     pub fn shell_line(&self) -> String {
-        let env = self
-            .env
-            .iter()
-            .map(|(k, v)| format!("{k}={}", shell_quote(v)));
-        let argv = std::iter::once(&self.program)
-            .chain(&self.args)
-            .map(|a| shell_quote(a));
+        let env = self.env.iter().map(|(k, v)| format!("{k}={}", shell_quote(v)));
+        let argv = std::iter::once(&self.program).chain(&self.args).map(|a| shell_quote(a));
         env.chain(argv).collect::<Vec<_>>().join(" ")
     }
 }
@@ -85,19 +76,11 @@ pub struct Step {
 
 impl Step {
     pub fn exec(title: impl Into<String>, command: Command) -> Step {
-        Step {
-            title: title.into(),
-            action: Action::Exec(command),
-            always: false,
-            hint: None,
-        }
+        Step { title: title.into(), action: Action::Exec(command), always: false, hint: None }
     }
 
     pub fn cleanup(title: impl Into<String>, command: Command) -> Step {
-        Step {
-            always: true,
-            ..Step::exec(title, command)
-        }
+        Step { always: true, ..Step::exec(title, command) }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Step {
@@ -109,20 +92,10 @@ impl Step {
     pub fn shell_line(&self) -> String {
         match &self.action {
             Action::Exec(command) => command.shell_line(),
-            Action::WaitHealthy {
-                container, timeout, ..
-            } => {
-                format!(
-                    "# wait until container {container} is healthy (up to {} s)",
-                    timeout.as_secs()
-                )
+            Action::WaitHealthy { container, timeout, .. } => {
+                format!("# wait until container {container} is healthy (up to {} s)", timeout.as_secs())
             }
-            Action::Probe {
-                container,
-                port,
-                path,
-                ..
-            } => {
+            Action::Probe { container, port, path, .. } => {
                 format!("# GET http://127.0.0.1:<host port of {container} {port}/tcp>{path}, expect 2xx")
             }
         }
@@ -169,11 +142,7 @@ pub struct StepFailed {
 
 impl fmt::Display for StepFailed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "cannot {}: {} exited with status {}",
-            self.title, self.program, self.status
-        )?;
+        write!(f, "cannot {}: {} exited with status {}", self.title, self.program, self.status)?;
         if let Some(hint) = &self.hint {
             write!(f, " ({hint})")?;
         }
@@ -189,11 +158,7 @@ pub struct Interrupted(pub i32);
 
 impl fmt::Display for Interrupted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "interrupted by {}; stopped the running step and cleaned up",
-            signals::name(self.0)
-        )
+        write!(f, "interrupted by {}; stopped the running step and cleaned up", signals::name(self.0))
     }
 }
 
@@ -216,13 +181,13 @@ pub fn print_dry_run(plan: &Plan, root: &Utf8PathBuf) {
     }
 }
 
-/// Runs the plan. After a failure or an interrupt, only the `always` (cleanup) steps still run.
-pub fn execute(plan: &Plan, options: &Options) -> Result<Vec<Timing>> {
+/// Runs the plan, recording each step's time in `timings`. After a failure or an interrupt, only the
+/// `always` (cleanup) steps still run.
+pub fn execute(plan: &Plan, options: &Options, timings: &mut Vec<Timing>) -> Result<()> {
     if options.dry_run {
         print_dry_run(plan, &options.root);
-        return Ok(Vec::new());
+        return Ok(());
     }
-    let mut timings = Vec::new();
     let mut first_error: Option<anyhow::Error> = None;
     for step in &plan.steps {
         if first_error.is_some() && !step.always {
@@ -248,11 +213,7 @@ pub fn execute(plan: &Plan, options: &Options) -> Result<Vec<Timing>> {
             gha::group_end();
             let verdict = if result.is_ok() { "ok" } else { "FAILED" };
             eprintln!("    {verdict} in {seconds:.1} s");
-            timings.push(Timing {
-                title: step.title.clone(),
-                seconds,
-                ok: result.is_ok(),
-            });
+            timings.push(Timing { title: step.title.clone(), seconds, ok: result.is_ok() });
         }
         match result {
             Ok(()) => {}
@@ -262,27 +223,19 @@ pub fn execute(plan: &Plan, options: &Options) -> Result<Vec<Timing>> {
     }
     match first_error {
         Some(err) => Err(err),
-        None => Ok(timings),
+        None => Ok(()),
     }
 }
 
 fn run_step(step: &Step, options: &Options) -> Result<()> {
     match &step.action {
         Action::Exec(command) => run_command(step, command, options),
-        Action::WaitHealthy {
-            program,
-            container,
-            timeout,
-        } => probe::wait_healthy(program, container, *timeout)
-            .with_context(|| format!("cannot {}", step.title)),
-        Action::Probe {
-            program,
-            container,
-            port,
-            path,
-            timeout,
-        } => probe::probe(program, container, *port, path, *timeout)
-            .with_context(|| format!("cannot {}", step.title)),
+        Action::WaitHealthy { program, container, timeout } => {
+            probe::wait_healthy(program, container, *timeout).with_context(|| format!("cannot {}", step.title))
+        }
+        Action::Probe { program, container, port, path, timeout } => {
+            probe::probe(program, container, *port, path, *timeout).with_context(|| format!("cannot {}", step.title))
+        }
     }
 }
 
@@ -295,10 +248,7 @@ fn run_command(step: &Step, command: &Command, options: &Options) -> Result<()> 
             install_hint(&command.program)
         )
     })?;
-    let mut expression = duct::cmd(program, &command.args)
-        .dir(options.root.as_std_path())
-        .stdin_null()
-        .unchecked();
+    let mut expression = duct::cmd(program, &command.args).dir(options.root.as_std_path()).stdin_null().unchecked();
     if step.always && !options.verbose {
         // Cleanup is quiet: "No such container" after a normal exit is expected, not news.
         expression = expression.stdout_null().stderr_null();
@@ -316,9 +266,8 @@ fn run_command(step: &Step, command: &Command, options: &Options) -> Result<()> 
             Ok(())
         });
     }
-    let handle = expression
-        .start()
-        .with_context(|| format!("cannot {}: failed to start {}", step.title, command.program))?;
+    let handle =
+        expression.start().with_context(|| format!("cannot {}: failed to start {}", step.title, command.program))?;
     let status = loop {
         if let Some(output) = handle.try_wait()? {
             break output.status;
@@ -371,10 +320,7 @@ fn install_hint(program: &str) -> &'static str {
 
 /// Quotes a word for a POSIX shell only when it needs it.
 pub fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c));
+    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c));
     if plain {
         word.to_string()
     } else {
@@ -408,9 +354,6 @@ mod tests {
     fn shell_line_puts_env_first() {
         let mut command = Command::new("docker").args(["build", "--tag", "x y"]);
         command.env.push(("DOCKER_BUILDKIT".into(), "1".into()));
-        assert_eq!(
-            command.shell_line(),
-            "DOCKER_BUILDKIT=1 docker build --tag 'x y'"
-        );
+        assert_eq!(command.shell_line(), "DOCKER_BUILDKIT=1 docker build --tag 'x y'");
     }
 }

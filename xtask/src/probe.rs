@@ -13,21 +13,16 @@ use crate::engine::query;
 /// HEALTHCHECK). A container that exits or turns unhealthy fails at once, with its last log lines.
 pub fn wait_healthy(program: &str, container: &str, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
-    let format =
-        "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}";
+    let format = "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}";
     loop {
         let state = query(program, &["inspect", "--format", format, container])?;
         match state.split_once(' ') {
             Some(("running", "healthy" | "none")) => return Ok(()),
-            Some(("running", "unhealthy")) => bail!(
-                "container {container} turned unhealthy{}",
-                last_logs(program, container)
-            ),
+            Some(("running", "unhealthy")) => {
+                bail!("container {container} turned unhealthy{}", last_logs(program, container))
+            }
             Some((status, _)) if status != "running" && status != "created" => {
-                bail!(
-                    "container {container} is {status} instead of running{}",
-                    last_logs(program, container)
-                )
+                bail!("container {container} is {status} instead of running{}", last_logs(program, container))
             }
             _ => {}
         }
@@ -46,13 +41,7 @@ pub fn wait_healthy(program: &str, container: &str, timeout: Duration) -> Result
 }
 
 /// GET `path` on the host port published for the container's `port`; 2xx passes.
-pub fn probe(
-    program: &str,
-    container: &str,
-    port: u16,
-    path: &str,
-    timeout: Duration,
-) -> Result<()> {
+pub fn probe(program: &str, container: &str, port: u16, path: &str, timeout: Duration) -> Result<()> {
     let published = query(program, &["port", container, &format!("{port}/tcp")])
         .with_context(|| format!("container {container} publishes no host port for {port}/tcp"))?;
     // `docker port` prints one line per address, e.g. "127.0.0.1:49153" and "[::]:49153".
@@ -64,10 +53,7 @@ pub fn probe(
     let address = format!("127.0.0.1:{host_port}");
     let status = http_get(&address, path, timeout)?;
     if !(200..300).contains(&status) {
-        bail!(
-            "GET http://{address}{path} answered {status}, expected 2xx{}",
-            last_logs(program, container)
-        );
+        bail!("GET http://{address}{path} answered {status}, expected 2xx{}", last_logs(program, container));
     }
     eprintln!("    GET http://{address}{path} -> {status}");
     Ok(())
@@ -75,24 +61,16 @@ pub fn probe(
 
 /// A minimal HTTP/1.1 GET: returns the status code.
 pub fn http_get(address: &str, path: &str, timeout: Duration) -> Result<u16> {
-    let socket = address
-        .to_socket_addrs()?
-        .next()
-        .with_context(|| format!("cannot resolve {address}"))?;
-    let mut stream = TcpStream::connect_timeout(&socket, timeout)
-        .with_context(|| format!("cannot connect to {address}"))?;
+    let socket = address.to_socket_addrs()?.next().with_context(|| format!("cannot resolve {address}"))?;
+    let mut stream =
+        TcpStream::connect_timeout(&socket, timeout).with_context(|| format!("cannot connect to {address}"))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nAccept: */*\r\n\r\n"
-    )?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nAccept: */*\r\n\r\n")?;
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(2).any(|w| w == b"\r\n") {
-        let n = stream
-            .read(&mut buf)
-            .with_context(|| format!("no answer from {address}{path}"))?;
+        let n = stream.read(&mut buf).with_context(|| format!("no answer from {address}{path}"))?;
         if n == 0 {
             break;
         }
@@ -100,12 +78,7 @@ pub fn http_get(address: &str, path: &str, timeout: Duration) -> Result<u16> {
     }
     let line = String::from_utf8_lossy(&head);
     let status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok());
-    status.with_context(|| {
-        format!(
-            "not an HTTP answer from {address}{path}: '{}'",
-            line.lines().next().unwrap_or("")
-        )
-    })
+    status.with_context(|| format!("not an HTTP answer from {address}{path}: '{}'", line.lines().next().unwrap_or("")))
 }
 
 fn last_logs(program: &str, container: &str) -> String {
@@ -113,19 +86,10 @@ fn last_logs(program: &str, container: &str) -> String {
         Ok(shell) => shell,
         Err(_) => return String::new(),
     };
-    let output = shell
-        .cmd(program)
-        .args(["logs", "--tail", "20", container])
-        .quiet()
-        .ignore_status()
-        .output();
+    let output = shell.cmd(program).args(["logs", "--tail", "20", container]).quiet().ignore_status().output();
     match output {
         Ok(out) => {
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
             let text = text.trim();
             if text.is_empty() {
                 String::new()

@@ -22,7 +22,10 @@ impl Project {
             .ancestors()
             .find(|dir| dir.join(config::FILE_NAME).is_file())
             .with_context(|| {
-                format!("no {} in {start} or any folder above it; run the kit inside a project made from the template", config::FILE_NAME)
+                format!(
+                    "no {} in {start} or any folder above it; run the kit inside a project made from the template",
+                    config::FILE_NAME
+                )
             })?
             .to_owned();
         let config = config::load(&root)?;
@@ -45,8 +48,7 @@ impl Project {
                 self.config.build.dockerfile
             )
         })?;
-        dockerfile::parse(&text)
-            .with_context(|| format!("invalid Dockerfile {}", self.config.build.dockerfile))
+        dockerfile::parse(&text).with_context(|| format!("invalid Dockerfile {}", self.config.build.dockerfile))
     }
 
     pub fn package(&self) -> Result<Package> {
@@ -64,10 +66,7 @@ impl Project {
 
 /// The build args the kit passes to every build: the flavor and what the build stage ships.
 pub fn flavor_from(cli: Option<&str>, config: Flavor) -> Result<Flavor> {
-    match cli
-        .map(str::to_string)
-        .or_else(|| std::env::var("XTASK_FLAVOR").ok().filter(|v| !v.is_empty()))
-    {
+    match cli.map(str::to_string).or_else(|| std::env::var("XTASK_FLAVOR").ok().filter(|v| !v.is_empty())) {
         Some(text) => Flavor::parse(&text),
         None => Ok(config),
     }
@@ -112,14 +111,11 @@ pub struct Package {
 impl Package {
     pub fn load(dir: &Utf8Path, label: &Utf8Path) -> Result<Package> {
         let path = dir.join("package.json");
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("cannot read {label}/package.json (is [build] context in xtask.toml right?)")
-        })?;
-        let json: PackageJson = serde_json::from_str(&text)
-            .map_err(|err| anyhow::anyhow!("{label}/package.json:{}: {err}", err.line()))?;
-        let lockfile = if dir.join("package-lock.json").is_file()
-            || dir.join("npm-shrinkwrap.json").is_file()
-        {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {label}/package.json (is [build] context in xtask.toml right?)"))?;
+        let json: PackageJson =
+            serde_json::from_str(&text).map_err(|err| anyhow::anyhow!("{label}/package.json:{}: {err}", err.line()))?;
+        let lockfile = if dir.join("package-lock.json").is_file() || dir.join("npm-shrinkwrap.json").is_file() {
             Lockfile::Npm
         } else if dir.join("yarn.lock").is_file() {
             Lockfile::Yarn
@@ -159,9 +155,7 @@ impl Package {
             return Ok(main.to_string());
         }
         let why = match self.scripts.get("start") {
-            Some(script) => format!(
-                "its start script '{script}' is not a plain `node FILE` and it has no \"main\""
-            ),
+            Some(script) => format!("its start script '{script}' is not a plain `node FILE` and it has no \"main\""),
             None => "it has neither a start script nor \"main\"".to_string(),
         };
         bail!(
@@ -206,10 +200,7 @@ mod tests {
             homepage: String::new(),
             main: main.map(Into::into),
             repository: None,
-            scripts: scripts
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            scripts: scripts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             lockfile: Lockfile::Npm,
             label: "node-app".into(),
         }
@@ -226,10 +217,7 @@ mod tests {
 
     #[test]
     fn start_file_missing_names_the_key() {
-        let err = package(&[("start", "npm run build && node dist")], None)
-            .start_file("")
-            .unwrap_err()
-            .to_string();
+        let err = package(&[("start", "npm run build && node dist")], None).start_file("").unwrap_err().to_string();
         assert!(err.contains("[service] start"), "{err}");
         assert!(err.contains("not a plain `node FILE`"), "{err}");
     }
@@ -239,16 +227,8 @@ mod tests {
         let mut p = package(&[], None);
         assert!(p.check_lockfile().is_ok());
         p.lockfile = Lockfile::Yarn;
-        assert!(p
-            .check_lockfile()
-            .unwrap_err()
-            .to_string()
-            .contains("yarn.lock"));
+        assert!(p.check_lockfile().unwrap_err().to_string().contains("yarn.lock"));
         p.lockfile = Lockfile::Missing;
-        assert!(p
-            .check_lockfile()
-            .unwrap_err()
-            .to_string()
-            .contains("no package-lock.json"));
+        assert!(p.check_lockfile().unwrap_err().to_string().contains("no package-lock.json"));
     }
 }

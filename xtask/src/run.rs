@@ -8,99 +8,59 @@ use crate::engine::Engine;
 use crate::plan::{Action, Plan, Step};
 use crate::project::{Package, Project};
 
-/// The release image the run commands use: IMAGE:VERSION, as `release` tags it.
+/// The image `run` and `smoke` start: the first reference `release` tags for HEAD (the version
+/// tag, or the sha tag on pull requests); IMAGE:VERSION outside a git repository.
 pub fn release_image(project: &Project, package: &Package) -> String {
-    format!("{}:{}", project.image(), package.version)
+    match crate::release::compute(project, package, None) {
+        Ok(release) if !release.references.is_empty() => release.references[0].clone(),
+        _ => format!("{}:{}", project.image(), package.version),
+    }
 }
 
 /// A container name unique to this invocation, so cleanup removes exactly what it started.
 fn container_name(project: &Project, what: &str) -> String {
-    let base: String = project
-        .config
-        .image
-        .name
-        .rsplit('/')
-        .next()
-        .unwrap_or("app")
-        .to_string();
+    let base: String = project.config.image.name.rsplit('/').next().unwrap_or("app").to_string();
     format!("{base}-{what}-{}", std::process::id())
 }
 
 fn env_args(project: &Project) -> Vec<String> {
-    project
-        .config
-        .smoke
-        .env
-        .iter()
-        .flat_map(|(k, v)| ["--env".to_string(), format!("{k}={v}")])
-        .collect()
+    project.config.smoke.env.iter().flat_map(|(k, v)| ["--env".to_string(), format!("{k}={v}")]).collect()
 }
 
 const MISSING_IMAGE_HINT: &str = "is the release image built? run `cargo xtask release` first";
 
 /// `run`: the release image in the foreground on the service port, removed on exit.
-pub fn run_plan(project: &Project, engine: &Engine, package: &Package) -> Result<Plan> {
+pub fn run_plan(project: &Project, engine: &Engine, image: &str) -> Result<Plan> {
     let port = project.config.service.port;
     let name = container_name(project, "run");
     let run = engine
-        .command([
-            "run",
-            "--rm",
-            "--pull=never",
-            "--name",
-            name.as_str(),
-            "--publish",
-        ])
+        .command(["run", "--rm", "--pull=never", "--name", name.as_str(), "--publish"])
         .arg(format!("{port}:{port}"))
         .args(env_args(project))
-        .arg(release_image(project, package));
+        .arg(image);
     let mut plan = Plan::default();
-    plan.push(
-        Step::exec(
-            format!(
-                "run {} on http://127.0.0.1:{port}",
-                release_image(project, package)
-            ),
-            run,
-        )
-        .with_hint(MISSING_IMAGE_HINT),
-    );
-    plan.push(Step::cleanup(
-        format!("remove container {name}"),
-        engine.command(["rm", "--force", name.as_str()]),
-    ));
+    plan.push(Step::exec(format!("run {image} on http://127.0.0.1:{port}"), run).with_hint(MISSING_IMAGE_HINT));
+    plan.push(Step::cleanup(format!("remove container {name}"), engine.command(["rm", "--force", name.as_str()])));
     Ok(plan)
 }
 
 /// `smoke`: start detached on a free loopback port, wait healthy, probe the health path, stop
 /// gracefully; the container is removed whatever happens.
-pub fn smoke_plan(project: &Project, engine: &Engine, package: &Package) -> Result<Plan> {
+pub fn smoke_plan(project: &Project, engine: &Engine, image: &str) -> Result<Plan> {
     let service = &project.config.service;
     let name = container_name(project, "smoke");
-    let image = release_image(project, package);
     let start = engine
-        .command([
-            "run",
-            "--detach",
-            "--pull=never",
-            "--name",
-            name.as_str(),
-            "--publish",
-        ])
+        .command(["run", "--detach", "--pull=never", "--name", name.as_str(), "--publish"])
         .arg(format!("127.0.0.1::{}", service.port))
         .args(env_args(project))
-        .arg(image.as_str());
+        .arg(image);
     let timeout = Duration::from_secs(project.config.smoke.timeout);
     let program = engine.program.to_string();
     let mut plan = Plan::default();
     plan.push(Step::exec(format!("start {image}"), start).with_hint(MISSING_IMAGE_HINT));
     plan.push(Step {
         title: format!("wait until {name} is healthy"),
-        action: Action::WaitHealthy {
-            program: program.clone(),
-            container: name.clone(),
-            timeout,
-        },
+        action: Action::WaitHealthy { program: program.clone(), container: name.clone(), timeout },
         always: false,
         hint: None,
     });
@@ -116,10 +76,7 @@ pub fn smoke_plan(project: &Project, engine: &Engine, package: &Package) -> Resu
         always: false,
         hint: None,
     });
-    plan.push(Step::exec(
-        format!("stop {name}"),
-        engine.command(["stop", "--time", "10", name.as_str()]),
-    ));
+    plan.push(Step::exec(format!("stop {name}"), engine.command(["stop", "--time", "10", name.as_str()])));
     plan.push(Step::cleanup(
         format!("remove container {name}"),
         engine.command(["rm", "--force", "--volumes", name.as_str()]),

@@ -16,11 +16,7 @@ pub fn roles(project: &Project, dockerfile: &Dockerfile) -> Result<Vec<(&'static
     let stages = &project.config.stages;
     let label = project.config.build.dockerfile.as_str();
     let mut roles = Vec::new();
-    for (role, name) in [
-        ("lint", &stages.lint),
-        ("test", &stages.test),
-        ("release", &stages.release),
-    ] {
+    for (role, name) in [("lint", &stages.lint), ("test", &stages.test), ("release", &stages.release)] {
         dockerfile
             .find_stage(name, label)
             .map_err(|err| anyhow::anyhow!("xtask.toml [stages] {role} = \"{name}\": {err}"))?;
@@ -51,15 +47,9 @@ pub fn print_stages(project: &Project, flavor: Flavor) -> Result<()> {
         .stages
         .iter()
         .map(|stage| {
-            let name = stage
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("#{}", stage.index));
+            let name = stage.name.clone().unwrap_or_else(|| format!("#{}", stage.index));
             let base = dockerfile.resolve_base(stage, &args);
-            let own = roles
-                .iter()
-                .find(|(_, s)| *s == name)
-                .map(|(role, _)| *role);
+            let own = roles.iter().find(|(_, s)| *s == name).map(|(role, _)| *role);
             let role = match (own, needed_by.get(&stage.index)) {
                 (Some(role), _) => role.to_string(),
                 (None, Some(users)) => format!("needed by {}", users.join(", ")),
@@ -68,23 +58,9 @@ pub fn print_stages(project: &Project, flavor: Flavor) -> Result<()> {
             [name, base, role]
         })
         .collect();
-    let header = [
-        "STAGE".to_string(),
-        format!("BASE (flavor {})", flavor.as_str()),
-        "ROLE".to_string(),
-    ];
-    let width0 = rows
-        .iter()
-        .map(|r| r[0].len())
-        .chain([header[0].len()])
-        .max()
-        .unwrap_or(0);
-    let width1 = rows
-        .iter()
-        .map(|r| r[1].len())
-        .chain([header[1].len()])
-        .max()
-        .unwrap_or(0);
+    let header = ["STAGE".to_string(), format!("BASE (flavor {})", flavor.as_str()), "ROLE".to_string()];
+    let width0 = rows.iter().map(|r| r[0].len()).chain([header[0].len()]).max().unwrap_or(0);
+    let width1 = rows.iter().map(|r| r[1].len()).chain([header[1].len()]).max().unwrap_or(0);
     for row in std::iter::once(&header).chain(&rows) {
         println!("{:width0$}  {:width1$}  {}", row[0], row[1], row[2]);
     }
@@ -92,12 +68,7 @@ pub fn print_stages(project: &Project, flavor: Flavor) -> Result<()> {
 }
 
 /// `pull`: every external image the lint, test and release stages need with this flavor.
-pub fn pull_plan(
-    project: &Project,
-    engine: &Engine,
-    flavor: Flavor,
-    platform: Option<&str>,
-) -> Result<Plan> {
+pub fn pull_plan(project: &Project, engine: &Engine, flavor: Flavor, platform: Option<&str>) -> Result<Plan> {
     let dockerfile = project.dockerfile()?;
     let args = from_args(project, flavor);
     let mut images: Vec<String> = Vec::new();
@@ -114,10 +85,7 @@ pub fn pull_plan(
         if let Some(platform) = platform {
             pull = pull.args(["--platform", platform]);
         }
-        plan.push(Step::exec(
-            format!("pull {image}"),
-            pull.arg(image.as_str()),
-        ));
+        plan.push(Step::exec(format!("pull {image}"), pull.arg(image.as_str())));
     }
     Ok(plan)
 }

@@ -97,10 +97,7 @@ pub struct GithubRef {
 /// `refs/heads/<base>`.
 pub fn github_ref(env: impl Fn(&str) -> Option<String>) -> Result<GithubRef> {
     let var = |name: &str| env(name).filter(|value| !value.is_empty());
-    let mut found = GithubRef {
-        sha: var("GITHUB_SHA"),
-        ..GithubRef::default()
-    };
+    let mut found = GithubRef { sha: var("GITHUB_SHA"), ..GithubRef::default() };
     let Some(git_ref) = var("GITHUB_REF") else {
         return Ok(found);
     };
@@ -112,9 +109,7 @@ pub fn github_ref(env: impl Fn(&str) -> Option<String>) -> Result<GithubRef> {
         let number = rest.split('/').next().unwrap_or_default();
         match number.parse() {
             Ok(number) => found.pull_request = Some(number),
-            Err(_) => bail!(
-                "GITHUB_REF '{git_ref}' has no pull request number: expected refs/pull/<number>/merge"
-            ),
+            Err(_) => bail!("GITHUB_REF '{git_ref}' has no pull request number: expected refs/pull/<number>/merge"),
         }
     }
     Ok(found)
@@ -144,21 +139,13 @@ fn parse_semver(version: &str) -> Option<Semver> {
         part.split('.').all(|id| {
             !id.is_empty()
                 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && (!numeric_rule
-                    || !id.bytes().all(|b| b.is_ascii_digit())
-                    || is_numeric_identifier(id))
+                && (!numeric_rule || !id.bytes().all(|b| b.is_ascii_digit()) || is_numeric_identifier(id))
         })
     };
-    if pre.is_some_and(|pre| !identifiers_ok(pre, true))
-        || build.is_some_and(|build| !identifiers_ok(build, false))
-    {
+    if pre.is_some_and(|pre| !identifiers_ok(pre, true)) || build.is_some_and(|build| !identifiers_ok(build, false)) {
         return None;
     }
-    Some(Semver {
-        major: numbers[0].parse().ok()?,
-        minor: numbers[1].parse().ok()?,
-        prerelease: pre.is_some(),
-    })
+    Some(Semver { major: numbers[0].parse().ok()?, minor: numbers[1].parse().ok()?, prerelease: pre.is_some() })
 }
 
 /// Digits without a leading zero, as semver requires of numbers.
@@ -169,7 +156,9 @@ fn is_numeric_identifier(s: &str) -> bool {
 fn check_git_tag(tag: &str, version: &str) -> Result<()> {
     let tag_version = tag.strip_prefix('v').unwrap_or(tag);
     if parse_semver(tag_version).is_none() {
-        bail!("git tag '{tag}' is not a version tag: release tags are 'v' and the package.json version, e.g. v{version}");
+        bail!(
+            "git tag '{tag}' is not a version tag: release tags are 'v' and the package.json version, e.g. v{version}"
+        );
     }
     if tag_version != version {
         bail!(
@@ -267,12 +256,7 @@ pub fn rfc3339_utc(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let of_day = secs.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", of_day / 3600, of_day % 3600 / 60, of_day % 60)
 }
 
 /// Howard Hinnant's days-to-date algorithm for the proleptic Gregorian
@@ -281,8 +265,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let mp = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * mp + 2) / 5 + 1;
@@ -299,9 +282,7 @@ pub fn source_url(repository: Option<&serde_json::Value>, remote: Option<&str>) 
         serde_json::Value::Object(object) => object.get("url").and_then(|url| url.as_str()),
         _ => None,
     });
-    from_package
-        .and_then(https_repo_url)
-        .or_else(|| remote.and_then(https_repo_url))
+    from_package.and_then(https_repo_url).or_else(|| remote.and_then(https_repo_url))
 }
 
 /// `github:o/r`, `o/r`, `git+https://host/o/r.git`, `git@host:o/r.git`,
@@ -329,10 +310,7 @@ fn https_repo_url(spec: &str) -> Option<String> {
             "bitbucket" => "bitbucket.org",
             "gist" => "gist.github.com",
             // scp-like `[user@]host:path`; the dot keeps `file:../r` out.
-            _ => prefix
-                .rsplit('@')
-                .next()
-                .filter(|host| host.contains('.'))?,
+            _ => prefix.rsplit('@').next().filter(|host| host.contains('.'))?,
         };
         (host.to_string(), path)
     } else if spec.matches('/').count() == 1 && !spec.contains('@') {
@@ -356,9 +334,7 @@ pub fn validate_tag(tag: &str) -> Result<()> {
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     let ok = match tag.as_bytes() {
         [first, rest @ ..] => {
-            word(*first)
-                && rest.len() < 128
-                && rest.iter().all(|&b| word(b) || b == b'.' || b == b'-')
+            word(*first) && rest.len() < 128 && rest.iter().all(|&b| word(b) || b == b'.' || b == b'-')
         }
         [] => false,
     };
@@ -413,10 +389,7 @@ pub fn validate_repository(name: &str) -> Result<()> {
         );
     }
     // docker reads a bare 64-hex name as an image id.
-    if path == name
-        && name.len() == 64
-        && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    {
+    if path == name && name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         bail!("invalid image name '{name}': a 64-character hex name is read as an image id: choose another name");
     }
     Ok(())
@@ -482,9 +455,7 @@ fn check_registry(registry: &str) -> Result<(), String> {
     if !host.starts_with('[') {
         let label_ok = |label: &str| {
             !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         };
@@ -496,12 +467,9 @@ fn check_registry(registry: &str) -> Result<(), String> {
         }
     }
     if let Some(port) = port {
-        let valid =
-            port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|p| p > 0);
+        let valid = port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|p| p > 0);
         if !valid {
-            return Err(format!(
-                "has an invalid port '{port}': use a number from 1 to 65535"
-            ));
+            return Err(format!("has an invalid port '{port}': use a number from 1 to 65535"));
         }
     }
     Ok(())
@@ -522,10 +490,7 @@ pub fn validate_reference(reference: &str) -> Result<()> {
     // A ':' after the last '/' starts the tag; an earlier one is a registry port.
     let name_end = rest.rfind('/').map_or(0, |slash| slash + 1);
     let (name, tag) = match rest[name_end..].rfind(':') {
-        Some(colon) => (
-            &rest[..name_end + colon],
-            Some(&rest[name_end + colon + 1..]),
-        ),
+        Some(colon) => (&rest[..name_end + colon], Some(&rest[name_end + colon + 1..])),
         None => (rest, None),
     };
     validate_repository(name)?;
@@ -538,10 +503,8 @@ pub fn validate_reference(reference: &str) -> Result<()> {
 /// `{"tags": [...], "labels": {...}}` for `cargo xtask tags --json`; `refs`
 /// are full references such as `ghcr.io/o/app:1.2.3`.
 pub fn to_json(refs: &[String], labels: &[(String, String)]) -> String {
-    let labels: serde_json::Map<String, serde_json::Value> = labels
-        .iter()
-        .map(|(key, value)| (key.clone(), serde_json::Value::from(value.as_str())))
-        .collect();
+    let labels: serde_json::Map<String, serde_json::Value> =
+        labels.iter().map(|(key, value)| (key.clone(), serde_json::Value::from(value.as_str()))).collect();
     serde_json::json!({ "tags": refs, "labels": labels }).to_string()
 }
 
@@ -553,11 +516,7 @@ mod tests {
     const SHA: &str = "983315b5e8d46e46fc4c49869e85e7ee5fb289ba";
 
     fn inputs(version: &str) -> TagInputs {
-        TagInputs {
-            version: version.to_string(),
-            sha: SHA.to_string(),
-            ..TagInputs::default()
-        }
+        TagInputs { version: version.to_string(), sha: SHA.to_string(), ..TagInputs::default() }
     }
 
     fn tags(inputs: &TagInputs) -> Vec<String> {
@@ -568,10 +527,7 @@ mod tests {
     fn version_tags() {
         let cases: &[(&str, &[&str])] = &[
             ("1.2.3", &["1.2.3", "1.2", "1", "latest", "sha-983315b"]),
-            (
-                "10.20.30",
-                &["10.20.30", "10.20", "10", "latest", "sha-983315b"],
-            ),
+            ("10.20.30", &["10.20.30", "10.20", "10", "latest", "sha-983315b"]),
             // Major zero gets no `0` tag, as the metadata-action README advises.
             ("0.1.2", &["0.1.2", "0.1", "latest", "sha-983315b"]),
             ("0.0.1", &["0.0.1", "0.0", "latest", "sha-983315b"]),
@@ -579,10 +535,7 @@ mod tests {
             ("2.0.8-beta.67", &["2.0.8-beta.67", "sha-983315b"]),
             ("1.0.0-x-y-z.--", &["1.0.0-x-y-z.--", "sha-983315b"]),
             // `+` is not allowed in a tag; metadata-action turns it into `-`.
-            (
-                "1.2.3+meta",
-                &["1.2.3-meta", "1.2", "1", "latest", "sha-983315b"],
-            ),
+            ("1.2.3+meta", &["1.2.3-meta", "1.2", "1", "latest", "sha-983315b"]),
             ("1.2.3-rc.1+build.5", &["1.2.3-rc.1-build.5", "sha-983315b"]),
         ];
         for (version, expected) in cases {
@@ -609,12 +562,7 @@ mod tests {
             " 1.2.3",
         ] {
             let err = image_tags(&inputs(version)).unwrap_err().to_string();
-            assert!(
-                err.starts_with(&format!(
-                    "package.json version '{version}' is not a semantic version"
-                )),
-                "{err}"
-            );
+            assert!(err.starts_with(&format!("package.json version '{version}' is not a semantic version")), "{err}");
         }
         // Leading zeros are fine in build metadata.
         assert!(image_tags(&inputs("1.2.3+001")).is_ok());
@@ -624,10 +572,7 @@ mod tests {
     fn git_tag_must_match_package_json() {
         let mut release = inputs("1.2.3");
         release.git_tag = Some("v1.2.3".into());
-        assert_eq!(
-            tags(&release),
-            ["1.2.3", "1.2", "1", "latest", "sha-983315b"]
-        );
+        assert_eq!(tags(&release), ["1.2.3", "1.2", "1", "latest", "sha-983315b"]);
         release.git_tag = Some("1.2.3".into());
         assert!(image_tags(&release).is_ok());
 
@@ -637,10 +582,7 @@ mod tests {
 
         release.git_tag = Some("nightly".into());
         let err = image_tags(&release).unwrap_err().to_string();
-        assert!(
-            err.starts_with("git tag 'nightly' is not a version tag"),
-            "{err}"
-        );
+        assert!(err.starts_with("git tag 'nightly' is not a version tag"), "{err}");
     }
 
     #[test]
@@ -657,10 +599,7 @@ mod tests {
             ("ü", None),
         ];
         for (branch, expected) in cases {
-            let build = TagInputs {
-                branch: Some(branch.into()),
-                ..inputs("1.2.3-rc.1")
-            };
+            let build = TagInputs { branch: Some(branch.into()), ..inputs("1.2.3-rc.1") };
             let all = tags(&build);
             assert_eq!(all[..2], ["1.2.3-rc.1", "sha-983315b"]);
             assert_eq!(all.get(2).map(String::as_str), expected, "{branch}");
@@ -670,17 +609,10 @@ mod tests {
     #[test]
     fn kinds_of_build() {
         let build = |branch: Option<&str>, pull_request| {
-            tags(&TagInputs {
-                branch: branch.map(String::from),
-                pull_request,
-                ..inputs("1.2.3")
-            })
+            tags(&TagInputs { branch: branch.map(String::from), pull_request, ..inputs("1.2.3") })
         };
         let release = ["1.2.3", "1.2", "1", "latest", "sha-983315b"];
-        assert_eq!(
-            build(Some("main"), None),
-            [&release[..], &["main"]].concat()
-        );
+        assert_eq!(build(Some("main"), None), [&release[..], &["main"]].concat());
         // Detached HEAD: no branch tag.
         assert_eq!(build(None, None), release);
         // A branch named like another tag is not repeated.
@@ -692,10 +624,7 @@ mod tests {
 
     #[test]
     fn long_branch_is_cut_to_128() {
-        let build = TagInputs {
-            branch: Some(format!("renovate/{}", "x".repeat(200))),
-            ..inputs("1.2.3-rc.1")
-        };
+        let build = TagInputs { branch: Some(format!("renovate/{}", "x".repeat(200))), ..inputs("1.2.3-rc.1") };
         let branch_tag = tags(&build).pop().unwrap();
         assert_eq!(branch_tag.len(), 128);
         assert!(branch_tag.starts_with("renovate-xxx"));
@@ -716,25 +645,14 @@ mod tests {
     #[test]
     fn reads_github_env() {
         let read = |vars: &[(&str, &str)]| {
-            let map: HashMap<String, String> = vars
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+            let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
             github_ref(|name| map.get(name).cloned())
         };
         let sha = Some(SHA.to_string());
         let cases: &[(&[(&str, &str)], GithubRef)] = &[
             (
-                &[
-                    ("GITHUB_EVENT_NAME", "push"),
-                    ("GITHUB_REF", "refs/heads/my/feature#1245"),
-                    ("GITHUB_SHA", SHA),
-                ],
-                GithubRef {
-                    branch: Some("my/feature#1245".into()),
-                    sha: sha.clone(),
-                    ..GithubRef::default()
-                },
+                &[("GITHUB_EVENT_NAME", "push"), ("GITHUB_REF", "refs/heads/my/feature#1245"), ("GITHUB_SHA", SHA)],
+                GithubRef { branch: Some("my/feature#1245".into()), sha: sha.clone(), ..GithubRef::default() },
             ),
             (
                 &[
@@ -743,11 +661,7 @@ mod tests {
                     ("GITHUB_REF_NAME", "v1.2.3"),
                     ("GITHUB_SHA", SHA),
                 ],
-                GithubRef {
-                    git_tag: Some("v1.2.3".into()),
-                    sha: sha.clone(),
-                    ..GithubRef::default()
-                },
+                GithubRef { git_tag: Some("v1.2.3".into()), sha: sha.clone(), ..GithubRef::default() },
             ),
             (
                 &[
@@ -756,24 +670,15 @@ mod tests {
                     ("GITHUB_HEAD_REF", "feature"),
                     ("GITHUB_SHA", SHA),
                 ],
-                GithubRef {
-                    pull_request: Some(318),
-                    sha: sha.clone(),
-                    ..GithubRef::default()
-                },
+                GithubRef { pull_request: Some(318), sha: sha.clone(), ..GithubRef::default() },
             ),
-            (
-                &[("GITHUB_REF", ""), ("GITHUB_SHA", "")],
-                GithubRef::default(),
-            ),
+            (&[("GITHUB_REF", ""), ("GITHUB_SHA", "")], GithubRef::default()),
             (&[], GithubRef::default()),
         ];
         for (vars, expected) in cases {
             assert_eq!(read(vars).unwrap(), *expected, "{vars:?}");
         }
-        let err = read(&[("GITHUB_REF", "refs/pull/abc/merge")])
-            .unwrap_err()
-            .to_string();
+        let err = read(&[("GITHUB_REF", "refs/pull/abc/merge")]).unwrap_err().to_string();
         assert!(err.contains("no pull request number"), "{err}");
     }
 
@@ -805,16 +710,10 @@ mod tests {
     fn created_prefers_source_date_epoch() {
         assert_eq!(created_timestamp(None, 5).unwrap(), 5);
         assert_eq!(created_timestamp(Some(""), 5).unwrap(), 5);
-        assert_eq!(
-            created_timestamp(Some("1700000000"), 5).unwrap(),
-            1_700_000_000
-        );
+        assert_eq!(created_timestamp(Some("1700000000"), 5).unwrap(), 1_700_000_000);
         for bad in ["-1", "+1", "1.5", "yesterday"] {
             let err = created_timestamp(Some(bad), 5).unwrap_err().to_string();
-            assert!(
-                err.starts_with(&format!("SOURCE_DATE_EPOCH '{bad}'")),
-                "{err}"
-            );
+            assert!(err.starts_with(&format!("SOURCE_DATE_EPOCH '{bad}'")), "{err}");
         }
     }
 
@@ -840,52 +739,16 @@ mod tests {
         let cases: &[(serde_json::Value, Option<&str>, Option<String>)] = &[
             (serde_json::json!("github:o/r"), None, hello.clone()),
             (serde_json::json!("o/r"), None, hello.clone()),
-            (
-                serde_json::json!("git+https://github.com/o/r.git"),
-                None,
-                hello.clone(),
-            ),
-            (
-                serde_json::json!("git+ssh://git@github.com/o/r.git"),
-                None,
-                hello.clone(),
-            ),
-            (
-                serde_json::json!("git://github.com/o/r.git"),
-                None,
-                hello.clone(),
-            ),
+            (serde_json::json!("git+https://github.com/o/r.git"), None, hello.clone()),
+            (serde_json::json!("git+ssh://git@github.com/o/r.git"), None, hello.clone()),
+            (serde_json::json!("git://github.com/o/r.git"), None, hello.clone()),
             (serde_json::json!("github:o/r#main"), None, hello.clone()),
-            (
-                serde_json::json!({"type": "git", "url": "https://github.com/o/r.git"}),
-                None,
-                hello.clone(),
-            ),
-            (
-                serde_json::json!("gitlab:group/sub/r"),
-                None,
-                Some("https://gitlab.com/group/sub/r".into()),
-            ),
-            (
-                serde_json::json!("bitbucket:o/r"),
-                None,
-                Some("https://bitbucket.org/o/r".into()),
-            ),
-            (
-                serde_json::Value::Null,
-                Some("git@github.com:o/r.git"),
-                hello.clone(),
-            ),
-            (
-                serde_json::Value::Null,
-                Some("https://github.com/o/r.git"),
-                hello.clone(),
-            ),
-            (
-                serde_json::Value::Null,
-                Some("https://x-access-token:secret@github.com/o/r.git"),
-                hello.clone(),
-            ),
+            (serde_json::json!({"type": "git", "url": "https://github.com/o/r.git"}), None, hello.clone()),
+            (serde_json::json!("gitlab:group/sub/r"), None, Some("https://gitlab.com/group/sub/r".into())),
+            (serde_json::json!("bitbucket:o/r"), None, Some("https://bitbucket.org/o/r".into())),
+            (serde_json::Value::Null, Some("git@github.com:o/r.git"), hello.clone()),
+            (serde_json::Value::Null, Some("https://github.com/o/r.git"), hello.clone()),
+            (serde_json::Value::Null, Some("https://x-access-token:secret@github.com/o/r.git"), hello.clone()),
             (
                 serde_json::Value::Null,
                 Some("ssh://git@git.example.com:2222/o/r.git"),
@@ -897,65 +760,30 @@ mod tests {
                 Some("https://git.example.com:8443/o/r".into()),
             ),
             // package.json wins over the remote.
-            (
-                serde_json::json!("github:a/b"),
-                Some("git@github.com:o/r.git"),
-                Some("https://github.com/a/b".into()),
-            ),
+            (serde_json::json!("github:a/b"), Some("git@github.com:o/r.git"), Some("https://github.com/a/b".into())),
             // Unusable package.json values fall back to the remote.
-            (
-                serde_json::json!("file:../r"),
-                Some("git@github.com:o/r.git"),
-                hello.clone(),
-            ),
-            (
-                serde_json::json!(42),
-                Some("git@github.com:o/r.git"),
-                hello.clone(),
-            ),
+            (serde_json::json!("file:../r"), Some("git@github.com:o/r.git"), hello.clone()),
+            (serde_json::json!(42), Some("git@github.com:o/r.git"), hello.clone()),
             (serde_json::json!("not a repo"), None, None),
             (serde_json::Value::Null, Some("/srv/git/r.git"), None),
             (serde_json::Value::Null, None, None),
         ];
         for (repository, remote, expected) in cases {
             let repository = (!repository.is_null()).then_some(repository);
-            assert_eq!(
-                source_url(repository, *remote),
-                *expected,
-                "{repository:?} {remote:?}"
-            );
+            assert_eq!(source_url(repository, *remote), *expected, "{repository:?} {remote:?}");
         }
     }
 
     #[test]
     fn tags_validate() {
-        for good in [
-            "latest",
-            "1.2.3",
-            "_x",
-            "Uppercase",
-            "tag-puts-this-over-max",
-            "xn--n3h.com",
-            "5050",
-            &"a".repeat(128),
-        ] {
+        for good in
+            ["latest", "1.2.3", "_x", "Uppercase", "tag-puts-this-over-max", "xn--n3h.com", "5050", &"a".repeat(128)]
+        {
             assert!(validate_tag(good).is_ok(), "{good}");
         }
-        for bad in [
-            "",
-            ".x",
-            "-x",
-            "invalid~tag",
-            "feature/x",
-            "a+b",
-            "ü",
-            &"a".repeat(129),
-        ] {
+        for bad in ["", ".x", "-x", "invalid~tag", "feature/x", "a+b", "ü", &"a".repeat(129)] {
             let err = validate_tag(bad).unwrap_err().to_string();
-            assert!(
-                err.starts_with(&format!("invalid tag '{bad}': a tag may contain only")),
-                "{err}"
-            );
+            assert!(err.starts_with(&format!("invalid tag '{bad}': a tag may contain only")), "{err}");
         }
     }
 
@@ -1000,11 +828,7 @@ mod tests {
             &format!("example.com/{}", "a".repeat(255)),
         ];
         for name in good {
-            assert!(
-                validate_repository(name).is_ok(),
-                "{name}: {:?}",
-                validate_repository(name)
-            );
+            assert!(validate_repository(name).is_ok(), "{name}: {:?}", validate_repository(name));
         }
         let bad = [
             ("", "the image name is empty"),
@@ -1021,15 +845,9 @@ mod tests {
             ("_foo/bar", "path component '_foo'"),
             ("____/____", "path component '____'"),
             ("foo_bar.com:8080/app", "invalid host name 'foo_bar.com'"),
-            (
-                "example.com/__underscore/myimage",
-                "path component '__underscore'",
-            ),
+            ("example.com/__underscore/myimage", "path component '__underscore'"),
             ("example.com/..dots/myimage", "path component '..dots'"),
-            (
-                "example.com/nodouble..dots/myimage",
-                "path component 'nodouble..dots'",
-            ),
+            ("example.com/nodouble..dots/myimage", "path component 'nodouble..dots'"),
             ("docker./docker", "invalid host name 'docker.'"),
             ("-docker.io/docker/docker", "invalid host name '-docker.io'"),
             ("do..cker/docker", "invalid host name 'do..cker'"),
@@ -1038,32 +856,17 @@ mod tests {
             ("docker/Docker", "must be lower-case"),
             ("My-App", "must be lower-case"),
             ("test:5000/Uppercase/lowercase", "must be lower-case"),
-            (
-                "https://github.com/docker/docker",
-                "no scheme: write 'github.com/docker/docker'",
-            ),
+            ("https://github.com/docker/docker", "no scheme: write 'github.com/docker/docker'"),
             ("[fc00::1]:5000", "path component '[fc00::1]:5000'"),
             ("fc00::1:5000/debian", "invalid port"),
-            (
-                "[fe80::1%eth0]:5000/debian",
-                "invalid IPv6 address 'fe80::1%eth0'",
-            ),
-            (
-                "[2001:db8:3:4::192.0.2.33]:5000/debian",
-                "invalid IPv6 address",
-            ),
-            (
-                "1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5d7c9b1a3f5e7d9c1b3a",
-                "read as an image id",
-            ),
+            ("[fe80::1%eth0]:5000/debian", "invalid IPv6 address 'fe80::1%eth0'"),
+            ("[2001:db8:3:4::192.0.2.33]:5000/debian", "invalid IPv6 address"),
+            ("1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5d7c9b1a3f5e7d9c1b3a", "read as an image id"),
             (&format!("domain/{}", "a".repeat(256)), "at most 255"),
         ];
         for (name, why) in bad {
             let err = validate_repository(name).unwrap_err().to_string();
-            assert!(
-                err.starts_with(&format!("invalid image name '{name}': ")),
-                "{err}"
-            );
+            assert!(err.starts_with(&format!("invalid image name '{name}': ")), "{err}");
             assert!(err.contains(why), "{name}: {err}");
         }
         assert_eq!(
@@ -1088,11 +891,7 @@ mod tests {
             "[2001:0db8:85a3:0000:0000:8a2e:0370:7334]:5000",
             "[fd00:1:2::3]",
         ] {
-            assert!(
-                validate_registry(good).is_ok(),
-                "{good}: {:?}",
-                validate_registry(good)
-            );
+            assert!(validate_registry(good).is_ok(), "{good}: {:?}", validate_registry(good));
         }
         for (bad, why) in [
             ("", "invalid host name ''"),
@@ -1113,10 +912,7 @@ mod tests {
             ("myregistry", "Docker Hub namespace"),
         ] {
             let err = validate_registry(bad).unwrap_err().to_string();
-            assert!(
-                err.starts_with(&format!("invalid registry '{bad}': ")),
-                "{err}"
-            );
+            assert!(err.starts_with(&format!("invalid registry '{bad}': ")), "{err}");
             assert!(err.contains(why), "{bad}: {err}");
         }
     }
@@ -1141,44 +937,19 @@ mod tests {
             "a/".repeat(127) + "a:tag-puts-this-over-max",
             "ghcr.io/owner/node-app:1.2.3-rc.1".into(),
         ] {
-            assert!(
-                validate_reference(&good).is_ok(),
-                "{good}: {:?}",
-                validate_reference(&good)
-            );
+            assert!(validate_reference(&good).is_ok(), "{good}: {:?}", validate_reference(&good));
         }
         for (bad, expected_start) in [
             (":justtag".to_string(), "invalid image name ''"),
             (format!("@{digest}"), "invalid image name ''"),
-            (
-                "repo@sha256:ffffffffffffffffffffffffffffffffff".into(),
-                "invalid digest",
-            ),
-            (
-                format!("validname@invaliddigest:{}", "f".repeat(64)),
-                "invalid digest",
-            ),
-            (
-                "Uppercase:tag".into(),
-                "invalid image name 'Uppercase': repository names must be lower-case",
-            ),
-            (
-                "registry.com:8080/myapp:invalid~tag".into(),
-                "invalid tag 'invalid~tag'",
-            ),
-            (
-                "bad_hostname.com:8080/myapp:tag".into(),
-                "invalid image name 'bad_hostname.com:8080/myapp'",
-            ),
-            (
-                "localhost:http/name".into(),
-                "invalid image name 'localhost:http/name'",
-            ),
+            ("repo@sha256:ffffffffffffffffffffffffffffffffff".into(), "invalid digest"),
+            (format!("validname@invaliddigest:{}", "f".repeat(64)), "invalid digest"),
+            ("Uppercase:tag".into(), "invalid image name 'Uppercase': repository names must be lower-case"),
+            ("registry.com:8080/myapp:invalid~tag".into(), "invalid tag 'invalid~tag'"),
+            ("bad_hostname.com:8080/myapp:tag".into(), "invalid image name 'bad_hostname.com:8080/myapp'"),
+            ("localhost:http/name".into(), "invalid image name 'localhost:http/name'"),
             ("repo:".into(), "invalid tag ''"),
-            (
-                "[2001:db8::1]:tag".into(),
-                "invalid image name '[2001:db8::1]'",
-            ),
+            ("[2001:db8::1]:tag".into(), "invalid image name '[2001:db8::1]'"),
         ] {
             let err = validate_reference(&bad).unwrap_err().to_string();
             assert!(err.starts_with(expected_start), "{bad}: {err}");
@@ -1187,14 +958,8 @@ mod tests {
 
     #[test]
     fn json_shape() {
-        let refs = vec![
-            "ghcr.io/o/app:1.2.3".to_string(),
-            "ghcr.io/o/app:sha-983315b".to_string(),
-        ];
-        let labels = vec![(
-            "org.opencontainers.image.version".to_string(),
-            "1.2.3".to_string(),
-        )];
+        let refs = vec!["ghcr.io/o/app:1.2.3".to_string(), "ghcr.io/o/app:sha-983315b".to_string()];
+        let labels = vec![("org.opencontainers.image.version".to_string(), "1.2.3".to_string())];
         let value: serde_json::Value = serde_json::from_str(&to_json(&refs, &labels)).unwrap();
         assert_eq!(
             value,

@@ -1,0 +1,126 @@
+//! `release` and `tags`: the release stage built once, tagged from package.json's version and git
+//! (semver, sha, branch or pull request), labelled with OCI labels, and optionally pushed.
+
+use anyhow::{Context, Result};
+
+use crate::build::Builder;
+use crate::engine::query;
+use crate::plan::{Plan, Step};
+use crate::project::{Package, Project};
+use crate::tags;
+
+pub struct Release {
+    /// Full references, e.g. `ghcr.io/acme/node-app:1.2.3`, in tag order.
+    pub references: Vec<String>,
+    pub labels: Vec<(String, String)>,
+}
+
+/// What git says about HEAD; GitHub Actions' environment wins where it says something.
+struct GitFacts {
+    sha: String,
+    branch: Option<String>,
+    tag: Option<String>,
+    commit_time: i64,
+    remote: Option<String>,
+}
+
+fn git(root: &camino::Utf8Path, args: &[&str]) -> Option<String> {
+    let root = root.as_str();
+    let mut all = vec!["-C", root];
+    all.extend_from_slice(args);
+    query("git", &all).ok().filter(|out| !out.is_empty())
+}
+
+fn git_facts(project: &Project) -> Result<GitFacts> {
+    let root = &project.root;
+    let sha = git(root, &["rev-parse", "--verify", "HEAD"]).with_context(|| {
+        format!("cannot read the commit of {root} (not a git repository, or no commit yet): release tags name the commit; commit first")
+    })?;
+    let mut facts = GitFacts {
+        sha,
+        branch: git(root, &["symbolic-ref", "--short", "-q", "HEAD"]),
+        tag: git(root, &["describe", "--exact-match", "--tags", "--match", "v[0-9]*", "HEAD"]),
+        commit_time: git(root, &["log", "-1", "--format=%ct"]).and_then(|t| t.parse().ok()).unwrap_or(0),
+        remote: git(root, &["remote", "get-url", "origin"]),
+    };
+    let github = tags::github_ref(|name| std::env::var(name).ok())?;
+    if let Some(sha) = github.sha {
+        facts.sha = sha;
+    }
+    if github.git_tag.is_some() || github.branch.is_some() || github.pull_request.is_some() {
+        facts.tag = github.git_tag;
+        facts.branch = github.branch;
+    }
+    let _ = github.pull_request;
+    Ok(facts)
+}
+
+/// The references and labels a release of HEAD gets. `registry` overrides xtask.toml's.
+pub fn compute(project: &Project, package: &Package, registry: Option<&str>) -> Result<Release> {
+    let facts = git_facts(project)?;
+    let pull_request = tags::github_ref(|name| std::env::var(name).ok())?.pull_request;
+    let inputs = tags::TagInputs {
+        version: package.version.clone(),
+        git_tag: facts.tag.clone(),
+        sha: facts.sha.clone(),
+        branch: facts.branch.clone(),
+        pull_request,
+    };
+    let image = match registry {
+        Some(registry) => {
+            tags::validate_registry(registry.split('/').next().unwrap_or(""))?;
+            format!("{}/{}", registry.trim_end_matches('/'), project.config.image.name)
+        }
+        None => project.image(),
+    };
+    tags::validate_repository(&image)?;
+    let references = tags::image_tags(&inputs)?.into_iter().map(|tag| format!("{image}:{tag}")).collect();
+    let created = tags::created_timestamp(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(), facts.commit_time)?;
+    let labels = tags::oci_labels(&tags::LabelInputs {
+        title: package.name.clone(),
+        description: package.description.clone(),
+        version: package.version.clone(),
+        revision: facts.sha,
+        created: Some(created),
+        source: tags::source_url(package.repository.as_ref(), facts.remote.as_deref()).unwrap_or_default(),
+        licenses: package.license.clone(),
+        url: package.homepage.clone(),
+    });
+    Ok(Release { references, labels })
+}
+
+/// The OCI labels as the Dockerfile's build args (`org.opencontainers.image.version` → `OCI_VERSION`).
+fn label_args(release: &Release) -> impl Iterator<Item = (String, String)> + '_ {
+    release.labels.iter().map(|(key, value)| {
+        let short = key.trim_start_matches("org.opencontainers.image.");
+        (format!("OCI_{}", short.to_uppercase()), value.clone())
+    })
+}
+
+/// `release`: one build of the release stage with every tag; tags are applied only if it succeeds.
+pub fn release_plan(builder: &Builder, release: &Release) -> Result<Plan> {
+    let project = builder.project;
+    let stage = &project.config.stages.release;
+    project.dockerfile()?.find_stage(stage, project.config.build.dockerfile.as_str())?;
+    builder.package.check_lockfile()?;
+    let mut args = builder.release_args()?;
+    args.extend(label_args(release));
+    let first = release.references.first().cloned().unwrap_or_default();
+    let mut plan = Plan::default();
+    plan.push(Step::exec(format!("build release image {first}"), builder.command(stage, &args, &release.references)));
+    Ok(plan)
+}
+
+/// `tags`: one reference per line, then one `label KEY=VALUE` per line; or JSON.
+pub fn print_tags(release: &Release, json: bool) {
+    if json {
+        println!("{}", tags::to_json(&release.references, &release.labels));
+        return;
+    }
+    for reference in &release.references {
+        println!("{reference}");
+    }
+    for (key, value) in &release.labels {
+        println!("label {key}={value}");
+    }
+}

@@ -1,0 +1,190 @@
+//! CLI tests: run the built `xtask` binary, mostly with `--dry-run`, and check the argv it prints,
+//! its exit status and its one-line errors. No engine needed.
+
+mod common;
+
+use common::{repo_root, scratch, xtask, Run};
+
+fn line_with<'a>(run: &'a Run, needle: &str) -> &'a str {
+    run.stdout
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{}", run.stdout))
+}
+
+#[test]
+fn build_test_stage_dry_run_prints_the_docker_build_line() {
+    let run = xtask(&repo_root(), &["build", "--stage", "test", "--dry-run"], &[]);
+    run.assert_ok();
+    let line = line_with(&run, "buildx build");
+    assert!(line.starts_with("docker buildx build --file docker/Dockerfile --target test "), "{line}");
+    assert!(line.contains("--build-arg FLAVOR=alpine"), "{line}");
+    assert!(line.contains("--tag node-app:test"), "{line}");
+    assert!(line.ends_with(" node-app"), "{line}");
+    assert_eq!(run.stdout.lines().count(), 1, "one command, nothing else:\n{}", run.stdout);
+}
+
+#[test]
+fn flavor_build_args_and_flags_reach_the_argv() {
+    let run = xtask(
+        &repo_root(),
+        &[
+            "--dry-run",
+            "build",
+            "--stage",
+            "release",
+            "--flavor",
+            "debian",
+            "--build-arg",
+            "EXTRA=a b",
+            "--no-cache",
+            "--pull",
+            "--progress",
+            "plain",
+            "--platform",
+            "linux/arm64",
+        ],
+        &[],
+    );
+    run.assert_ok();
+    let line = line_with(&run, "buildx build");
+    for part in [
+        "--build-arg FLAVOR=debian",
+        "--build-arg 'EXTRA=a b'",
+        "--no-cache",
+        "--pull",
+        "--progress plain",
+        "--platform linux/arm64",
+        "--build-arg PORT=3000",
+        "--build-arg HEALTH_PATH=/healthz",
+        "--build-arg START=src/server.js",
+    ] {
+        assert!(line.contains(part), "{part} missing in {line}");
+    }
+    let env_flavor = xtask(&repo_root(), &["build", "--dry-run"], &[("XTASK_FLAVOR", "debian")]);
+    assert!(line_with(&env_flavor, "buildx build").contains("FLAVOR=debian"));
+}
+
+#[test]
+fn ca_bundle_is_a_secret_only_when_the_file_exists() {
+    let bundle = scratch(&[("ca.pem", "-----BEGIN CERTIFICATE-----\n")]).join("ca.pem");
+    let run = xtask(&repo_root(), &["test", "--dry-run"], &[("XTASK_CA_BUNDLE", bundle.to_str().unwrap())]);
+    assert!(line_with(&run, "buildx build").contains(&format!("--secret id=ca,src={}", bundle.display())));
+    let run = xtask(&repo_root(), &["test", "--dry-run"], &[("XTASK_CA_BUNDLE", "")]);
+    assert!(!run.stdout.contains("--secret"), "{}", run.stdout);
+}
+
+#[test]
+fn engine_context_and_builder_are_passed_through() {
+    let run = xtask(&repo_root(), &["--engine", "podman", "build", "--stage", "test", "--dry-run"], &[]);
+    assert!(
+        line_with(&run, "build").starts_with("podman build --file docker/Dockerfile --target test"),
+        "{}",
+        run.stdout
+    );
+    let run = xtask(&repo_root(), &["build", "--dry-run"], &[("XTASK_ENGINE", "podman")]);
+    assert!(run.stdout.starts_with("podman build"), "{}", run.stdout);
+    let run = xtask(&repo_root(), &["--context", "remote", "build", "--builder", "k8s", "--dry-run"], &[]);
+    let line = line_with(&run, "buildx build");
+    assert!(line.starts_with("docker --context remote buildx build --builder k8s "), "{line}");
+    assert!(line.contains(" --load "), "a non-default builder must load the result: {line}");
+}
+
+#[test]
+fn lint_builds_the_lint_stage_then_runs_hadolint() {
+    let run = xtask(&repo_root(), &["lint", "--dry-run"], &[]);
+    run.assert_ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stdout);
+    assert!(lines[0].contains("--target lint"), "{}", lines[0]);
+    assert_eq!(lines[1], "hadolint docker/Dockerfile");
+}
+
+#[test]
+fn release_tags_the_package_version() {
+    let run = xtask(&repo_root(), &["release", "--dry-run"], &[]);
+    run.assert_ok();
+    let line = line_with(&run, "buildx build");
+    assert!(line.contains("--target release"), "{line}");
+    assert!(line.contains("--tag node-app:1.0.0"), "{line}");
+}
+
+#[test]
+fn run_and_smoke_clean_up_their_container() {
+    let run = xtask(&repo_root(), &["run", "--dry-run"], &[]);
+    run.assert_ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines[0].starts_with("docker run --rm --pull=never --name node-app-run-"), "{}", lines[0]);
+    assert!(lines[0].ends_with("--publish 3000:3000 node-app:1.0.0"), "{}", lines[0]);
+    assert!(lines[1].starts_with("docker rm --force node-app-run-"), "{}", lines[1]);
+
+    let smoke = xtask(&repo_root(), &["smoke", "--dry-run"], &[]);
+    smoke.assert_ok();
+    let lines: Vec<&str> = smoke.stdout.lines().collect();
+    assert!(lines[0].contains("run --detach") && lines[0].contains("--publish 127.0.0.1::3000"), "{}", lines[0]);
+    assert!(lines[1].starts_with("# wait until container"), "{}", lines[1]);
+    assert!(lines[2].contains("/healthz"), "{}", lines[2]);
+    assert!(lines[3].starts_with("docker stop"), "{}", lines[3]);
+    assert!(lines.last().unwrap().starts_with("docker rm --force --volumes node-app-smoke-"), "{}", smoke.stdout);
+}
+
+#[test]
+fn pull_names_the_flavor_base() {
+    let run = xtask(&repo_root(), &["pull", "--dry-run"], &[]);
+    run.assert_ok();
+    assert!(run.stdout.lines().any(|l| l.starts_with("docker pull alpine:")), "{}", run.stdout);
+    assert!(!run.stdout.contains("debian"), "{}", run.stdout);
+    let run = xtask(&repo_root(), &["pull", "--dry-run", "--flavor", "debian"], &[]);
+    assert_eq!(run.stdout.trim(), "docker pull debian:trixie-slim");
+}
+
+#[test]
+fn stages_lists_the_stages_and_roles() {
+    let run = xtask(&repo_root(), &["stages"], &[]);
+    run.assert_ok();
+    for stage in ["base", "dependencies", "lint", "test", "release"] {
+        assert!(run.stdout.lines().any(|l| l.starts_with(&format!("{stage} "))), "{stage} missing:\n{}", run.stdout);
+    }
+    assert!(line_with(&run, "release ").trim_end().ends_with("release"));
+}
+
+#[test]
+fn works_from_a_subfolder() {
+    let run = xtask(&repo_root().join("node-app"), &["build", "--stage", "test", "--dry-run"], &[]);
+    run.assert_ok();
+    assert!(run.stdout.lines().next().unwrap().starts_with("cd "), "{}", run.stdout);
+}
+
+#[test]
+fn help_for_everything() {
+    let run = xtask(&repo_root(), &["--help"], &[]);
+    run.assert_ok();
+    assert!(run.stdout.contains("Commands:"));
+    let run = xtask(&repo_root(), &["build", "--help"], &[]);
+    run.assert_ok();
+    assert!(run.stdout.contains("--stage S"));
+}
+
+#[test]
+fn unknown_stage_suggests_the_nearest() {
+    let run = xtask(&repo_root(), &["build", "--stage", "tset", "--dry-run"], &[]);
+    run.assert_error("unknown stage 'tset'");
+    assert!(run.stderr.contains("did you mean 'test'"), "{}", run.stderr);
+    assert!(run.stderr.contains("release"), "lists the valid stages: {}", run.stderr);
+}
+
+#[test]
+fn docker_missing_is_one_clear_line() {
+    let empty = scratch(&[]);
+    let run = xtask(&repo_root(), &["build", "--stage", "test"], &[("PATH", empty.to_str().unwrap())]);
+    run.assert_error("docker not found on PATH");
+}
+
+#[test]
+fn unreachable_engine_is_one_clear_line() {
+    let run = xtask(&repo_root(), &["build", "--stage", "test"], &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
+    run.assert_error("cannot reach the docker engine (DOCKER_HOST=unix:///nonexistent/docker.sock)");
+    let run = xtask(&repo_root(), &["doctor"], &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
+    assert_ne!(run.status, 0);
+    assert!(run.stdout.contains("MISSING  engine server"), "{}", run.stdout);
+}

@@ -1,0 +1,228 @@
+//! End-to-end tests: the built `xtask` against a real Docker engine, on the debian flavor (Alpine
+//! packages cannot be fetched on the CI hosts; the GitHub Actions workflow builds alpine).
+//! They run only with XTASK_E2E=1 (see build.rs); then an unreachable engine fails them.
+//! One test at a time: they share one engine and its build cache, so each image is built once
+//! and later tests hit the cache.
+
+mod common;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::{copy_template, docker, docker_try, edit, repo_root, xtask, Run};
+
+static ENGINE: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ENGINE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+const DEBIAN: (&str, &str) = ("XTASK_FLAVOR", "debian");
+
+fn kit(dir: &std::path::Path, args: &[&str]) -> Run {
+    xtask(dir, args, &[DEBIAN])
+}
+
+fn image_id(reference: &str) -> Option<String> {
+    docker_try(&["image", "inspect", "--format", "{{.Id}}", reference])
+}
+
+fn containers_named(prefix: &str) -> usize {
+    docker(&["ps", "--all", "--quiet", "--filter", &format!("name={prefix}")]).lines().count()
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn doctor_reports_engine_buildx_and_compose() {
+    let run = xtask(&repo_root(), &["doctor"], &[]);
+    run.assert_ok();
+    for row in ["ok       engine server", "ok       buildx", "ok       compose"] {
+        assert!(run.stdout.contains(row), "{row} missing:\n{}", run.stdout);
+    }
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn pull_fetches_the_base_through_the_mirror() {
+    let _engine = serial();
+    let _ = docker_try(&["image", "rm", "debian:trixie-slim"]);
+    assert!(image_id("debian:trixie-slim").is_none(), "the local copy should be gone");
+    kit(&repo_root(), &["pull"]).assert_ok();
+    assert!(image_id("debian:trixie-slim").is_some(), "pull did not bring debian:trixie-slim back");
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn every_stage_the_flavor_uses_builds() {
+    let _engine = serial();
+    let stages = kit(&repo_root(), &["stages"]);
+    stages.assert_ok();
+    let used: Vec<&str> = stages
+        .stdout
+        .lines()
+        .skip(1)
+        .filter(|line| !line.contains("not used with flavor"))
+        .map(|line| line.split_whitespace().next().unwrap())
+        .collect();
+    assert!(used.len() >= 5, "{}", stages.stdout);
+    for stage in used {
+        kit(&repo_root(), &["build", "--stage", stage]).assert_ok();
+        assert!(image_id(&format!("node-app:{stage}")).is_some(), "no image node-app:{stage}");
+    }
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn lint_and_test_pass_on_the_template() {
+    let _engine = serial();
+    kit(&repo_root(), &["lint"]).assert_ok();
+    kit(&repo_root(), &["test"]).assert_ok();
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn a_lint_error_or_failing_test_fails_and_moves_no_release_tag() {
+    let _engine = serial();
+    kit(&repo_root(), &["release"]).assert_ok();
+    let release_before = image_id("node-app:1.0.0").expect("release tag");
+
+    let broken = copy_template();
+    std::fs::write(broken.join("node-app/src/unused.js"), "const unused = 1;\n").unwrap();
+    let run = kit(&broken, &["lint"]);
+    run.assert_error("cannot build stage 'lint'");
+
+    let broken = copy_template();
+    std::fs::write(
+        broken.join("node-app/test/broken.test.js"),
+        "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\ntest('fails on purpose', () => assert.equal(1, 2));\n",
+    )
+    .unwrap();
+    let run = kit(&broken, &["test"]);
+    run.assert_error("cannot build stage 'test'");
+    assert_eq!(image_id("node-app:1.0.0").as_deref(), Some(release_before.as_str()), "the release tag moved");
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn the_release_image_is_small_safe_and_answers() {
+    let _engine = serial();
+    kit(&repo_root(), &["release"]).assert_ok();
+    let image = "node-app:1.0.0";
+    let uid = docker(&["run", "--rm", "--entrypoint", "id", image, "-u"]);
+    assert_ne!(uid, "0", "the release image runs as root");
+    let npm = docker_try(&["run", "--rm", "--entrypoint", "sh", image, "-c", "command -v npm"]);
+    assert!(npm.is_none(), "npm is in the release image: {npm:?}");
+    let container = docker(&["run", "--detach", "--publish", "127.0.0.1::3000", image]);
+    let pid1 = docker_try(&["exec", &container, "cat", "/proc/1/cmdline"]);
+    let answered = wait_for_http(&container);
+    docker(&["rm", "--force", &container]);
+    let pid1 = pid1.unwrap_or_default().replace('\0', " ");
+    assert!(pid1.contains("tini"), "PID 1 is {pid1:?}, not tini");
+    assert!(answered, "/healthz did not answer");
+}
+
+fn wait_for_http(container: &str) -> bool {
+    let port = docker(&["port", container, "3000/tcp"]);
+    let port = port.lines().next().unwrap().rsplit(':').next().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let reply =
+            std::process::Command::new("curl").args(["-fsS", &format!("http://127.0.0.1:{port}/healthz")]).output();
+        if reply.map(|r| r.status.success()).unwrap_or(false) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn smoke_passes_and_leaves_no_container() {
+    let _engine = serial();
+    kit(&repo_root(), &["release"]).assert_ok();
+    let before = containers_named("node-app-smoke-");
+    let run = kit(&repo_root(), &["smoke"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("/healthz -> 200"), "{}", run.stderr);
+    assert_eq!(containers_named("node-app-smoke-"), before);
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn smoke_cleans_up_when_the_probe_fails() {
+    let _engine = serial();
+    kit(&repo_root(), &["release"]).assert_ok();
+    let project = copy_template();
+    edit(&project.join("xtask.toml"), "health_path = \"/healthz\"", "health_path = \"/no-such-path\"");
+    let before = containers_named("node-app-smoke-");
+    let run = kit(&project, &["smoke"]);
+    run.assert_error("/no-such-path answered 404");
+    assert_eq!(containers_named("node-app-smoke-"), before, "smoke left a container behind");
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn interrupted_run_and_smoke_remove_their_container() {
+    let _engine = serial();
+    kit(&repo_root(), &["release"]).assert_ok();
+    for (command, signal, code) in [("run", "INT", 130), ("smoke", "TERM", 143)] {
+        let prefix = format!("node-app-{command}-");
+        let before = containers_named(&prefix);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .arg(command)
+            .current_dir(repo_root())
+            .env("XTASK_FLAVOR", "debian")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while containers_named(&prefix) == before && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(containers_named(&prefix) > before, "{command} started no container");
+        let _ = std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status();
+        let stopped = Instant::now();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(code), "{command} after SIG{signal}");
+        assert!(stopped.elapsed() < Duration::from_secs(15), "{command} took {:?} to stop", stopped.elapsed());
+        assert_eq!(containers_named(&prefix), before, "{command} left its container after SIG{signal}");
+    }
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn rebuilds_come_from_the_cache_and_npm_ci_survives_a_source_edit() {
+    let _engine = serial();
+    let project = copy_template();
+    kit(&project, &["build", "--stage", "test"]).assert_ok();
+    let again = kit(&project, &["build", "--stage", "test", "--progress", "plain"]);
+    again.assert_ok();
+    let steps = step_lines(&again.stderr);
+    assert!(!steps.is_empty(), "no build steps in:\n{}", again.stderr);
+    let uncached: Vec<&String> = steps.iter().filter(|l| l.ends_with("RAN")).collect();
+    assert!(uncached.is_empty(), "steps not served from cache: {uncached:?}");
+
+    std::fs::write(project.join("node-app/src/added.js"), "export const added = true;\n").unwrap();
+    let edited = kit(&project, &["build", "--stage", "test", "--progress", "plain"]);
+    edited.assert_ok();
+    let npm_ci: Vec<String> = step_lines(&edited.stderr).into_iter().filter(|l| l.contains("npm ci")).collect();
+    assert!(!npm_ci.is_empty(), "no npm ci step in:\n{}", edited.stderr);
+    assert!(npm_ci.iter().all(|l| l.ends_with("CACHED")), "npm ci ran again after a source edit: {npm_ci:?}");
+}
+
+/// BuildKit's plain progress: one `#N [stage k/n] INSTRUCTION` line per step, and `#N CACHED` after
+/// it when the step came from the cache. Each RUN or COPY step as one line ending in CACHED or RAN.
+fn step_lines(progress: &str) -> Vec<String> {
+    let lines: Vec<&str> = progress.lines().collect();
+    let mut steps = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some((id, text)) = line.strip_prefix('#').and_then(|rest| rest.split_once(' ')) else { continue };
+        if !text.starts_with('[') || !(text.contains("] RUN") || text.contains("] COPY")) {
+            continue;
+        }
+        let cached = lines[i + 1..].iter().any(|l| *l == format!("#{id} CACHED"));
+        steps.push(format!("{line} {}", if cached { "CACHED" } else { "RAN" }));
+    }
+    steps
+}
