@@ -1,0 +1,102 @@
+// Entry point: reads the config from the environment, builds the store and
+// the app, listens, and shuts down gracefully on SIGTERM / SIGINT.
+//
+// Environment variables (all optional):
+//   PORT                 port to listen on (default 3000; 0 picks a free port)
+//   HOST                 address to bind (default 0.0.0.0)
+//   LOG_LEVEL            fatal|error|warn|info|debug|trace|silent (default info)
+//   STORE                storage backend: memory (default)
+//   BODY_LIMIT_BYTES     largest accepted request body, larger gets 413 (default 65536)
+//   SHUTDOWN_DELAY_MS    on a signal, how long /readyz reports "not ready" while the
+//                        server still accepts requests, so load balancers can
+//                        stop sending traffic (default 0)
+//   SHUTDOWN_TIMEOUT_MS  the whole shutdown must finish within this time, or the
+//                        process exits with code 1 (default 10000)
+import { buildApp } from './app.js';
+import { createStore } from './store/index.js';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout's limit
+
+function readInt(env, name, fallback, min, max) {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!/^\s*\d+\s*$/.test(raw) || value < min || value > max) {
+    throw new Error(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+  }
+  return value;
+}
+
+function readConfig(env) {
+  const config = {
+    port: readInt(env, 'PORT', 3000, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    logLevel: env.LOG_LEVEL || 'info',
+    bodyLimit: readInt(env, 'BODY_LIMIT_BYTES', 65536, 1, 2 ** 30),
+    shutdownDelayMs: readInt(env, 'SHUTDOWN_DELAY_MS', 0, 0, MAX_TIMER_MS),
+    shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 1, MAX_TIMER_MS),
+  };
+  if (!LOG_LEVELS.includes(config.logLevel)) {
+    throw new Error(`LOG_LEVEL must be one of: ${LOG_LEVELS.join(', ')} (got "${config.logLevel}")`);
+  }
+  if (config.shutdownDelayMs >= config.shutdownTimeoutMs) {
+    throw new Error('SHUTDOWN_DELAY_MS must be less than SHUTDOWN_TIMEOUT_MS');
+  }
+  return config;
+}
+
+async function main() {
+  let config;
+  let store;
+  try {
+    config = readConfig(process.env);
+    store = await createStore(process.env);
+  } catch (err) {
+    // A configuration mistake: one readable line, no stack trace.
+    console.error(`node-app: ${err.message}`);
+    process.exit(1);
+  }
+
+  const app = buildApp({ store, logger: { level: config.logLevel }, bodyLimit: config.bodyLimit });
+
+  let shuttingDown = false;
+  async function shutdown(signal) {
+    if (shuttingDown) {
+      app.log.warn({ signal }, 'shutdown already in progress');
+      return;
+    }
+    shuttingDown = true;
+    app.log.info({ signal, delayMs: config.shutdownDelayMs }, 'shutdown started, readiness off');
+    app.markShuttingDown();
+
+    const timer = setTimeout(() => {
+      app.log.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+
+    try {
+      await new Promise((resolve) => setTimeout(resolve, config.shutdownDelayMs));
+      app.log.info('closing server, waiting for in-flight requests');
+      await app.close();
+      await store.close();
+      clearTimeout(timer);
+      app.log.info('shutdown complete');
+      process.exit(0);
+    } catch (err) {
+      app.log.error({ err }, 'shutdown failed');
+      process.exit(1);
+    }
+  }
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    app.log.fatal({ err }, 'could not start server');
+    process.exit(1);
+  }
+}
+
+await main();

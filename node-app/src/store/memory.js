@@ -1,0 +1,23 @@
+// In-memory store: data lives in this process only and is lost on restart.
+// Good for development, tests and single-instance demos.
+export function createMemoryStore() {
+  const items = new Map();
+
+  return {
+    async list() {
+      return [...items.values()];
+    },
+    async get(id) {
+      return items.get(id) ?? null;
+    },
+    async create(item) {
+      items.set(item.id, item);
+      return item;
+    },
+    async delete(id) {
+      return items.delete(id);
+    },
+    async ping() {},
+    async close() {},
+  };
+}
