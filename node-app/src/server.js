@@ -54,7 +54,7 @@ async function main() {
     store = await createStore(process.env);
   } catch (err) {
     // A configuration mistake: one readable line, no stack trace.
-    console.error(`node-app: ${err.message}`);
+    console.error(`error: ${err.message}`);
     process.exit(1);
   }
 

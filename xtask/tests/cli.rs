@@ -19,7 +19,7 @@ fn build_test_stage_dry_run_prints_the_docker_build_line() {
     let line = line_with(&run, "buildx build");
     assert!(line.starts_with("docker buildx build --file docker/Dockerfile --target test "), "{line}");
     assert!(line.contains("--build-arg FLAVOR=alpine"), "{line}");
-    assert!(line.contains("--tag node-app:test"), "{line}");
+    assert!(line.contains("--tag items-api:test"), "{line}");
     assert!(line.ends_with(" node-app"), "{line}");
     assert_eq!(run.stdout.lines().count(), 1, "one command, nothing else:\n{}", run.stdout);
 }
@@ -106,7 +106,7 @@ fn release_tags_the_package_version() {
     run.assert_ok();
     let line = line_with(&run, "buildx build");
     assert!(line.contains("--target release"), "{line}");
-    assert!(line.contains("--tag node-app:1.0.0"), "{line}");
+    assert!(line.contains("--tag items-api:1.0.0"), "{line}");
 }
 
 #[test]
@@ -114,9 +114,9 @@ fn run_and_smoke_clean_up_their_container() {
     let run = xtask(&repo_root(), &["run", "--dry-run"], &[]);
     run.assert_ok();
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert!(lines[0].starts_with("docker run --rm --pull=never --name node-app-run-"), "{}", lines[0]);
-    assert!(lines[0].ends_with("--publish 3000:3000 node-app:1.0.0"), "{}", lines[0]);
-    assert!(lines[1].starts_with("docker rm --force node-app-run-"), "{}", lines[1]);
+    assert!(lines[0].starts_with("docker run --rm --pull=never --name items-api-run-"), "{}", lines[0]);
+    assert!(lines[0].ends_with("--publish 3000:3000 items-api:1.0.0"), "{}", lines[0]);
+    assert!(lines[1].starts_with("docker rm --force items-api-run-"), "{}", lines[1]);
 
     let smoke = xtask(&repo_root(), &["smoke", "--dry-run"], &[]);
     smoke.assert_ok();
@@ -125,7 +125,7 @@ fn run_and_smoke_clean_up_their_container() {
     assert!(lines[1].starts_with("# wait until container"), "{}", lines[1]);
     assert!(lines[2].contains("/healthz"), "{}", lines[2]);
     assert!(lines[3].starts_with("docker stop"), "{}", lines[3]);
-    assert!(lines.last().unwrap().starts_with("docker rm --force --volumes node-app-smoke-"), "{}", smoke.stdout);
+    assert!(lines.last().unwrap().starts_with("docker rm --force --volumes items-api-smoke-"), "{}", smoke.stdout);
 }
 
 #[test]

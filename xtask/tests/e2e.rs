@@ -67,7 +67,7 @@ fn every_stage_the_flavor_uses_builds() {
     assert!(used.len() >= 5, "{}", stages.stdout);
     for stage in used {
         kit(&repo_root(), &["build", "--stage", stage]).assert_ok();
-        assert!(image_id(&format!("node-app:{stage}")).is_some(), "no image node-app:{stage}");
+        assert!(image_id(&format!("items-api:{stage}")).is_some(), "no image items-api:{stage}");
     }
 }
 
@@ -84,7 +84,7 @@ fn lint_and_test_pass_on_the_template() {
 fn a_lint_error_or_failing_test_fails_and_moves_no_release_tag() {
     let _engine = serial();
     kit(&repo_root(), &["release"]).assert_ok();
-    let release_before = image_id("node-app:1.0.0").expect("release tag");
+    let release_before = image_id("items-api:1.0.0").expect("release tag");
 
     let broken = copy_template();
     std::fs::write(broken.join("node-app/src/unused.js"), "const unused = 1;\n").unwrap();
@@ -99,7 +99,7 @@ fn a_lint_error_or_failing_test_fails_and_moves_no_release_tag() {
     .unwrap();
     let run = kit(&broken, &["test"]);
     run.assert_error("cannot build stage 'test'");
-    assert_eq!(image_id("node-app:1.0.0").as_deref(), Some(release_before.as_str()), "the release tag moved");
+    assert_eq!(image_id("items-api:1.0.0").as_deref(), Some(release_before.as_str()), "the release tag moved");
 }
 
 #[test]
@@ -107,7 +107,7 @@ fn a_lint_error_or_failing_test_fails_and_moves_no_release_tag() {
 fn the_release_image_is_small_safe_and_answers() {
     let _engine = serial();
     kit(&repo_root(), &["release"]).assert_ok();
-    let image = "node-app:1.0.0";
+    let image = "items-api:1.0.0";
     let uid = docker(&["run", "--rm", "--entrypoint", "id", image, "-u"]);
     assert_ne!(uid, "0", "the release image runs as root");
     let npm = docker_try(&["run", "--rm", "--entrypoint", "sh", image, "-c", "command -v npm"]);
@@ -141,11 +141,11 @@ fn wait_for_http(container: &str) -> bool {
 fn smoke_passes_and_leaves_no_container() {
     let _engine = serial();
     kit(&repo_root(), &["release"]).assert_ok();
-    let before = containers_named("node-app-smoke-");
+    let before = containers_named("items-api-smoke-");
     let run = kit(&repo_root(), &["smoke"]);
     run.assert_ok();
     assert!(run.stderr.contains("/healthz -> 200"), "{}", run.stderr);
-    assert_eq!(containers_named("node-app-smoke-"), before);
+    assert_eq!(containers_named("items-api-smoke-"), before);
 }
 
 #[test]
@@ -155,10 +155,10 @@ fn smoke_cleans_up_when_the_probe_fails() {
     kit(&repo_root(), &["release"]).assert_ok();
     let project = copy_template();
     edit(&project.join("xtask.toml"), "health_path = \"/healthz\"", "health_path = \"/no-such-path\"");
-    let before = containers_named("node-app-smoke-");
+    let before = containers_named("items-api-smoke-");
     let run = kit(&project, &["smoke"]);
     run.assert_error("/no-such-path answered 404");
-    assert_eq!(containers_named("node-app-smoke-"), before, "smoke left a container behind");
+    assert_eq!(containers_named("items-api-smoke-"), before, "smoke left a container behind");
 }
 
 #[test]
@@ -167,7 +167,7 @@ fn interrupted_run_and_smoke_remove_their_container() {
     let _engine = serial();
     kit(&repo_root(), &["release"]).assert_ok();
     for (command, signal, code) in [("run", "INT", 130), ("smoke", "TERM", 143)] {
-        let prefix = format!("node-app-{command}-");
+        let prefix = format!("items-api-{command}-");
         let before = containers_named(&prefix);
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
             .arg(command)
