@@ -153,7 +153,7 @@ impl Builder<'_> {
     }
 
     /// The CA bundle handed to builds as the secret `ca`, when configured and present.
-    fn ca_bundle(&self) -> Option<String> {
+    pub fn ca_bundle(&self) -> Option<String> {
         let bundle = std::env::var("XTASK_CA_BUNDLE").unwrap_or_else(|_| self.project.config.build.ca_bundle.clone());
         (!bundle.is_empty() && std::path::Path::new(&bundle).is_file()).then_some(bundle)
     }

@@ -9,6 +9,8 @@ pub struct CommandSpec {
     pub usage: &'static str,
     pub summary: &'static str,
     pub flags: &'static [&'static str],
+    /// The positional argument, if the command takes one: (name, required).
+    pub positional: Option<(&'static str, bool)>,
 }
 
 const BUILD_FLAGS: &[&str] = &["--no-cache", "--pull", "--build-arg", "--progress", "--platform", "--builder"];
@@ -19,18 +21,21 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "doctor",
         summary: "Check the engine, buildx, compose and tools; say how to fix what is missing",
         flags: &[],
+        positional: None,
     },
     CommandSpec {
         name: "stages",
         usage: "stages",
         summary: "List the Dockerfile's stages, their bases and the role each plays",
         flags: &[],
+        positional: None,
     },
     CommandSpec {
         name: "pull",
         usage: "pull [--platform P]",
         summary: "Pull the base images the chosen flavor needs (read from the Dockerfile)",
         flags: &["--platform"],
+        positional: None,
     },
     CommandSpec {
         name: "build",
@@ -38,48 +43,91 @@ pub const COMMANDS: &[CommandSpec] = &[
             "build [--stage S] [--no-cache] [--pull] [--build-arg K=V]... [--progress P] [--platform P] [--builder B]",
         summary: "Build one stage (default: the release stage) and tag it IMAGE:STAGE",
         flags: &["--stage", "--no-cache", "--pull", "--build-arg", "--progress", "--platform", "--builder"],
+        positional: None,
     },
     CommandSpec {
         name: "lint",
         usage: "lint [build flags]",
         summary: "Build the lint stage (eslint inside the image), then lint the Dockerfile with hadolint",
         flags: BUILD_FLAGS,
+        positional: None,
     },
     CommandSpec {
         name: "test",
         usage: "test [build flags]",
         summary: "Build the test stage: the Node test suite runs inside the image; a failure fails the build",
         flags: BUILD_FLAGS,
+        positional: None,
     },
     CommandSpec {
         name: "release",
         usage: "release [build flags]",
         summary: "Build the release stage once, tagged from package.json's version and git (semver, sha, branch)",
         flags: &["--no-cache", "--pull", "--build-arg", "--progress", "--platform", "--builder", "--registry"],
+        positional: None,
     },
     CommandSpec {
         name: "tags",
         usage: "tags [--json] [--registry R]",
         summary: "Print the tags and OCI labels `release` would apply, one per line",
         flags: &["--json", "--registry"],
+        positional: None,
     },
     CommandSpec {
         name: "run",
         usage: "run",
         summary: "Run the release image on the service port; the container is removed on exit",
         flags: &[],
+        positional: None,
     },
     CommandSpec {
         name: "smoke",
         usage: "smoke",
         summary: "Start the release image, wait until healthy, probe the health path, stop; always clean up",
         flags: &[],
+        positional: None,
     },
     CommandSpec {
         name: "ci",
         usage: "ci [build flags]",
         summary: "The whole pipeline: pull, lint, test, release, smoke; stops at the first failure; timing table",
         flags: BUILD_FLAGS,
+        positional: None,
+    },
+    CommandSpec {
+        name: "up",
+        usage: "up",
+        summary: "Start the compose stack (Node replicas, MongoDB, Redis, Nginx), wait until healthy, print the URL",
+        flags: &[],
+        positional: None,
+    },
+    CommandSpec {
+        name: "down",
+        usage: "down [--volumes [--yes]]",
+        summary: "Stop and remove the compose stack; --volumes also deletes its data (asks first unless --yes)",
+        flags: &["--volumes", "--yes", "-y"],
+        positional: None,
+    },
+    CommandSpec {
+        name: "logs",
+        usage: "logs [SERVICE] [--follow]",
+        summary: "Show the compose stack's logs, of one service or all",
+        flags: &["--follow", "-f"],
+        positional: Some(("SERVICE", false)),
+    },
+    CommandSpec {
+        name: "ps",
+        usage: "ps",
+        summary: "List the compose stack's containers and their health",
+        flags: &[],
+        positional: None,
+    },
+    CommandSpec {
+        name: "new",
+        usage: "new DIR [--name NAME]",
+        summary: "Copy the template into a new project in DIR, renamed, with a fresh git repository",
+        flags: &["--name"],
+        positional: Some(("DIR", true)),
     },
 ];
 
@@ -103,6 +151,10 @@ const FLAG_HELP: &[(&str, &str)] = &[
         "--registry R      Registry (and namespace) for the image, overriding xtask.toml, e.g. ghcr.io/acme",
     ),
     ("--json", "--json            Print JSON instead of lines"),
+    ("--volumes", "--volumes         Also delete the stack's named volumes (its data)"),
+    ("--yes", "-y, --yes         Do not ask for confirmation"),
+    ("--follow", "-f, --follow      Keep streaming new log lines"),
+    ("--name", "--name NAME       The new service's name (default: DIR's name); npm and image name rules apply"),
 ];
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -123,6 +175,12 @@ pub struct Cli {
     pub builder: Option<String>,
     pub registry: Option<String>,
     pub json: bool,
+    /// The one positional argument some commands take: `new DIR`, `logs SERVICE`.
+    pub positional: Option<String>,
+    pub name: Option<String>,
+    pub volumes: bool,
+    pub yes: bool,
+    pub follow: bool,
 }
 
 pub fn find(name: &str) -> Option<&'static CommandSpec> {
@@ -159,6 +217,10 @@ where
             Long("builder") => cli.builder = Some(string(parser.value()?, &flag)?),
             Long("registry") => cli.registry = Some(string(parser.value()?, &flag)?),
             Long("json") => cli.json = true,
+            Long("name") => cli.name = Some(string(parser.value()?, &flag)?),
+            Long("volumes") => cli.volumes = true,
+            Short('y') | Long("yes") => cli.yes = true,
+            Short('f') | Long("follow") => cli.follow = true,
             Value(value) if cli.command.is_empty() => {
                 let name = string(value, "command")?;
                 if name == "help" {
@@ -169,6 +231,9 @@ where
                     bail!("{}", unknown_command(&name));
                 }
                 cli.command = name;
+            }
+            Value(value) if find(&cli.command).is_some_and(|c| c.positional.is_some()) && cli.positional.is_none() => {
+                cli.positional = Some(string(value, "argument")?);
             }
             Value(value) => {
                 bail!(
@@ -190,6 +255,11 @@ where
     }
     if !cli.help {
         let spec = find(&cli.command).expect("checked above");
+        if let Some((what, true)) = spec.positional {
+            if cli.positional.is_none() {
+                bail!("'{}' needs {what}; usage: cargo xtask {}", spec.name, spec.usage);
+            }
+        }
         let global = ["-h", "--help", "-v", "--verbose", "--dry-run", "--engine", "--flavor", "--context"];
         if let Some(flag) =
             seen_flags.iter().find(|f| !global.contains(&f.as_str()) && !spec.flags.contains(&f.as_str()))

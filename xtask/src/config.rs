@@ -17,6 +17,7 @@ pub struct Config {
     pub stages: Stages,
     pub service: Service,
     pub smoke: Smoke,
+    pub compose: Compose,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -91,6 +92,21 @@ pub struct Service {
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
+pub struct Compose {
+    /// The compose file `up`, `down`, `logs` and `ps` use.
+    pub file: Utf8PathBuf,
+    /// The stack's one published port (Nginx), on 127.0.0.1.
+    pub http_port: u16,
+}
+
+impl Default for Compose {
+    fn default() -> Compose {
+        Compose { file: "docker/compose.yaml".into(), http_port: 8080 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
 pub struct Smoke {
     /// Environment the service needs to boot, given to `run` and `smoke` (never baked into the image).
     pub env: BTreeMap<String, String>,
@@ -106,6 +122,7 @@ impl Default for Config {
             stages: Stages::default(),
             service: Service::default(),
             smoke: Smoke::default(),
+            compose: Compose::default(),
         }
     }
 }

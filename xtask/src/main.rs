@@ -4,6 +4,7 @@
 mod build;
 mod ci;
 mod cli;
+mod compose;
 mod config;
 mod dockerfile;
 mod doctor;
@@ -129,9 +130,35 @@ fn run(cli: &Cli) -> Result<()> {
                 }
             }
         }
+        "up" | "down" | "logs" | "ps" => {
+            let builder = Builder {
+                project: &project,
+                engine: &engine,
+                flavor,
+                package: project.package()?,
+                flags: BuildFlags::default(),
+            };
+            match cli.command.as_str() {
+                "up" => {
+                    execute(&compose::up_plan(&builder)?, &options, &engine)?;
+                    if !cli.dry_run {
+                        eprintln!("the stack is up: {}", compose::url(&builder));
+                    }
+                    return Ok(());
+                }
+                "down" => {
+                    if cli.volumes && !cli.dry_run {
+                        compose::confirm_volume_deletion(cli.yes)?;
+                    }
+                    compose::down_plan(&builder, cli.volumes)?
+                }
+                "logs" => compose::logs_plan(&builder, cli.positional.as_deref(), cli.follow)?,
+                _ => compose::ps_plan(&builder)?,
+            }
+        }
         "run" => run::run_plan(&project, &engine, &run::release_image(&project, &project.package()?))?,
         "smoke" => run::smoke_plan(&project, &engine, &run::release_image(&project, &project.package()?))?,
-        other => unreachable!("cli::parse accepts only known commands, got {other}"),
+        other => anyhow::bail!("the {other} command is not wired in yet"),
     };
     execute(&plan, &options, &engine)
 }

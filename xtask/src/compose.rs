@@ -1,0 +1,98 @@
+//! `up`, `down`, `logs`, `ps`: the compose stack (Node replicas, MongoDB, Redis, Nginx) in
+//! docker/compose.yaml, through compose v2 (`docker compose`) or, where only it exists, v1.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{bail, Result};
+
+use crate::build::Builder;
+use crate::engine::{Engine, Kind};
+use crate::plan::{Command, Plan, Step};
+
+/// `docker compose --file F` (or `docker-compose --file F`), with the env the compose file reads:
+/// the flavor, the CA bundle secret and the published port.
+pub fn compose_command(builder: &Builder) -> Result<Command> {
+    let project = builder.project;
+    let engine = builder.engine;
+    let file = project.config.compose.file.as_str();
+    let mut command = match engine.kind {
+        Kind::Podman => bail!("podman on this host has no compose; run the stack with `--engine docker` (or install podman-compose and call it directly)"),
+        Kind::Docker if uses_compose_v1(engine) => Command::new("docker-compose").args(["--file", file]),
+        Kind::Docker => engine.command(["compose", "--file", file]),
+    };
+    command.env.push(("FLAVOR".into(), builder.flavor.as_str().into()));
+    command.env.push(("HTTP_PORT".into(), project.config.compose.http_port.to_string()));
+    if let Some(bundle) = builder.ca_bundle() {
+        command.env.push(("CA_BUNDLE".into(), bundle));
+    }
+    Ok(command)
+}
+
+/// v1 only when v2 is missing and v1 is there; the plan stays v2 when neither answers (dry-run on
+/// a machine without docker), so its error names the tool to install.
+fn uses_compose_v1(engine: &Engine) -> bool {
+    engine.query(&["compose", "version", "--short"]).is_err() && which::which("docker-compose").is_ok()
+}
+
+pub fn url(builder: &Builder) -> String {
+    format!("http://127.0.0.1:{}", builder.project.config.compose.http_port)
+}
+
+pub fn up_plan(builder: &Builder) -> Result<Plan> {
+    builder.package.check_lockfile()?;
+    let up = compose_command(builder)?.args(["up", "--detach", "--build", "--wait", "--wait-timeout", "180"]);
+    let mut plan = Plan::default();
+    plan.push(
+        Step::exec("start the compose stack and wait until it is healthy", up)
+            .with_hint("see `cargo xtask ps` and `cargo xtask logs`"),
+    );
+    Ok(plan)
+}
+
+pub fn down_plan(builder: &Builder, volumes: bool) -> Result<Plan> {
+    let mut down = compose_command(builder)?.args(["down", "--remove-orphans"]);
+    if volumes {
+        down = down.arg("--volumes");
+    }
+    let title = if volumes { "stop the compose stack and delete its volumes" } else { "stop the compose stack" };
+    let mut plan = Plan::default();
+    plan.push(Step::exec(title, down));
+    Ok(plan)
+}
+
+pub fn logs_plan(builder: &Builder, service: Option<&str>, follow: bool) -> Result<Plan> {
+    let mut logs = compose_command(builder)?.arg("logs");
+    if follow {
+        logs = logs.arg("--follow");
+    }
+    if let Some(service) = service {
+        logs = logs.arg(service);
+    }
+    let mut plan = Plan::default();
+    plan.push(Step::exec("show the stack's logs", logs));
+    Ok(plan)
+}
+
+pub fn ps_plan(builder: &Builder) -> Result<Plan> {
+    let mut plan = Plan::default();
+    plan.push(Step::exec("list the stack's containers", compose_command(builder)?.arg("ps")));
+    Ok(plan)
+}
+
+/// `down --volumes` deletes data: ask on a terminal, refuse without one unless `--yes`.
+pub fn confirm_volume_deletion(yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("`down --volumes` deletes the stack's data (MongoDB and Redis volumes); pass --yes to confirm");
+    }
+    eprint!("Delete the stack's volumes, with all MongoDB and Redis data? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        bail!("not confirmed; nothing was deleted");
+    }
+    Ok(())
+}
