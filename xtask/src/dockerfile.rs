@@ -1,30 +1,1167 @@
-// TEMP STUB (replaced by the real module)
-use anyhow::Result;
+//! Discovers the stages of a Dockerfile and answers questions about the stage graph.
+//!
+//! This is not a full Dockerfile parser: it follows BuildKit's rules for line joining,
+//! comments, parser directives, heredocs and `FROM`/`ARG` substitution closely enough to
+//! know which stages exist, what they are built from and which images a target needs.
+
+// The kit's commands each use part of this API; unused parts must not fail `-D warnings`.
+#![allow(dead_code)]
+
 use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dockerfile {
+    /// The escape character (`\` unless the `# escape=` directive says otherwise).
+    pub escape: char,
+    pub global_args: Vec<GlobalArg>,
     pub stages: Vec<Stage>,
 }
+
+/// An `ARG` before the first `FROM`; only these can be used in `FROM` lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalArg {
+    pub name: String,
+    /// The default as written (quotes and variables still in it).
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stage {
     pub index: usize,
+    /// The `AS` name, lower-cased as BuildKit does.
     pub name: Option<String>,
+    /// The `FROM` text as written, e.g. `base-${FLAVOR}` or `alpine:3.21`.
+    pub base: String,
+    /// The `--platform=` value of the `FROM`, unresolved.
+    pub platform: Option<String>,
+    /// 1-based line of the `FROM`.
+    pub line: usize,
+    /// `COPY --from=X` and `RUN --mount=...,from=X` values, in order.
+    pub copy_from: Vec<String>,
 }
-pub fn parse(_t: &str) -> Result<Dockerfile> {
-    todo!()
+
+/// What a `FROM` or a `--from` value refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Base {
+    Stage(usize),
+    Image(String),
+    Scratch,
 }
+
+/// BUILDPLATFORM, TARGETARCH...: set by BuildKit, usable in `FROM` without an `ARG`.
+fn is_platform_arg(name: &str) -> bool {
+    let suffix = name.strip_prefix("BUILD").or(name.strip_prefix("TARGET"));
+    matches!(suffix, Some("PLATFORM" | "OS" | "ARCH" | "VARIANT"))
+}
+
+pub fn parse(text: &str) -> Result<Dockerfile> {
+    let (escape, instructions) = instructions(text)?;
+    let mut df = Dockerfile { escape, global_args: Vec::new(), stages: Vec::new() };
+    // (stage index, line, reference, is FROM): checked once every stage name is known.
+    let mut refs: Vec<(usize, usize, String, bool)> = Vec::new();
+    for (line, text) in instructions {
+        let (keyword, rest) = split_keyword(&text);
+        let keyword = keyword.to_ascii_uppercase();
+        if keyword == "FROM" {
+            let stage = parse_from(rest, line, df.stages.len())?;
+            if let Some(name) = &stage.name {
+                if let Some(other) = df.stages.iter().find(|s| s.name.as_ref() == Some(name)) {
+                    bail!("duplicate stage name '{name}' on line {line} (already used on line {})", other.line);
+                }
+            }
+            if !stage.base.contains('$') {
+                refs.push((stage.index, line, stage.base.clone(), true));
+            }
+            df.stages.push(stage);
+            continue;
+        }
+        let Some(stage) = df.stages.last_mut() else {
+            if keyword != "ARG" {
+                bail!("line {line}: {keyword} comes before the first FROM; only ARG may appear there");
+            }
+            for word in shell_words(rest, escape) {
+                let (name, default) = match word.split_once('=') {
+                    Some((name, value)) => (name.to_string(), Some(value.to_string())),
+                    None => (word, None),
+                };
+                df.global_args.push(GlobalArg { name, default });
+            }
+            continue;
+        };
+        let flags = rest.split_whitespace().take_while(|w| w.starts_with("--"));
+        for flag in flags {
+            let from = match (keyword.as_str(), flag.split_once('=')) {
+                ("COPY", Some(("--from", value))) => Some(value),
+                ("RUN", Some(("--mount", value))) => value
+                    .split(',')
+                    .filter_map(|kv| kv.split_once('='))
+                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("from"))
+                    .map(|(_, v)| v),
+                _ => None,
+            };
+            let from = from.map(|f| f.trim_matches(|c| c == '"' || c == '\'').to_string());
+            if let Some(from) = from.filter(|f| !f.is_empty()) {
+                if from.contains('$') {
+                    bail!(
+                        "line {line}: BuildKit does not expand variables in --from ({from}); \
+                         use a stage `FROM {from} AS <alias>` instead"
+                    );
+                }
+                refs.push((stage.index, line, from.clone(), false));
+                stage.copy_from.push(from);
+            }
+        }
+    }
+    if df.stages.is_empty() {
+        bail!("no FROM instruction found");
+    }
+    for (index, line, reference, is_from) in refs {
+        df.reference(&reference, index, line, is_from)?;
+    }
+    Ok(df)
+}
+
+fn split_keyword(text: &str) -> (&str, &str) {
+    let text = text.trim();
+    match text.split_once(char::is_whitespace) {
+        Some((keyword, rest)) => (keyword, rest.trim()),
+        None => (text, ""),
+    }
+}
+
+fn parse_from(rest: &str, line: usize, index: usize) -> Result<Stage> {
+    let mut platform = None;
+    let mut args = Vec::new();
+    for word in rest.split_whitespace() {
+        match word.strip_prefix("--platform=") {
+            Some(value) if args.is_empty() => platform = Some(value.to_string()),
+            _ => args.push(word),
+        }
+    }
+    let name = match args[..] {
+        [] => bail!("line {line}: FROM has no image or stage name"),
+        [_] => None,
+        [_, as_, name] if as_.eq_ignore_ascii_case("as") => {
+            let lower = name.to_ascii_lowercase();
+            if !is_stage_name(&lower) {
+                bail!(
+                    "invalid stage name '{name}' on line {line}: stage names start with a letter \
+                     and use only letters, digits, '-', '_' and '.'"
+                );
+            }
+            Some(lower)
+        }
+        _ => bail!("line {line}: FROM takes an image and an optional 'AS name', got '{}'", args.join(" ")),
+    };
+    Ok(Stage { index, name, base: args[0].to_string(), platform, line, copy_from: Vec::new() })
+}
+
+/// BuildKit's `^[a-z][a-z0-9-_.]*$`.
+fn is_stage_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
+}
+
+/// Yields `(line, instruction)` with continuation lines joined and comments, blank lines
+/// and heredoc bodies dropped. Also returns the escape character from the directives.
+fn instructions(text: &str) -> Result<(char, Vec<(usize, String)>)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let lines: Vec<&str> = text.lines().collect();
+    let escape = directives(&lines)?;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let start = i + 1;
+        let first = lines[i].trim_start();
+        i += 1;
+        if first.is_empty() || first.starts_with('#') {
+            continue;
+        }
+        let (joined, mut continued) = trim_continuation(first, escape);
+        let mut joined = joined.to_string();
+        while continued && i < lines.len() {
+            let line = lines[i];
+            i += 1;
+            let trimmed = line.trim_start();
+            // Docker drops comment and blank lines inside a continued instruction.
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let (part, more) = trim_continuation(line, escape);
+            joined.push_str(part);
+            continued = more;
+        }
+        for (name, strip_tabs) in heredocs(&joined, escape) {
+            loop {
+                let Some(line) = lines.get(i) else {
+                    bail!("unterminated heredoc '{name}' starting on line {start}");
+                };
+                i += 1;
+                let line = if strip_tabs { line.trim_start_matches('\t') } else { line };
+                if line == name {
+                    break;
+                }
+            }
+        }
+        out.push((start, joined));
+    }
+    Ok((escape, out))
+}
+
+/// Reads `# syntax=`, `# escape=` and `# check=` from the top of the file.
+fn directives(lines: &[&str]) -> Result<char> {
+    let mut escape = '\\';
+    let mut seen = Vec::new();
+    for (line_no, line) in (1..).zip(lines) {
+        let Some(body) = line.trim_start().strip_prefix('#') else {
+            break;
+        };
+        let Some((key, value)) = body.split_once('=') else {
+            break;
+        };
+        let key = key.trim().to_ascii_lowercase();
+        let value = value.trim();
+        if !["syntax", "escape", "check"].contains(&key.as_str()) || value.is_empty() {
+            break;
+        }
+        if seen.contains(&key) {
+            bail!("line {line_no}: only one {key} parser directive can be used");
+        }
+        if key == "escape" {
+            escape = match value {
+                "\\" => '\\',
+                "`" => '`',
+                _ => bail!("line {line_no}: invalid escape directive '{value}'; use '\\' or '`'"),
+            };
+        }
+        seen.push(key);
+    }
+    Ok(escape)
+}
+
+/// Strips a trailing escape character (a line continuation) unless it is itself escaped.
+fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
+    let trimmed = line.trim_end_matches([' ', '\t']);
+    match trimmed.strip_suffix(escape) {
+        Some(before) if !before.ends_with(escape) => (before, true),
+        _ => (line, false),
+    }
+}
+
+/// The heredoc terminators an instruction opens, and whether each is `<<-` (strip tabs).
+fn heredocs(instruction: &str, escape: char) -> Vec<(String, bool)> {
+    let (keyword, mut rest) = split_keyword(instruction);
+    let mut keyword = keyword.to_ascii_uppercase();
+    if keyword == "ONBUILD" {
+        let (inner, inner_rest) = split_keyword(rest);
+        keyword = inner.to_ascii_uppercase();
+        rest = inner_rest;
+    }
+    let mut args = rest.split_whitespace().skip_while(|w| w.starts_with("--"));
+    let exec_form = args.next().is_some_and(|w| w.starts_with('['));
+    if !["RUN", "COPY", "ADD"].contains(&keyword.as_str()) || exec_form {
+        return Vec::new();
+    }
+    let mut docs = Vec::new();
+    for word in shell_words(rest, escape) {
+        let Some(spec) = word.trim_start_matches(|c: char| c.is_ascii_digit()).strip_prefix("<<") else {
+            continue;
+        };
+        let strip_tabs = spec.starts_with('-');
+        let spec = spec.strip_prefix('-').unwrap_or(spec);
+        let name: String = spec.chars().filter(|c| !"\"'\\".contains(*c)).collect();
+        if !name.is_empty() && !spec.contains('<') {
+            docs.push((name, strip_tabs));
+        }
+    }
+    docs
+}
+
+/// Splits on whitespace outside quotes, keeping quotes and escapes in the words.
+fn shell_words(text: &str, escape: char) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match quote {
+            _ if c == escape && quote != Some('\'') => {
+                word.push(c);
+                word.extend(chars.next());
+                continue;
+            }
+            Some(q) if c == q => quote = None,
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                continue;
+            }
+            _ => {}
+        }
+        word.push(c);
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// The value of a variable during substitution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Var {
+    Set(String),
+    Unset,
+    /// Not known here (a platform arg): the expression is left as written.
+    Keep,
+    /// Builds a glob: the whole expression becomes `*`.
+    Any,
+}
+
+/// Shell-style word expansion as BuildKit does it for `FROM`: quotes are removed, the escape
+/// character escapes the next character, and `$X`, `${X}`, `${X:-w}`, `${X-w}`, `${X:+w}`,
+/// `${X+w}` are substituted.
+fn expand(word: &str, escape: char, lookup: &dyn Fn(&str) -> Var) -> String {
+    let chars: Vec<char> = word.chars().collect();
+    let mut out = String::new();
+    let mut in_double = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        if c == escape && i < chars.len() {
+            out.push(chars[i]);
+            i += 1;
+        } else if c == '\'' && !in_double {
+            while i < chars.len() && chars[i] != '\'' {
+                out.push(chars[i]);
+                i += 1;
+            }
+            i += 1;
+        } else if c == '"' {
+            in_double = !in_double;
+        } else if c == '$' {
+            let (text, end) = expand_var(&chars, i, escape, lookup);
+            out.push_str(&text);
+            i = end;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Expands the variable whose `$` is just before `chars[i]`; returns the text and the index
+/// after the expression.
+fn expand_var(chars: &[char], i: usize, escape: char, lookup: &dyn Fn(&str) -> Var) -> (String, usize) {
+    let braced = chars.get(i) == Some(&'{');
+    let name_start = i + usize::from(braced);
+    let name_end = (name_start..chars.len())
+        .find(|&j| !(chars[j].is_ascii_alphanumeric() || chars[j] == '_'))
+        .unwrap_or(chars.len());
+    let name: String = chars[name_start..name_end].iter().collect();
+    if name.is_empty() {
+        return ("$".to_string(), i);
+    }
+    if !braced {
+        let text = match lookup(&name) {
+            Var::Set(value) => value,
+            Var::Unset => String::new(),
+            Var::Keep => format!("${name}"),
+            Var::Any => "*".to_string(),
+        };
+        return (text, name_end);
+    }
+    // Find the closing brace, allowing nested `${...}` in the operand.
+    let mut depth = 0;
+    let mut end = name_end;
+    while end < chars.len() {
+        match chars[end] {
+            '{' => depth += 1,
+            '}' if depth == 0 => break,
+            '}' => depth -= 1,
+            _ => {}
+        }
+        end += 1;
+    }
+    let after = (end + 1).min(chars.len());
+    let rest: String = chars[name_end..end].iter().collect();
+    let value = lookup(&name);
+    let (op, operand) =
+        [":-", ":+", "-", "+"].iter().find_map(|op| rest.strip_prefix(op).map(|w| (*op, w))).unwrap_or(("", ""));
+    let operand = || expand(operand, escape, lookup);
+    let text = match (value, op) {
+        (Var::Keep, _) => format!("${{{name}{rest}}}"),
+        (Var::Any, _) => "*".to_string(),
+        (Var::Set(v), ":-") if v.is_empty() => operand(),
+        (Var::Unset, ":-" | "-") => operand(),
+        (Var::Set(v), ":+") if v.is_empty() => String::new(),
+        (Var::Set(_), ":+" | "+") => operand(),
+        (Var::Unset, _) => String::new(),
+        (Var::Set(v), _) => v,
+    };
+    (text, after)
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            let Some(rest) = text.strip_prefix(head) else {
+                return false;
+            };
+            (0..=rest.len()).filter(|&k| rest.is_char_boundary(k)).any(|k| glob_match(tail, &rest[k..]))
+        }
+    }
+}
+
 impl Dockerfile {
-    pub fn find_stage(&self, _n: &str, _l: &str) -> Result<&Stage> {
-        todo!()
+    /// Names of the named stages, in file order.
+    pub fn stage_names(&self) -> Vec<&str> {
+        self.stages.iter().filter_map(|s| s.name.as_deref()).collect()
     }
-    pub fn dependencies(&self, _n: &str, _a: &BTreeMap<String, String>) -> Result<Vec<usize>> {
-        todo!()
+
+    /// Looks up a stage by name, case-insensitively.
+    pub fn find_stage(&self, name: &str, file_label: &str) -> Result<&Stage> {
+        let lower = name.to_ascii_lowercase();
+        if let Some(stage) = self.stages.iter().find(|s| s.name.as_deref() == Some(&lower)) {
+            return Ok(stage);
+        }
+        let names = self.stage_names();
+        if names.is_empty() {
+            bail!("unknown stage '{name}' in {file_label}; it has no named stages");
+        }
+        let hint = nearest(name, &names).map(|n| format!(" (did you mean '{n}'?)")).unwrap_or_default();
+        bail!("unknown stage '{name}' in {file_label}; valid stages: {}{hint}", names.join(", "))
     }
-    pub fn external_images(&self, _n: &str, _a: &BTreeMap<String, String>) -> Result<Vec<String>> {
-        todo!()
+
+    /// The stage's `FROM` text with global args, build args and known platform args
+    /// substituted. Platform args missing from `build_args` are left as written.
+    pub fn resolve_base(&self, stage: &Stage, build_args: &BTreeMap<String, String>) -> String {
+        let mut env: BTreeMap<&str, Var> = BTreeMap::new();
+        let lookup = |env: &BTreeMap<&str, Var>, name: &str| match env.get(name) {
+            Some(value) => value.clone(),
+            None if is_platform_arg(name) => build_args.get(name).map_or(Var::Keep, |v| Var::Set(v.clone())),
+            None => Var::Unset,
+        };
+        for arg in &self.global_args {
+            let value = match (build_args.get(&arg.name), &arg.default) {
+                (Some(v), _) => Var::Set(v.clone()),
+                (None, Some(default)) => Var::Set(expand(default, self.escape, &|n| lookup(&env, n))),
+                (None, None) if is_platform_arg(&arg.name) => continue,
+                (None, None) => Var::Unset,
+            };
+            env.insert(&arg.name, value);
+        }
+        expand(&stage.base, self.escape, &|n| lookup(&env, n))
     }
-    pub fn resolve_base(&self, _s: &Stage, _a: &BTreeMap<String, String>) -> String {
-        todo!()
+
+    /// What the stage's `FROM` refers to once resolved.
+    pub fn parent(&self, stage: &Stage, build_args: &BTreeMap<String, String>) -> Result<Base> {
+        let resolved = self.resolve_base(stage, build_args);
+        let line = stage.line;
+        if resolved.is_empty() {
+            bail!("FROM {} (line {line}) resolves to an empty name", stage.base);
+        }
+        let base = self.reference(&resolved, stage.index, line, true)?;
+        let looks_like_stage = resolved.contains('$') || is_stage_name(&resolved.to_ascii_lowercase());
+        if matches!(base, Base::Image(_)) && stage.base.contains('$') && looks_like_stage {
+            // A FROM built from an arg that fits earlier stage names but names none of them
+            // is almost certainly a bad arg value, not an image to pull.
+            let pattern = expand(&stage.base, self.escape, &|_| Var::Any);
+            let has_literal = pattern.contains(|c| c != '*');
+            let matching: Vec<&str> = self.stages[..stage.index]
+                .iter()
+                .filter_map(|s| s.name.as_deref())
+                .filter(|n| has_literal && glob_match(&pattern, n))
+                .collect();
+            if !matching.is_empty() {
+                bail!(
+                    "FROM {resolved} (line {line}) names no stage; stages that match {}: {}",
+                    stage.base,
+                    matching.join(", ")
+                );
+            }
+        }
+        Ok(base)
+    }
+
+    /// What a `copy_from` value of `stage` refers to.
+    pub fn copy_source(&self, stage: &Stage, reference: &str) -> Result<Base> {
+        self.reference(reference, stage.index, stage.line, false)
+    }
+
+    /// The stages `target` depends on through `FROM` and `--from`, in file order, so
+    /// `target` is last. An empty `target` means the last stage, as `docker build` does.
+    pub fn dependencies(&self, target: &str, build_args: &BTreeMap<String, String>) -> Result<Vec<usize>> {
+        let target = match target {
+            "" => self.stages.len().checked_sub(1).context("the Dockerfile has no stages")?,
+            name => self.find_stage(name, "the Dockerfile")?.index,
+        };
+        // References only point backwards, so one backward sweep finds them all.
+        let mut needed = vec![false; target + 1];
+        needed[target] = true;
+        for index in (0..=target).rev() {
+            if !needed[index] {
+                continue;
+            }
+            for base in self.direct_deps(index, build_args)? {
+                if let Base::Stage(dep) = base {
+                    needed[dep] = true;
+                }
+            }
+        }
+        Ok((0..=target).filter(|&i| needed[i]).collect())
+    }
+
+    /// External images `target` needs (through its dependencies), in order, without repeats.
+    /// `scratch` is not an image.
+    pub fn external_images(&self, target: &str, build_args: &BTreeMap<String, String>) -> Result<Vec<String>> {
+        let mut images = Vec::new();
+        for index in self.dependencies(target, build_args)? {
+            for base in self.direct_deps(index, build_args)? {
+                if let Base::Image(image) = base {
+                    if !images.contains(&image) {
+                        images.push(image);
+                    }
+                }
+            }
+        }
+        Ok(images)
+    }
+
+    fn direct_deps(&self, index: usize, build_args: &BTreeMap<String, String>) -> Result<Vec<Base>> {
+        let stage = &self.stages[index];
+        let mut deps = vec![self.parent(stage, build_args)?];
+        for reference in &stage.copy_from {
+            deps.push(self.copy_source(stage, reference)?);
+        }
+        Ok(deps)
+    }
+
+    /// Resolves a (substituted) reference made by stage `user` on `line`. Only earlier stages
+    /// can be referenced; `FROM x AS x` means the image `x`.
+    fn reference(&self, reference: &str, user: usize, line: usize, is_from: bool) -> Result<Base> {
+        let found = match reference.parse::<usize>() {
+            Ok(index) if !is_from => {
+                if index >= self.stages.len() {
+                    bail!(
+                        "line {line}: --from={index} names no stage; the file has {} stages, \
+                         numbered from 0",
+                        self.stages.len()
+                    );
+                }
+                Some(index)
+            }
+            _ => {
+                let lower = reference.to_ascii_lowercase();
+                self.stages.iter().position(|s| s.name.as_deref() == Some(&lower))
+            }
+        };
+        match found {
+            Some(index) if index < user => Ok(Base::Stage(index)),
+            Some(index) if index == user && is_from => Ok(Base::Image(reference.to_string())),
+            Some(index) if index == user => {
+                bail!("stage '{reference}' refers to itself on line {line}")
+            }
+            Some(index) => bail!(
+                "stage '{reference}' is used on line {line} before it is defined on line {}",
+                self.stages[index].line
+            ),
+            None if reference.eq_ignore_ascii_case("scratch") => Ok(Base::Scratch),
+            None => Ok(Base::Image(reference.to_string())),
+        }
     }
 }
-pub fn nearest<'a>(_w: &str, _c: &[&'a str]) -> Option<&'a str> {
-    None
+
+/// The candidate nearest to `word` (case-insensitive Damerau-Levenshtein distance), if it is
+/// close enough to be a plausible typo.
+pub fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let word = word.to_lowercase();
+    let limit = (word.chars().count() / 3).clamp(1, 3);
+    candidates
+        .iter()
+        .map(|c| (distance(&word, &c.to_lowercase()), *c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Optimal string alignment distance: edits plus adjacent transpositions.
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0; b.len() + 1]; a.len() + 1];
+    d[0] = (0..=b.len()).collect();
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn no_args() -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+
+    fn err(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    /// (name or "", base, line) of each stage.
+    fn summary(df: &Dockerfile) -> Vec<(String, String, usize)> {
+        let stages = df.stages.iter();
+        stages.map(|s| (s.name.clone().unwrap_or_default(), s.base.clone(), s.line)).collect()
+    }
+
+    #[test]
+    fn from_forms_and_keyword_case() {
+        let df = parse(
+            "FROM golang:1.23-alpine AS Builder\n\
+             from   --platform=$BUILDPLATFORM \tnode:20\tas   web\n\
+             \tFROM alpine:3.21\n\
+             FROM --platform=linux/amd64 debian:bookworm-slim\n",
+        )
+        .unwrap();
+        let expected = [
+            ("builder", "golang:1.23-alpine", 1),
+            ("web", "node:20", 2),
+            ("", "alpine:3.21", 3),
+            ("", "debian:bookworm-slim", 4),
+        ];
+        let expected: Vec<_> = expected.iter().map(|(n, b, l)| (n.to_string(), b.to_string(), *l)).collect();
+        assert_eq!(summary(&df), expected);
+        assert_eq!(df.stages[1].platform.as_deref(), Some("$BUILDPLATFORM"));
+        assert_eq!(df.stages[3].platform.as_deref(), Some("linux/amd64"));
+        assert_eq!(df.stages[0].platform, None);
+        assert_eq!(df.stage_names(), ["builder", "web"]);
+        assert_eq!(df.stages[2].index, 2);
+    }
+
+    #[test]
+    fn global_arg_in_from_with_default_and_override() {
+        let df = parse(
+            "ARG BASE=node:20\n\
+             ARG NODE_ENV\n\
+             FROM ${BASE} AS app\n\
+             FROM $BASE\n",
+        )
+        .unwrap();
+        assert_eq!(
+            df.global_args,
+            [
+                GlobalArg { name: "BASE".into(), default: Some("node:20".into()) },
+                GlobalArg { name: "NODE_ENV".into(), default: None },
+            ]
+        );
+        let app = &df.stages[0];
+        assert_eq!(app.base, "${BASE}");
+        assert_eq!(df.resolve_base(app, &no_args()), "node:20");
+        assert_eq!(df.resolve_base(&df.stages[1], &no_args()), "node:20");
+        let overridden = args(&[("BASE", "node:22-slim")]);
+        assert_eq!(df.resolve_base(app, &overridden), "node:22-slim");
+        assert_eq!(df.parent(app, &overridden).unwrap(), Base::Image("node:22-slim".into()));
+    }
+
+    #[test]
+    fn substitution_forms() {
+        let df = parse(
+            "ARG REGISTRY\n\
+             ARG VERSION=3.21\n\
+             ARG IMAGE=\"alpine:${VERSION}\"\n\
+             ARG EMPTY=\n\
+             FROM ${REGISTRY:-docker.io}/library/alpine:${VERSION}\n\
+             FROM ${IMAGE}\n\
+             FROM ${REGISTRY:+$REGISTRY/}python:${PY:-3.12}-slim\n\
+             FROM ${EMPTY:-debian}${EMPTY-x}\n\
+             FROM price\\$tag\n",
+        )
+        .unwrap();
+        let resolve = |i: usize, a: &BTreeMap<String, String>| df.resolve_base(&df.stages[i], a);
+        assert_eq!(resolve(0, &no_args()), "docker.io/library/alpine:3.21");
+        assert_eq!(resolve(1, &no_args()), "alpine:3.21");
+        // A build arg feeds the defaults of later global args.
+        assert_eq!(resolve(1, &args(&[("VERSION", "3.20")])), "alpine:3.20");
+        assert_eq!(resolve(2, &no_args()), "python:3.12-slim");
+        // PY is not a global ARG, so a build arg cannot set it.
+        let a = args(&[("REGISTRY", "ghcr.io/acme"), ("PY", "3.11")]);
+        assert_eq!(resolve(2, &a), "ghcr.io/acme/python:3.12-slim");
+        assert_eq!(resolve(3, &no_args()), "debian");
+        assert_eq!(resolve(4, &no_args()), "price$tag");
+    }
+
+    #[test]
+    fn arg_without_default_resolves_empty() {
+        let df = parse("ARG NODE_VERSION\nFROM node:${NODE_VERSION}-alpine\n").unwrap();
+        assert_eq!(df.resolve_base(&df.stages[0], &no_args()), "node:-alpine");
+        let a = args(&[("NODE_VERSION", "22")]);
+        assert_eq!(df.resolve_base(&df.stages[0], &a), "node:22-alpine");
+    }
+
+    #[test]
+    fn arg_inside_a_stage_does_not_reach_later_from() {
+        let df = parse(
+            "ARG TAG=3.21\n\
+             FROM alpine:${TAG} AS one\n\
+             ARG TAG=3.19\n\
+             ARG OTHER=busybox\n\
+             FROM ${OTHER:-alpine}:${TAG}\n",
+        )
+        .unwrap();
+        assert_eq!(df.global_args.len(), 1);
+        assert_eq!(df.resolve_base(&df.stages[1], &no_args()), "alpine:3.21");
+        let a = args(&[("OTHER", "busybox")]);
+        assert_eq!(df.resolve_base(&df.stages[1], &a), "alpine:3.21");
+    }
+
+    #[test]
+    fn platform_args_are_kept_unless_given() {
+        let df = parse(
+            "ARG TARGETARCH\n\
+             FROM --platform=$BUILDPLATFORM tonistiigi/xx AS xx\n\
+             FROM ghcr.io/acme/tool-$TARGETARCH:${TARGETOS:-linux}\n",
+        )
+        .unwrap();
+        let tool = &df.stages[1];
+        assert_eq!(df.resolve_base(tool, &no_args()), "ghcr.io/acme/tool-$TARGETARCH:${TARGETOS:-linux}");
+        let a = args(&[("TARGETARCH", "arm64"), ("TARGETOS", "linux")]);
+        assert_eq!(df.resolve_base(tool, &a), "ghcr.io/acme/tool-arm64:linux");
+    }
+
+    #[test]
+    fn stage_reference_built_from_an_arg() {
+        let text = "ARG FLAVOR=alpine\n\
+                    FROM alpine:3.21 AS base-alpine\n\
+                    FROM debian:bookworm-slim AS base-debian\n\
+                    FROM base-${FLAVOR} AS base\n\
+                    RUN echo hi\n";
+        let df = parse(text).unwrap();
+        let base = &df.stages[2];
+        assert_eq!(df.parent(base, &no_args()).unwrap(), Base::Stage(0));
+        let debian = args(&[("FLAVOR", "Debian")]);
+        assert_eq!(df.parent(base, &debian).unwrap(), Base::Stage(1));
+        assert_eq!(df.external_images("base", &debian).unwrap(), ["debian:bookworm-slim"]);
+        assert_eq!(df.dependencies("base", &no_args()).unwrap(), [0, 2]);
+    }
+
+    #[test]
+    fn arg_pattern_that_names_no_stage_is_an_error() {
+        let text = "# syntax=docker/dockerfile:1\n\
+                    ARG FLAVOR=alpine\n\
+                    \n\
+                    FROM alpine:3.21 AS base-alpine\n\
+                    RUN apk add --no-cache git\n\
+                    \n\
+                    FROM debian:bookworm-slim AS base-debian\n\
+                    RUN apt-get update\n\
+                    \n\
+                    # pick the flavour\n\
+                    # with --build-arg FLAVOR=...\n\
+                    FROM base-${FLAVOR} AS base\n\
+                    RUN make\n";
+        let df = parse(text).unwrap();
+        let arch = args(&[("FLAVOR", "arch")]);
+        let msg = "FROM base-arch (line 12) names no stage; \
+                   stages that match base-${FLAVOR}: base-alpine, base-debian";
+        assert_eq!(df.external_images("base", &arch).unwrap_err().to_string(), msg);
+        assert_eq!(df.dependencies("base", &arch).unwrap_err().to_string(), msg);
+        // An unknown platform arg cannot pick a stage either.
+        let df = parse(&text.replace("${FLAVOR}", "$TARGETARCH")).unwrap();
+        let e = df.dependencies("base", &no_args()).unwrap_err().to_string();
+        assert!(e.starts_with("FROM base-$TARGETARCH (line 12) names no stage"), "{e}");
+        // A plain image from an arg is fine when no stage fits the pattern.
+        let df = parse("ARG BASE=node:20\nFROM node:18 AS old\nFROM ${BASE}\n").unwrap();
+        assert_eq!(df.external_images("", &args(&[("BASE", "x")])).unwrap(), ["x"]);
+    }
+
+    #[test]
+    fn line_continuations() {
+        let df = parse(
+            "FROM \\\n\
+             \x20   --platform=linux/arm64 \\\n\
+             # a comment inside the instruction\n\
+             \n\
+             \x20   rust:1.83 \\\n\
+             \x20   AS build\n\
+             RUN cargo build \\\n\
+             \x20     --release\n\
+             FROM build AS out\n",
+        )
+        .unwrap();
+        assert_eq!(df.stages[0].base, "rust:1.83");
+        assert_eq!(df.stages[0].platform.as_deref(), Some("linux/arm64"));
+        assert_eq!(df.stages[0].name.as_deref(), Some("build"));
+        assert_eq!(df.stages[1].line, 9);
+        // An escaped escape character is not a continuation.
+        let df = parse("FROM a\nRUN echo \\\\\nFROM b\n").unwrap();
+        assert_eq!(df.stages.len(), 2);
+    }
+
+    #[test]
+    fn backtick_escape_directive() {
+        let df = parse(
+            "# escape=`\n\
+             FROM mcr.microsoft.com/windows/servercore:ltsc2022 `\n\
+             \x20   AS build\n\
+             WORKDIR C:\\\n\
+             FROM build\n",
+        )
+        .unwrap();
+        assert_eq!(df.escape, '`');
+        assert_eq!(df.stage_names(), ["build"]);
+        assert_eq!(df.stages[1].line, 5);
+        assert_eq!(df.parent(&df.stages[1], &no_args()).unwrap(), Base::Stage(0));
+    }
+
+    #[test]
+    fn comments_and_directives() {
+        // Directives are case-insensitive and must come first.
+        let df = parse("# Syntax=docker/dockerfile:1.7\n#ESCAPE = `\n# check=skip=all\nFROM a\n").unwrap();
+        assert_eq!(df.escape, '`');
+        // After a plain comment, `# escape=` is just a comment.
+        let df = parse("# build image\n# escape=`\nFROM a\nRUN echo `\nFROM b\n").unwrap();
+        assert_eq!(df.escape, '\\');
+        assert_eq!(df.stages.len(), 2);
+        // Same after an instruction.
+        let df = parse("ARG X=1\n# escape=`\nFROM a\n").unwrap();
+        assert_eq!(df.escape, '\\');
+        let df = parse("  # indented comment\nFROM alpine # not a comment mid-line?\n");
+        assert!(df.is_err(), "BuildKit only treats # at line start as a comment");
+        assert_eq!(err("# escape=`\n# escape=\\\nFROM a\n"), "line 2: only one escape parser directive can be used");
+        assert_eq!(err("# escape=x\nFROM a\n"), "line 1: invalid escape directive 'x'; use '\\' or '`'");
+    }
+
+    #[test]
+    fn heredocs_are_skipped() {
+        let df = parse(
+            "# syntax=docker/dockerfile:1\n\
+             FROM debian AS base\n\
+             RUN <<EOF\n\
+             set -e\n\
+             FROM not-a-stage\n\
+             EOF\n\
+             COPY <<-EOT /etc/motd\n\
+             \tFROM neither\n\
+             \tEOT\n\
+             RUN <<\"A\" bash && cat <<'B' > /b\n\
+             FROM nope\n\
+             A\n\
+             FROM nope-again\n\
+             B\n\
+             RUN echo \"<<NOT\" && 2<<X python3\n\
+             print(1)\n\
+             X\n\
+             RUN [\"sh\", \"-c\", \"cat <<E\"]\n\
+             FROM base AS final\n",
+        )
+        .unwrap();
+        assert_eq!(df.stage_names(), ["base", "final"]);
+        assert_eq!(df.stages[1].line, 19);
+        assert_eq!(err("FROM a\nRUN <<EOF\necho\n  EOF\n"), "unterminated heredoc 'EOF' starting on line 2");
+    }
+
+    #[test]
+    fn heredoc_after_continuation_and_onbuild() {
+        let df = parse(
+            "FROM alpine AS a\n\
+             RUN --mount=type=cache,target=/root/.cache \\\n\
+             \x20   <<EOF\n\
+             FROM x\n\
+             EOF\n\
+             ONBUILD RUN <<EOF\n\
+             FROM y\n\
+             EOF\n\
+             FROM a\n",
+        )
+        .unwrap();
+        assert_eq!(df.stages.len(), 2);
+        assert_eq!(df.stages[1].line, 9);
+    }
+
+    #[test]
+    fn copy_from_and_mounts() {
+        let df = parse(
+            "FROM node:20 AS deps\n\
+             FROM golang:1.23 AS builder\n\
+             RUN --mount=type=cache,from=deps,target=/root/.npm \\\n\
+             \x20   --mount=type=bind,source=go.mod,target=go.mod go build\n\
+             FROM alpine\n\
+             COPY --from=builder /out/app /app\n\
+             COPY --link --from=0 /node_modules /nm\n\
+             COPY --from=nginx:latest /etc/nginx/nginx.conf /etc/nginx/\n\
+             RUN --mount=type=bind,from=builder,source=/out,target=/mnt true\n\
+             RUN --mount=type=tmpfs,target=/tmp --mount=type=cache,from=,target=/c true\n\
+             ONBUILD COPY --from=later /x /x\n\
+             COPY --chown=1000 src /src\n",
+        )
+        .unwrap();
+        assert_eq!(df.stages[1].copy_from, ["deps"]);
+        assert_eq!(df.stages[2].copy_from, ["builder", "0", "nginx:latest", "builder"]);
+        let last = &df.stages[2];
+        assert_eq!(df.copy_source(last, "0").unwrap(), Base::Stage(0));
+        assert_eq!(df.copy_source(last, "Builder").unwrap(), Base::Stage(1));
+        assert_eq!(df.copy_source(last, "nginx:latest").unwrap(), Base::Image("nginx:latest".into()));
+        assert_eq!(df.dependencies("", &no_args()).unwrap(), [0, 1, 2]);
+        assert_eq!(df.external_images("", &no_args()).unwrap(), ["node:20", "golang:1.23", "alpine", "nginx:latest"]);
+    }
+
+    const PIPELINE: &str = "\
+# syntax=docker/dockerfile:1.7
+ARG RUST_VERSION=1.83
+ARG DEBIAN=bookworm
+
+FROM --platform=$BUILDPLATFORM rust:${RUST_VERSION}-slim-${DEBIAN} AS toolchain
+RUN rustup component add clippy rustfmt
+
+FROM toolchain AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM toolchain AS dependencies
+COPY --from=planner /app/recipe.json recipe.json
+RUN --mount=type=cache,target=/usr/local/cargo/registry cargo chef cook
+
+FROM dependencies AS build
+COPY . .
+RUN cargo build --release
+
+FROM dependencies AS lint
+RUN cargo clippy -- -D warnings
+
+FROM dependencies AS test
+COPY --from=postgres:16 /usr/lib/postgresql /usr/lib/postgresql
+RUN cargo test
+
+FROM node:20-alpine AS assets
+RUN npm ci && npm run build
+
+FROM debian:${DEBIAN}-slim AS runtime-base
+RUN apt-get update
+
+FROM runtime-base AS release
+COPY --from=build /app/target/release/app /usr/local/bin/app
+COPY --from=assets /app/dist /srv
+RUN --mount=type=bind,from=toolchain,source=/etc/ssl,target=/ssl true
+
+FROM scratch AS export
+COPY --from=build /app/target/release/app /
+";
+
+    #[test]
+    fn many_stages_dag() {
+        let df = parse(PIPELINE).unwrap();
+        assert_eq!(
+            df.stage_names(),
+            [
+                "toolchain",
+                "planner",
+                "dependencies",
+                "build",
+                "lint",
+                "test",
+                "assets",
+                "runtime-base",
+                "release",
+                "export"
+            ]
+        );
+        let none = no_args();
+        assert_eq!(df.dependencies("release", &none).unwrap(), [0, 1, 2, 3, 6, 7, 8]);
+        assert_eq!(df.dependencies("lint", &none).unwrap(), [0, 1, 2, 4]);
+        assert_eq!(df.dependencies("export", &none).unwrap(), [0, 1, 2, 3, 9]);
+        assert_eq!(
+            df.external_images("release", &none).unwrap(),
+            ["rust:1.83-slim-bookworm", "node:20-alpine", "debian:bookworm-slim"]
+        );
+        assert_eq!(
+            df.external_images("TEST", &args(&[("RUST_VERSION", "1.84")])).unwrap(),
+            ["rust:1.84-slim-bookworm", "postgres:16"]
+        );
+        assert_eq!(df.external_images("export", &none).unwrap(), ["rust:1.83-slim-bookworm"]);
+        assert_eq!(df.parent(&df.stages[9], &none).unwrap(), Base::Scratch);
+        assert_eq!(df.stages[8].line, 33);
+    }
+
+    #[test]
+    fn unnamed_stages_by_index() {
+        let df = parse(
+            "FROM golang:1.23\n\
+             RUN go build -o /app\n\
+             FROM alpine:3.21\n\
+             COPY --from=0 /app /app\n",
+        )
+        .unwrap();
+        assert!(df.stage_names().is_empty());
+        assert_eq!(df.dependencies("", &no_args()).unwrap(), [0, 1]);
+        assert_eq!(df.external_images("", &no_args()).unwrap(), ["golang:1.23", "alpine:3.21"]);
+        assert_eq!(
+            df.find_stage("build", "Dockerfile").unwrap_err().to_string(),
+            "unknown stage 'build' in Dockerfile; it has no named stages"
+        );
+    }
+
+    #[test]
+    fn scratch_and_self_named_image() {
+        let df = parse("FROM scratch\nFROM alpine AS alpine\nFROM alpine\n").unwrap();
+        let none = no_args();
+        assert_eq!(df.parent(&df.stages[0], &none).unwrap(), Base::Scratch);
+        assert_eq!(df.parent(&df.stages[1], &none).unwrap(), Base::Image("alpine".into()));
+        assert_eq!(df.parent(&df.stages[2], &none).unwrap(), Base::Stage(1));
+        assert_eq!(df.external_images("", &none).unwrap(), ["alpine"]);
+    }
+
+    #[test]
+    fn structural_errors() {
+        assert_eq!(err(""), "no FROM instruction found");
+        assert_eq!(err("# syntax=docker/dockerfile:1\nARG X=1\n"), "no FROM instruction found");
+        assert_eq!(
+            err("ARG X=1\nRUN echo hi\nFROM alpine\n"),
+            "line 2: RUN comes before the first FROM; only ARG may appear there"
+        );
+        assert_eq!(
+            err("FROM a AS build\nFROM b AS Build\n"),
+            "duplicate stage name 'build' on line 2 (already used on line 1)"
+        );
+        assert_eq!(
+            err("FROM a AS 1st\n"),
+            "invalid stage name '1st' on line 1: stage names start with a letter \
+             and use only letters, digits, '-', '_' and '.'"
+        );
+        assert!(err("FROM a AS my/stage\n").starts_with("invalid stage name 'my/stage'"));
+        assert_eq!(err("FROM alpine\nFROM\n"), "line 2: FROM has no image or stage name");
+        assert_eq!(err("FROM --platform=linux/amd64\n"), "line 1: FROM has no image or stage name");
+        assert_eq!(err("FROM a b\n"), "line 1: FROM takes an image and an optional 'AS name', got 'a b'");
+        let df = parse("ARG BASE\nFROM ${BASE}\n").unwrap();
+        assert_eq!(
+            df.external_images("", &no_args()).unwrap_err().to_string(),
+            "FROM ${BASE} (line 2) resolves to an empty name"
+        );
+    }
+
+    #[test]
+    fn references_to_later_stages() {
+        assert_eq!(
+            err("FROM alpine AS a\nFROM build AS b\n\nFROM golang AS build\n"),
+            "stage 'build' is used on line 2 before it is defined on line 4"
+        );
+        assert_eq!(
+            err("FROM alpine AS a\nCOPY --from=web /x /x\nFROM node AS web\n"),
+            "stage 'web' is used on line 2 before it is defined on line 3"
+        );
+        assert_eq!(
+            err("FROM alpine\nCOPY --from=1 /x /x\nFROM node\n"),
+            "stage '1' is used on line 2 before it is defined on line 3"
+        );
+        assert_eq!(
+            err("FROM alpine AS a\nRUN --mount=from=a,target=/x true\n"),
+            "stage 'a' refers to itself on line 2"
+        );
+        assert_eq!(
+            err("ARG V=3\nFROM alpine\nRUN --mount=from=py:${V},target=/p true\n"),
+            "line 3: BuildKit does not expand variables in --from (py:${V}); \
+             use a stage `FROM py:${V} AS <alias>` instead"
+        );
+        assert_eq!(
+            err("FROM alpine\nCOPY --from=4 /x /x\n"),
+            "line 2: --from=4 names no stage; the file has 1 stages, numbered from 0"
+        );
+        // Resolved FROMs are checked too.
+        let df = parse("ARG S=a\nFROM alpine AS a\nFROM ${S} AS b\nFROM node AS c\n").unwrap();
+        let e = df.parent(&df.stages[1], &args(&[("S", "c")])).unwrap_err();
+        assert_eq!(e.to_string(), "stage 'c' is used on line 3 before it is defined on line 4");
+    }
+
+    #[test]
+    fn find_stage_and_suggestions() {
+        let df = parse(
+            "FROM rust AS base\nFROM base AS dependencies\nFROM base AS lint\n\
+             FROM base AS test\nFROM base AS release\n",
+        )
+        .unwrap();
+        assert_eq!(df.find_stage("TEST", "docker/Dockerfile").unwrap().index, 3);
+        assert_eq!(
+            df.find_stage("tset", "docker/Dockerfile").unwrap_err().to_string(),
+            "unknown stage 'tset' in docker/Dockerfile; valid stages: \
+             base, dependencies, lint, test, release (did you mean 'test'?)"
+        );
+        assert_eq!(
+            df.find_stage("deploy", "Dockerfile").unwrap_err().to_string(),
+            "unknown stage 'deploy' in Dockerfile; valid stages: \
+             base, dependencies, lint, test, release"
+        );
+        let e = df.dependencies("relase", &no_args()).unwrap_err().to_string();
+        assert!(e.ends_with("(did you mean 'release'?)"), "{e}");
+    }
+
+    #[test]
+    fn nearest_candidates() {
+        let names = ["base", "dependencies", "lint", "test", "release"];
+        assert_eq!(nearest("tset", &names), Some("test"));
+        assert_eq!(nearest("Releas", &names), Some("release"));
+        assert_eq!(nearest("dependecies", &names), Some("dependencies"));
+        assert_eq!(nearest("lnt", &names), Some("lint"));
+        assert_eq!(nearest("deploy", &names), None);
+        assert_eq!(nearest("x", &names), None);
+        assert_eq!(nearest("test", &[]), None);
+    }
+
+    #[test]
+    fn crlf_and_bom() {
+        let text = "\u{feff}# escape=`\r\nFROM a AS one\r\nRUN echo `\r\n  \r\n  hi\r\nFROM one\r\n";
+        let df = parse(text).unwrap();
+        assert_eq!(df.escape, '`');
+        assert_eq!(summary(&df)[1], (String::new(), "one".to_string(), 6));
+    }
+
+    #[test]
+    fn platform_arg_selects_stage() {
+        // The shape of BuildKit's own Dockerfile.
+        let df = parse(
+            "ARG BUILDKIT_DEBUG\n\
+             FROM alpine AS buildkit-linux\n\
+             FROM buildkit-linux AS buildkit-linux-debug\n\
+             FROM mcr.microsoft.com/windows/nanoserver AS buildkit-windows\n\
+             FROM buildkit-${TARGETOS}${BUILDKIT_DEBUG:+-debug} AS buildkit\n",
+        )
+        .unwrap();
+        let linux = args(&[("TARGETOS", "linux")]);
+        assert_eq!(df.dependencies("buildkit", &linux).unwrap(), [0, 3]);
+        let debug = args(&[("TARGETOS", "linux"), ("BUILDKIT_DEBUG", "1")]);
+        assert_eq!(df.dependencies("buildkit", &debug).unwrap(), [0, 1, 3]);
+        assert_eq!(
+            df.external_images("buildkit", &no_args()).unwrap_err().to_string(),
+            "FROM buildkit-${TARGETOS} (line 5) names no stage; stages that match \
+             buildkit-${TARGETOS}${BUILDKIT_DEBUG:+-debug}: \
+             buildkit-linux, buildkit-linux-debug, buildkit-windows"
+        );
+    }
+
+    #[test]
+    fn glob_and_words() {
+        assert!(glob_match("base-*", "base-alpine"));
+        assert!(glob_match("*-slim-*", "py-slim-x"));
+        assert!(!glob_match("base-*", "based"));
+        assert_eq!(shell_words("A=1 B=\"x y\"  C", '\\'), ["A=1", "B=\"x y\"", "C"]);
+    }
 }
