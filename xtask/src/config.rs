@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 pub const FILE_NAME: &str = "xtask.toml";
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub image: Image,
@@ -112,19 +112,6 @@ pub struct Smoke {
     pub env: BTreeMap<String, String>,
     /// Seconds to wait for the container to turn healthy.
     pub timeout: u64,
-}
-
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            image: Image::default(),
-            build: Build::default(),
-            stages: Stages::default(),
-            service: Service::default(),
-            smoke: Smoke::default(),
-            compose: Compose::default(),
-        }
-    }
 }
 
 impl Default for Image {

@@ -74,7 +74,10 @@ pub fn compute(project: &Project, package: &Package, registry: Option<&str>) -> 
         None => project.image(),
     };
     tags::validate_repository(&image)?;
-    let references = tags::image_tags(&inputs)?.into_iter().map(|tag| format!("{image}:{tag}")).collect();
+    let references: Vec<String> = tags::image_tags(&inputs)?.into_iter().map(|tag| format!("{image}:{tag}")).collect();
+    for reference in &references {
+        tags::validate_reference(reference)?;
+    }
     let created = tags::created_timestamp(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(), facts.commit_time)?;
     let labels = tags::oci_labels(&tags::LabelInputs {
         title: package.name.clone(),
