@@ -31,6 +31,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         positional: None,
     },
     CommandSpec {
+        name: "inspect",
+        usage: "inspect",
+        summary:
+            "What the kit found in the service (scripts, start, port, lockfile, native modules) and what it will do",
+        flags: &[],
+        positional: None,
+    },
+    CommandSpec {
         name: "pull",
         usage: "pull [--platform P]",
         summary: "Pull the base images the chosen flavor needs (read from the Dockerfile)",

@@ -10,6 +10,7 @@ mod dockerfile;
 mod doctor;
 mod engine;
 mod gha;
+mod inspect;
 mod plan;
 mod probe;
 mod project;
@@ -83,6 +84,7 @@ fn run(cli: &Cli) -> Result<()> {
 
     let plan = match cli.command.as_str() {
         "stages" => return stages::print_stages(&project, flavor),
+        "inspect" => return inspect::inspect(&project, &project.package()?, flavor),
         "pull" => {
             if let Some(platform) = &cli.platform {
                 build::check_platforms(platform)?;

@@ -1,0 +1,149 @@
+//! `inspect`: what the kit found in the service's folder and what it will do with each finding, so a
+//! user sees before a build why it would fail.
+
+use anyhow::{bail, Result};
+
+use crate::config::Flavor;
+use crate::project::{Lockfile, Package, Project};
+
+/// Packages in the lockfile that run install scripts: usually native modules built with node-gyp,
+/// which need a toolchain in the npm stage and may need glibc (the debian flavor).
+pub fn native_modules(project: &Project) -> Option<Vec<String>> {
+    let path = project.context_path().join("package-lock.json");
+    let lock: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let packages = lock.get("packages")?.as_object()?;
+    let mut names: Vec<String> = packages
+        .iter()
+        .filter(|(_, entry)| entry.get("hasInstallScript").and_then(|v| v.as_bool()) == Some(true))
+        .map(|(path, _)| path.rsplit("node_modules/").next().unwrap_or(path).to_string())
+        .filter(|name| !name.is_empty())
+        .collect();
+    names.sort();
+    names.dedup();
+    Some(names)
+}
+
+fn lockfile_version(project: &Project) -> Option<u64> {
+    let path = project.context_path().join("package-lock.json");
+    let lock: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    lock.get("lockfileVersion")?.as_u64()
+}
+
+pub fn inspect(project: &Project, package: &Package, flavor: Flavor) -> Result<()> {
+    let service = &project.config.service;
+    let mut rows: Vec<(&str, String, String)> = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
+
+    let lockfile = match package.lockfile {
+        Lockfile::Npm => match lockfile_version(project) {
+            Some(v) => format!("package-lock.json (v{v})"),
+            None => "npm-shrinkwrap.json or an unreadable package-lock.json".to_string(),
+        },
+        Lockfile::Yarn => "yarn.lock".to_string(),
+        Lockfile::Pnpm => "pnpm-lock.yaml".to_string(),
+        Lockfile::Missing => "none".to_string(),
+    };
+    match package.check_lockfile() {
+        Ok(()) => rows.push(("lockfile", lockfile, "installed with npm ci (cached)".into())),
+        Err(err) => {
+            rows.push(("lockfile", lockfile, "cannot build".into()));
+            problems.push(err.to_string());
+        }
+    }
+
+    let script = |name: &str| package.scripts.get(name).cloned().unwrap_or_else(|| "none".into());
+    let ships = if package.has_script("build") {
+        format!("`npm run build`, then ships {}/ and package.json", service.build_output)
+    } else {
+        "no build step; ships the source (without node_modules, test/, tests/, coverage/)".into()
+    };
+    rows.push(("build script", script("build"), ships));
+    let lint = if package.has_script("lint") {
+        "the lint stage runs it"
+    } else {
+        "lint stage says eslint skipped; npm audit still runs"
+    };
+    rows.push(("lint script", script("lint"), lint.into()));
+    let test = match (package.has_script("test"), service.tests) {
+        (true, _) => "the test stage runs it; a failure fails the build".to_string(),
+        (false, false) => "no tests ([service] tests = false): `test` says so".to_string(),
+        (false, true) => {
+            problems.push(format!(
+                "{}/package.json has no \"test\" script; add one, or set [service] tests = false in xtask.toml",
+                package.label
+            ));
+            "`test` will fail".to_string()
+        }
+    };
+    rows.push(("test script", script("test"), test));
+    match package.start_file(&service.start) {
+        Ok(file) => {
+            let from = if !service.start.is_empty() {
+                "xtask.toml"
+            } else if package.scripts.get("start").is_some_and(|s| s.contains(&file)) {
+                "start script"
+            } else {
+                "\"main\""
+            };
+            rows.push(("start", format!("node {file} (from {from})"), "the release image runs it under tini".into()));
+        }
+        Err(err) => {
+            rows.push(("start", "unknown".into(), "cannot build the release stage".into()));
+            problems.push(err.to_string());
+        }
+    }
+    rows.push((
+        "port",
+        service.port.to_string(),
+        "EXPOSE, HEALTHCHECK, run and smoke use it; the image sets PORT".into(),
+    ));
+    rows.push(("health path", service.health_path.clone(), "probed by the HEALTHCHECK and by smoke".into()));
+    let env = if project.config.smoke.env.is_empty() {
+        "none".to_string()
+    } else {
+        project.config.smoke.env.keys().cloned().collect::<Vec<_>>().join(", ")
+    };
+    rows.push(("boot env", env, "given to run and smoke, never baked into the image".into()));
+    let native = match native_modules(project) {
+        Some(names) if names.is_empty() => {
+            ("none".to_string(), "pure JavaScript: any flavor, npm stage may run on the build platform".to_string())
+        }
+        Some(names) => {
+            let advice = match flavor {
+                Flavor::Alpine => "built from source in the npm stage; if they need glibc, use the debian flavor",
+                Flavor::Debian => "built from source in the npm stage (glibc)",
+            };
+            (names.join(", "), advice.to_string())
+        }
+        None => ("unknown".to_string(), "lockfile v1 or unreadable: cannot tell".to_string()),
+    };
+    rows.push(("native modules", native.0, native.1));
+    rows.push((
+        ".dockerignore",
+        if project.context_path().join(".dockerignore").is_file() { "present" } else { "missing" }.into(),
+        "keeps .git, node_modules, .env* and build output out of the context".into(),
+    ));
+    if !project.context_path().join(".dockerignore").is_file() {
+        problems.push(format!(
+            "{}/.dockerignore is missing; copy the template's, or .env files and node_modules reach the build",
+            package.label
+        ));
+    }
+
+    println!("{} {} in {}/ (flavor {})", package.name, package.version, package.label, flavor.as_str());
+    let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).min(40);
+    for (what, found, action) in &rows {
+        println!("  {what:w0$}  {found:w1$}  {action}");
+    }
+    match problems.len() {
+        0 => Ok(()),
+        1 => bail!("{}", problems[0]),
+        n => {
+            for problem in &problems[..n - 1] {
+                eprintln!("problem: {problem}");
+            }
+            bail!("{}", problems[n - 1])
+        }
+    }
+}
