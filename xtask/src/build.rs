@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context, Result};
 
 use crate::cli::Cli;
-use crate::config::Flavor;
+use crate::config::{Cache, Flavor};
 use crate::engine::{Engine, Kind};
 use crate::plan::{Command, Plan, Step};
 use crate::project::{Package, Project};
@@ -20,6 +20,7 @@ pub struct BuildFlags {
     pub progress: Option<String>,
     pub platform: Option<String>,
     pub builder: Option<String>,
+    pub cache: Option<Cache>,
 }
 
 impl BuildFlags {
@@ -45,6 +46,7 @@ impl BuildFlags {
             progress: cli.progress.clone(),
             platform: cli.platform.clone(),
             builder: cli.builder.clone(),
+            cache: cli.cache.as_deref().map(Cache::parse).transpose()?,
         })
     }
 }
@@ -145,11 +147,74 @@ impl Builder<'_> {
         if let Some(platform) = &self.flags.platform {
             command = command.args(["--platform", platform.as_str()]);
         }
-        if self.flags.builder.is_some() && !tags.is_empty() {
-            // A non-default builder keeps results in its own cache unless told to load them.
+        command = command.args(self.cache_args(stage));
+        if self.engine.kind == Kind::Docker && !tags.is_empty() {
+            // A docker-container or remote builder keeps results to itself unless told to load them;
+            // with the default builder this is what happens anyway.
             command = command.arg("--load");
         }
         command.arg(config.build.context.as_str())
+    }
+
+    pub fn cache(&self) -> Cache {
+        self.flags.cache.unwrap_or(self.project.config.build.cache)
+    }
+
+    /// `--cache-from`/`--cache-to` for one stage. Each stage has its own cache (a `buildcache-STAGE`
+    /// tag, a folder, a gha scope), so building lint, test and release in turn keeps all three.
+    fn cache_args(&self, stage: &str) -> Vec<String> {
+        let from_to = |from: String, to: String| vec!["--cache-from".to_string(), from, "--cache-to".to_string(), to];
+        match self.cache() {
+            Cache::None => Vec::new(),
+            Cache::Inline => {
+                from_to(format!("type=registry,ref={}:{stage}", self.project.image()), "type=inline".to_string())
+            }
+            Cache::Registry => {
+                let cache_ref = format!("{}:buildcache-{stage}", self.project.image());
+                from_to(format!("type=registry,ref={cache_ref}"), format!("type=registry,ref={cache_ref},mode=max"))
+            }
+            Cache::Local => {
+                let dir = self.project.root.join(&self.project.config.build.cache_dir).join(stage);
+                let mut args = Vec::new();
+                if dir.join("index.json").is_file() {
+                    args.extend(["--cache-from".to_string(), format!("type=local,src={dir}")]);
+                }
+                args.extend(["--cache-to".to_string(), format!("type=local,dest={dir},mode=max")]);
+                args
+            }
+            Cache::Gha => from_to(format!("type=gha,scope={stage}"), format!("type=gha,scope={stage},mode=max")),
+        }
+    }
+
+    /// Before any build starts: a cache the builder cannot export is one clear error, not a failed
+    /// build half way through.
+    pub fn check_cache(&self) -> Result<()> {
+        let cache = self.cache();
+        if cache == Cache::Registry && self.project.config.image.registry.is_empty() {
+            bail!("cache = \"registry\" keeps the cache next to the image in a registry; set [image] registry in xtask.toml");
+        }
+        if !cache.needs_export() || self.engine.kind != Kind::Docker {
+            return Ok(());
+        }
+        let mut inspect = vec!["buildx", "inspect"];
+        if let Some(builder) = &self.flags.builder {
+            inspect.extend(["--builder", builder.as_str()]);
+        }
+        let builder = self.engine.query(&inspect)?;
+        let driver = builder.lines().find_map(|l| l.trim().strip_prefix("Driver:")).map(str::trim).unwrap_or("");
+        if driver != "docker" {
+            return Ok(());
+        }
+        let store = self.engine.query(&["info", "--format", "{{.DriverStatus}}"])?;
+        if store.contains("io.containerd.snapshotter") {
+            return Ok(());
+        }
+        bail!(
+            "cache = \"{}\" needs a builder that can export build cache, and the default builder on the classic image store cannot; \
+             turn on the containerd image store (daemon.json: \"features\": {{\"containerd-snapshotter\": true}}) \
+             or create a builder with `docker buildx create --driver docker-container --use`",
+            cache_name(cache)
+        )
     }
 
     /// The CA bundle handed to builds as the secret `ca`, when configured and present.
@@ -171,6 +236,16 @@ impl Builder<'_> {
         } else {
             step
         })
+    }
+}
+
+fn cache_name(cache: Cache) -> &'static str {
+    match cache {
+        Cache::None => "none",
+        Cache::Inline => "inline",
+        Cache::Registry => "registry",
+        Cache::Local => "local",
+        Cache::Gha => "gha",
     }
 }
 

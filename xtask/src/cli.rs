@@ -13,7 +13,8 @@ pub struct CommandSpec {
     pub positional: Option<(&'static str, bool)>,
 }
 
-const BUILD_FLAGS: &[&str] = &["--no-cache", "--pull", "--build-arg", "--progress", "--platform", "--builder"];
+const BUILD_FLAGS: &[&str] =
+    &["--no-cache", "--pull", "--build-arg", "--progress", "--platform", "--builder", "--cache"];
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
@@ -50,7 +51,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage:
             "build [--stage S] [--no-cache] [--pull] [--build-arg K=V]... [--progress P] [--platform P] [--builder B]",
         summary: "Build one stage (default: the release stage) and tag it IMAGE:STAGE",
-        flags: &["--stage", "--no-cache", "--pull", "--build-arg", "--progress", "--platform", "--builder"],
+        flags: &["--stage", "--no-cache", "--pull", "--build-arg", "--progress", "--platform", "--builder", "--cache"],
         positional: None,
     },
     CommandSpec {
@@ -71,7 +72,16 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "release",
         usage: "release [build flags]",
         summary: "Build the release stage once, tagged from package.json's version and git (semver, sha, branch)",
-        flags: &["--no-cache", "--pull", "--build-arg", "--progress", "--platform", "--builder", "--registry"],
+        flags: &[
+            "--no-cache",
+            "--pull",
+            "--build-arg",
+            "--progress",
+            "--platform",
+            "--builder",
+            "--cache",
+            "--registry",
+        ],
         positional: None,
     },
     CommandSpec {
@@ -182,6 +192,7 @@ pub struct Cli {
     pub platform: Option<String>,
     pub builder: Option<String>,
     pub registry: Option<String>,
+    pub cache: Option<String>,
     pub json: bool,
     /// The one positional argument some commands take: `new DIR`, `logs SERVICE`.
     pub positional: Option<String>,
@@ -225,6 +236,7 @@ where
             Long("builder") => cli.builder = Some(string(parser.value()?, &flag)?),
             Long("registry") => cli.registry = Some(string(parser.value()?, &flag)?),
             Long("json") => cli.json = true,
+            Long("cache") => cli.cache = Some(string(parser.value()?, &flag)?),
             Long("name") => cli.name = Some(string(parser.value()?, &flag)?),
             Long("volumes") => cli.volumes = true,
             Short('y') | Long("yes") => cli.yes = true,

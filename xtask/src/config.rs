@@ -65,6 +65,38 @@ pub struct Build {
     pub ca_bundle: String,
     /// Extra build args for every build.
     pub args: BTreeMap<String, String>,
+    /// Build cache kept between builds: none, inline, registry, local or gha (also --cache).
+    pub cache: Cache,
+    /// The folder `cache = "local"` writes to, one subfolder per stage.
+    pub cache_dir: Utf8PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Cache {
+    None,
+    Inline,
+    Registry,
+    Local,
+    Gha,
+}
+
+impl Cache {
+    pub fn parse(text: &str) -> Result<Cache> {
+        match text {
+            "none" => Ok(Cache::None),
+            "inline" => Ok(Cache::Inline),
+            "registry" => Ok(Cache::Registry),
+            "local" => Ok(Cache::Local),
+            "gha" => Ok(Cache::Gha),
+            other => bail!("unknown cache '{other}'; use none, inline, registry, local or gha"),
+        }
+    }
+
+    /// Whether the builder must export cache itself (the classic image store's `docker` driver cannot).
+    pub fn needs_export(self) -> bool {
+        matches!(self, Cache::Registry | Cache::Local | Cache::Gha)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -128,6 +160,8 @@ impl Default for Build {
             flavor: Flavor::Alpine,
             ca_bundle: "/etc/ssl/certs/ca-certificates.crt".into(),
             args: BTreeMap::new(),
+            cache: Cache::None,
+            cache_dir: "target/buildcache".into(),
         }
     }
 }

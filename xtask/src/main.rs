@@ -114,6 +114,10 @@ fn run(cli: &Cli) -> Result<()> {
                 package: project.package()?,
                 flags: BuildFlags::from_cli(cli)?,
             };
+            if !cli.dry_run {
+                engine.server_version()?;
+                builder.check_cache()?;
+            }
             match cli.command.as_str() {
                 "build" => build::build_plan(&builder, cli.stage.as_deref())?,
                 "lint" => build::lint_plan(&builder)?,

@@ -188,3 +188,16 @@ fn unreachable_engine_is_one_clear_line() {
     assert_ne!(run.status, 0);
     assert!(run.stdout.contains("MISSING  engine server"), "{}", run.stdout);
 }
+
+#[test]
+fn cache_modes_become_cache_from_and_to() {
+    let run = xtask(&repo_root(), &["build", "--stage", "test", "--cache", "gha", "--dry-run"], &[]);
+    let line = line_with(&run, "buildx build");
+    assert!(line.contains("--cache-from type=gha,scope=test --cache-to type=gha,scope=test,mode=max"), "{line}");
+    let run = xtask(&repo_root(), &["release", "--cache", "inline", "--dry-run"], &[]);
+    let line = line_with(&run, "buildx build");
+    assert!(line.contains("--cache-from type=registry,ref=items-api:release --cache-to type=inline"), "{line}");
+    let run = xtask(&repo_root(), &["build", "--cache", "local", "--dry-run"], &[]);
+    assert!(line_with(&run, "buildx build").contains("--cache-to type=local,dest="), "{}", run.stdout);
+    xtask(&repo_root(), &["build", "--cache", "bogus", "--dry-run"], &[]).assert_error("unknown cache 'bogus'");
+}
