@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
+import { hostname } from 'node:os';
 import Fastify from 'fastify';
+import { StoreUnavailableError } from './store/index.js';
 
 const itemSchema = {
   type: 'object',
@@ -29,12 +31,24 @@ const idParams = {
 
 // Builds the Fastify app without listening, so tests can start it on any port.
 // `logger` is passed to Fastify: false, true, or pino options ({ level: 'info' }).
-export function buildApp({ store, logger = false, bodyLimit = 65536 } = {}) {
+// `rateLimiter` (optional, see store/index.js) limits each client on /api routes.
+// `trustProxy` is Fastify's: the proxies whose X-Forwarded-For names the client
+// (e.g. '127.0.0.1' or 'uniquelocal'). `instance` names this replica in the
+// X-Served-By header of every response.
+export function buildApp({
+  store,
+  logger = false,
+  bodyLimit = 65536,
+  rateLimiter = null,
+  trustProxy = false,
+  instance = hostname(),
+} = {}) {
   if (!store) throw new Error('buildApp needs a store');
 
   const app = Fastify({
     logger,
     bodyLimit,
+    trustProxy,
     // Requests that reach the server while it closes are still served; the
     // readiness probe, not a 503 on every route, tells load balancers to stop.
     return503OnClosing: false,
@@ -67,8 +81,26 @@ export function buildApp({ store, logger = false, bodyLimit = 65536 } = {}) {
   // keep-alive timeout and stall the shutdown. Ask clients to reconnect instead.
   app.addHook('onSend', async (request, reply, payload) => {
     if (shuttingDown) reply.header('connection', 'close');
+    reply.header('x-served-by', instance);
     return payload;
   });
+
+  if (rateLimiter) {
+    const windowS = Math.ceil(rateLimiter.windowMs / 1000);
+    app.addHook('onRequest', async (request, reply) => {
+      if (!request.url.startsWith('/api/')) return;
+      const hit = await rateLimiter.hit(request.ip);
+      if (!hit) return; // Redis unavailable: the limiter fails open
+      const resetS = Math.ceil(hit.resetMs / 1000);
+      reply.header('x-ratelimit-limit', hit.limit);
+      reply.header('x-ratelimit-remaining', Math.max(0, hit.limit - hit.count));
+      reply.header('x-ratelimit-reset', resetS);
+      if (hit.count > hit.limit) {
+        reply.header('retry-after', resetS);
+        return sendError(reply, 429, `Rate limit of ${hit.limit} requests per ${windowS} s exceeded; retry in ${resetS} s`);
+      }
+    });
+  }
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
@@ -150,7 +182,14 @@ function errorHandler(err, request, reply) {
     return sendError(reply, status, err.message);
   }
 
-  // Anything else is a bug or an outage: log the detail, return nothing of it.
+  // The store's backend is down or restarting: the client may retry.
+  if (err instanceof StoreUnavailableError) {
+    request.log.warn({ err }, 'store unavailable');
+    reply.header('retry-after', 1);
+    return sendError(reply, 503, 'The storage backend is unavailable; retry later');
+  }
+
+  // Anything else is a bug: log the detail, return nothing of it.
   request.log.error({ err }, 'unhandled error');
   return sendError(reply, 500, 'Something went wrong');
 }
