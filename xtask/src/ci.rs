@@ -21,7 +21,7 @@ pub fn ci(builder: &Builder, options: &Options) -> Result<()> {
             "xtask: the service has no tests ([service] tests = false in xtask.toml); the test step is skipped"
         ),
     }
-    plan.steps.extend(release::release_plan(builder, &release)?.steps);
+    plan.steps.extend(release::release_plan(builder, &release, false, false)?.steps);
     let image = release.references.first().map(String::as_str).unwrap_or_default();
     plan.steps.extend(run::smoke_plan(project, engine, image)?.steps);
 

@@ -132,7 +132,7 @@ fn run(cli: &Cli) -> Result<()> {
                 }
                 _ => {
                     let release = release::compute(&project, &builder.package, cli.registry.as_deref())?;
-                    release::release_plan(&builder, &release)?
+                    release::release_plan(&builder, &release, cli.push, cli.force)?
                 }
             }
         }

@@ -54,6 +54,12 @@ pub enum Action {
         timeout: Duration,
     },
     /// HTTP GET on the host port the engine published for `port`; expects a 2xx answer.
+    /// Refuses to push over a released version: `reference` must be absent from its registry, or
+    /// already hold the image built locally (a retried push).
+    KeepReleased {
+        program: String,
+        reference: String,
+    },
     Probe {
         program: String,
         container: String,
@@ -94,6 +100,9 @@ impl Step {
             Action::Exec(command) => command.shell_line(),
             Action::WaitHealthy { container, timeout, .. } => {
                 format!("# wait until container {container} is healthy (up to {} s)", timeout.as_secs())
+            }
+            Action::KeepReleased { reference, .. } => {
+                format!("# check that {reference} is not in the registry yet, or holds this very image (--force skips)")
             }
             Action::Probe { container, port, path, .. } => {
                 format!("# GET http://127.0.0.1:<host port of {container} {port}/tcp>{path}, expect 2xx")
@@ -232,6 +241,9 @@ fn run_step(step: &Step, options: &Options) -> Result<()> {
         Action::Exec(command) => run_command(step, command, options),
         Action::WaitHealthy { program, container, timeout } => {
             probe::wait_healthy(program, container, *timeout).with_context(|| format!("cannot {}", step.title))
+        }
+        Action::KeepReleased { program, reference } => {
+            crate::release::keep_released(program, reference).with_context(|| format!("cannot {}", step.title))
         }
         Action::Probe { program, container, port, path, timeout } => {
             probe::probe(program, container, *port, path, *timeout).with_context(|| format!("cannot {}", step.title))

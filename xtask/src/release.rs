@@ -1,11 +1,11 @@
 //! `release` and `tags`: the release stage built once, tagged from package.json's version and git
 //! (semver, sha, branch or pull request), labelled with OCI labels, and optionally pushed.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::build::Builder;
 use crate::engine::query;
-use crate::plan::{Plan, Step};
+use crate::plan::{Action, Plan, Step};
 use crate::project::{Package, Project};
 use crate::tags;
 
@@ -101,7 +101,9 @@ fn label_args(release: &Release) -> impl Iterator<Item = (String, String)> + '_ 
 }
 
 /// `release`: one build of the release stage with every tag; tags are applied only if it succeeds.
-pub fn release_plan(builder: &Builder, release: &Release) -> Result<Plan> {
+/// With `push`, every reference is pushed; the exact version tag first passes `keep_released`
+/// unless `force`.
+pub fn release_plan(builder: &Builder, release: &Release, push: bool, force: bool) -> Result<Plan> {
     let project = builder.project;
     let stage = &project.config.stages.release;
     project.dockerfile()?.find_stage(stage, project.config.build.dockerfile.as_str())?;
@@ -111,7 +113,60 @@ pub fn release_plan(builder: &Builder, release: &Release) -> Result<Plan> {
     let first = release.references.first().cloned().unwrap_or_default();
     let mut plan = Plan::default();
     plan.push(Step::exec(format!("build release image {first}"), builder.command(stage, &args, &release.references)));
+    if push {
+        let version = format!(":{}", tags_version(&builder.package.version));
+        for reference in release.references.iter().filter(|r| r.ends_with(&version) && !force) {
+            plan.push(Step {
+                title: format!("check that {reference} is not released yet"),
+                action: Action::KeepReleased {
+                    program: builder.engine.program.to_string(),
+                    reference: reference.clone(),
+                },
+                always: false,
+                hint: None,
+            });
+        }
+        for reference in &release.references {
+            let push = builder.engine.command(["push", reference.as_str()]);
+            plan.push(
+                Step::exec(format!("push {reference}"), push)
+                    .with_hint("is the registry reachable and are you logged in (`docker login`)?"),
+            );
+        }
+    }
     Ok(plan)
+}
+
+/// The exact version tag as `image_tags` writes it (`+` is not allowed in a tag).
+fn tags_version(version: &str) -> String {
+    version.replace('+', "-")
+}
+
+/// A released version is never overwritten: the registry must not have `reference` yet, or have
+/// it with the digest of the image built here (then the push is a retry and changes nothing).
+pub fn keep_released(program: &str, reference: &str) -> Result<()> {
+    let remote = match query(program, &["buildx", "imagetools", "inspect", "--format", "{{json .Manifest}}", reference])
+    {
+        Ok(json) => serde_json::from_str::<serde_json::Value>(&json)
+            .ok()
+            .and_then(|m| m.get("digest").and_then(|d| d.as_str()).map(str::to_string))
+            .with_context(|| format!("cannot read the digest of {reference} from the registry"))?,
+        Err(err) if is_not_found(&err.to_string()) => return Ok(()),
+        Err(err) => return Err(err.context(format!("cannot ask the registry about {reference}"))),
+    };
+    let local = query(program, &["image", "inspect", "--format", "{{.Id}} {{join .RepoDigests \" \"}}", reference])?;
+    if local.split_whitespace().any(|id| id == remote || id.ends_with(&format!("@{remote}"))) {
+        eprintln!("    {reference} already holds this image ({remote}); pushing again is a no-op");
+        return Ok(());
+    }
+    bail!(
+        "{reference} is already in the registry with digest {remote}, and this build differs; a released version is never overwritten: bump the version in package.json, or pass --force"
+    )
+}
+
+fn is_not_found(message: &str) -> bool {
+    let message = message.to_lowercase();
+    message.contains("not found") || message.contains("manifest unknown") || message.contains("no such manifest")
 }
 
 /// `tags`: one reference per line, then one `label KEY=VALUE` per line; or JSON.
