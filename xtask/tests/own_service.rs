@@ -1,0 +1,201 @@
+//! "Bring your own service": three small services of shapes the sample does not have, each built
+//! with the template's Dockerfile unchanged and only xtask.toml adapted.
+//! - plain-js: no lint script, listens on 8080, health on /health;
+//! - ts-build: TypeScript compiled to dist/ by `npm run build`, port fixed in code (8081);
+//! - needs-env: exits at boot unless GREETING is set ([smoke] env, never baked into the image).
+//! `inspect` is checked on each without an engine; with XTASK_E2E=1 each goes through stages,
+//! test, release and smoke on the real engine (debian flavor).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{docker, repo_root, scratch, xtask, Run};
+
+const PLAIN_JS: &[(&str, &str)] = &[
+    (
+        "xtask.toml",
+        "[image]\nname = \"plain-js\"\n[service]\nport = 8080\nhealth_path = \"/health\"\n",
+    ),
+    (
+        "node-app/package.json",
+        r#"{ "name": "plain-js", "version": "0.3.1", "main": "index.js", "scripts": { "test": "node --test" } }"#,
+    ),
+    (
+        "node-app/index.js",
+        "const http = require('node:http');\nconst port = Number(process.env.PORT || 8080);\nhttp.createServer((req, res) => {\n  res.writeHead(req.url === '/health' ? 200 : 404, { 'content-type': 'text/plain' });\n  res.end(req.url === '/health' ? 'ok' : 'not found');\n}).listen(port);\nprocess.on('SIGTERM', () => process.exit(0));\n",
+    ),
+    ("node-app/test/sum.test.js", "const test = require('node:test');\nconst assert = require('node:assert');\ntest('adds', () => assert.strictEqual(1 + 1, 2));\n"),
+];
+
+const TS_BUILD: &[(&str, &str)] = &[
+    ("xtask.toml", "[image]\nname = \"ts-build\"\n[service]\nport = 8081\n"),
+    (
+        "node-app/package.json",
+        r#"{ "name": "ts-build", "version": "2.0.0", "type": "module", "main": "dist/server.js",
+  "scripts": { "build": "tsc", "start": "node dist/server.js", "test": "node --test dist/" },
+  "devDependencies": { "typescript": "5.6.3" } }"#,
+    ),
+    (
+        "node-app/tsconfig.json",
+        r#"{ "compilerOptions": { "target": "ES2022", "module": "NodeNext", "moduleResolution": "NodeNext", "outDir": "dist", "rootDir": "src", "strict": true, "types": [] } }"#,
+    ),
+    (
+        "node-app/src/server.ts",
+        "import { createServer } from 'node:http';\nimport { status } from './status.js';\ncreateServer((req, res) => {\n  res.writeHead(req.url === '/healthz' ? 200 : 404, { 'content-type': 'application/json' });\n  res.end(JSON.stringify(status(req.url ?? '')));\n}).listen(8081);\nprocess.on('SIGTERM', () => process.exit(0));\n",
+    ),
+    ("node-app/src/status.ts", "export function status(url: string): { url: string; ok: boolean } {\n  return { url, ok: url === '/healthz' };\n}\n"),
+    (
+        "node-app/src/status.test.ts",
+        "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { status } from './status.js';\ntest('healthz is ok', () => assert.equal(status('/healthz').ok, true));\n",
+    ),
+];
+
+const NEEDS_ENV: &[(&str, &str)] = &[
+    ("xtask.toml", "[image]\nname = \"needs-env\"\n[smoke]\nenv = { GREETING = \"hello\" }\n"),
+    (
+        "node-app/package.json",
+        r#"{ "name": "needs-env", "version": "1.2.3", "scripts": { "start": "node server.js", "test": "node --test" } }"#,
+    ),
+    (
+        "node-app/server.js",
+        "const http = require('node:http');\nif (!process.env.GREETING) {\n  console.error('GREETING must be set');\n  process.exit(1);\n}\nhttp.createServer((req, res) => {\n  res.writeHead(req.url === '/healthz' ? 200 : 404);\n  res.end(process.env.GREETING);\n}).listen(Number(process.env.PORT || 3000));\nprocess.on('SIGTERM', () => process.exit(0));\n",
+    ),
+    ("node-app/test/boot.test.js", "const test = require('node:test');\ntest('loads', () => {});\n"),
+];
+
+/// The fixture with the template's Dockerfile and .dockerignore, unchanged, and a lockfile made by npm.
+fn project(files: &[(&str, &str)]) -> PathBuf {
+    let dir = scratch(files);
+    let root = repo_root();
+    std::fs::create_dir_all(dir.join("docker")).unwrap();
+    std::fs::copy(root.join("docker/Dockerfile"), dir.join("docker/Dockerfile")).unwrap();
+    std::fs::copy(root.join("node-app/.dockerignore"), dir.join("node-app/.dockerignore")).unwrap();
+    let npm = Command::new("npm")
+        .args(["install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund"])
+        .current_dir(dir.join("node-app"))
+        .output()
+        .expect("npm on PATH");
+    assert!(npm.status.success(), "npm install --package-lock-only: {}", String::from_utf8_lossy(&npm.stderr));
+    dir
+}
+
+fn row<'a>(run: &'a Run, what: &str) -> &'a str {
+    run.stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with(what))
+        .unwrap_or_else(|| panic!("no {what} row:\n{}", run.stdout))
+}
+
+#[test]
+fn inspect_reports_each_shape() {
+    let plain = project(PLAIN_JS);
+    let run = xtask(&plain, &["inspect"], &[]);
+    run.assert_ok();
+    assert!(row(&run, "lint script").contains("eslint skipped"), "{}", run.stdout);
+    assert!(row(&run, "start").contains("node index.js (from \"main\")"), "{}", run.stdout);
+    assert!(row(&run, "port").contains("8080"));
+    assert!(row(&run, "health path").contains("/health"));
+    assert!(row(&run, "build script").contains("ships the source"));
+
+    let ts = project(TS_BUILD);
+    let run = xtask(&ts, &["inspect"], &[]);
+    run.assert_ok();
+    assert!(
+        row(&run, "build script").contains("tsc") && row(&run, "build script").contains("ships dist/"),
+        "{}",
+        run.stdout
+    );
+    assert!(row(&run, "start").contains("node dist/server.js (from start script)"), "{}", run.stdout);
+    assert!(row(&run, "lockfile").contains("package-lock.json (v3)"));
+
+    let env = project(NEEDS_ENV);
+    let run = xtask(&env, &["inspect"], &[]);
+    run.assert_ok();
+    assert!(row(&run, "boot env").contains("GREETING"), "{}", run.stdout);
+    assert!(row(&run, "start").contains("node server.js (from start script)"), "{}", run.stdout);
+}
+
+#[test]
+fn inspect_and_builds_name_what_is_missing() {
+    let dir = project(PLAIN_JS);
+    std::fs::write(
+        dir.join("node-app/package.json"),
+        r#"{ "name": "plain-js", "version": "0.3.1", "scripts": { "start": "nodemon x.js" } }"#,
+    )
+    .unwrap();
+    let run = xtask(&dir, &["inspect"], &[]);
+    assert_ne!(run.status, 0);
+    assert!(run.stderr.contains("[service] start"), "{}", run.stderr);
+    xtask(&dir, &["test", "--dry-run"], &[]).assert_error("has no \"test\" script");
+    xtask(&dir, &["release", "--dry-run"], &[]).assert_error("[service] start");
+    std::fs::write(dir.join("xtask.toml"), "[service]\ntests = false\nstart = \"x.js\"\n").unwrap();
+    let run = xtask(&dir, &["test", "--dry-run"], &[]);
+    run.assert_ok();
+    assert!(run.stderr.contains("has no tests"), "{}", run.stderr);
+    std::fs::remove_file(dir.join("node-app/package-lock.json")).unwrap();
+    std::fs::write(dir.join("node-app/yarn.lock"), "").unwrap();
+    xtask(&dir, &["build", "--dry-run"], &[]).assert_error("yarn.lock but no package-lock.json");
+}
+
+fn git_commit(dir: &Path) {
+    for args in [
+        &["init", "-q"][..],
+        &["add", "-A"],
+        &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "fixture"],
+    ] {
+        let status = Command::new("git").args(args).current_dir(dir).status().unwrap();
+        assert!(status.success(), "git {args:?}");
+    }
+}
+
+fn end_to_end(files: &[(&str, &str)], image: &str) -> PathBuf {
+    let dir = project(files);
+    git_commit(&dir);
+    let env = [("XTASK_FLAVOR", "debian")];
+    let stages = xtask(&dir, &["stages"], &env);
+    stages.assert_ok();
+    assert!(stages.stdout.contains("release"), "{}", stages.stdout);
+    xtask(&dir, &["test"], &env).assert_ok();
+    xtask(&dir, &["release"], &env).assert_ok();
+    let run = xtask(&dir, &["smoke"], &env);
+    run.assert_ok();
+    assert!(run.stderr.contains("-> 200"), "{}", run.stderr);
+    let ids = docker(&["ps", "--all", "--quiet", "--filter", &format!("name={image}-smoke-")]);
+    assert!(ids.is_empty(), "smoke left containers: {ids}");
+    dir
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn plain_js_without_lint_on_8080() {
+    let dir = end_to_end(PLAIN_JS, "plain-js");
+    let lint = xtask(&dir, &["lint", "--progress", "plain"], &[("XTASK_FLAVOR", "debian")]);
+    lint.assert_ok();
+    assert!(lint.stderr.contains("eslint skipped"), "{}", lint.stderr);
+    assert_eq!(
+        docker(&["image", "inspect", "--format", "{{json .Config.ExposedPorts}}", "plain-js:0.3.1"]),
+        r#"{"8080/tcp":{}}"#
+    );
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn typescript_with_a_build_step_ships_only_dist() {
+    end_to_end(TS_BUILD, "ts-build");
+    let files = docker(&["run", "--rm", "--entrypoint", "ls", "ts-build:2.0.0", "-A", "/app"]);
+    let files: Vec<&str> = files.lines().collect();
+    assert!(files.contains(&"dist") && files.contains(&"package.json"), "{files:?}");
+    assert!(!files.contains(&"src") && !files.contains(&"tsconfig.json"), "the source shipped: {files:?}");
+    let typescript = docker(&["run", "--rm", "--entrypoint", "ls", "ts-build:2.0.0", "/app/node_modules"]);
+    assert!(!typescript.contains("typescript"), "a dev dependency shipped: {typescript}");
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn a_service_that_needs_env_to_boot_gets_it_only_at_run_time() {
+    end_to_end(NEEDS_ENV, "needs-env");
+    let env = docker(&["image", "inspect", "--format", "{{json .Config.Env}}", "needs-env:1.2.3"]);
+    assert!(!env.contains("GREETING"), "the boot env was baked into the image: {env}");
+}
