@@ -3,6 +3,7 @@
 //! - plain-js: no lint script, listens on 8080, health on /health;
 //! - ts-build: TypeScript compiled to dist/ by `npm run build`, port fixed in code (8081);
 //! - needs-env: exits at boot unless GREETING is set ([smoke] env, never baked into the image).
+//!
 //! `inspect` is checked on each without an engine; with XTASK_E2E=1 each goes through stages,
 //! test, release and smoke on the real engine (debian flavor).
 
