@@ -226,3 +226,30 @@ fn step_lines(progress: &str) -> Vec<String> {
     }
     steps
 }
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn a_signal_during_build_ends_the_docker_child() {
+    let _engine = serial();
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["build", "--stage", "test", "--no-cache", "--progress", "plain"])
+            .current_dir(repo_root())
+            .env("XTASK_FLAVOR", "debian")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(4));
+        assert!(child.try_wait().unwrap().is_none(), "the build ended before the signal");
+        let _ = std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status();
+        let sent = Instant::now();
+        let status = child.wait().unwrap();
+        assert!(sent.elapsed() < Duration::from_secs(12), "took {:?} to stop after SIG{signal}", sent.elapsed());
+        assert_eq!(status.code(), Some(code), "exit status after SIG{signal}");
+        let builds = std::process::Command::new("pgrep")
+            .args(["-f", "buildx build --file docker/Dockerfile --target test"])
+            .output()
+            .unwrap();
+        assert!(builds.stdout.is_empty(), "a docker build is still running after SIG{signal}");
+    }
+}
