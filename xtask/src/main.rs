@@ -1,6 +1,7 @@
 //! `cargo xtask`: the container workflow of the Node service, over the docker (or podman) CLI.
 //! Each command turns xtask.toml + the Dockerfile + flags into a plan; `plan::execute` runs it.
 
+mod bench;
 mod build;
 mod ci;
 mod cli;
@@ -84,6 +85,7 @@ fn run(cli: &Cli) -> Result<()> {
 
     let plan = match cli.command.as_str() {
         "stages" => return stages::print_stages(&project, flavor),
+        "bench" => return bench::bench(&project, &engine, flavor, cli.quick, cli.json),
         "inspect" => return inspect::inspect(&project, &project.package()?, flavor),
         "pull" => {
             if let Some(platform) = &cli.platform {
