@@ -12,6 +12,7 @@ mod doctor;
 mod engine;
 mod gha;
 mod inspect;
+mod new;
 mod plan;
 mod probe;
 mod project;
@@ -85,6 +86,10 @@ fn run(cli: &Cli) -> Result<()> {
 
     let plan = match cli.command.as_str() {
         "stages" => return stages::print_stages(&project, flavor),
+        "new" => {
+            let target = camino::Utf8Path::new(cli.positional.as_deref().unwrap_or_default());
+            return new::new_project(&project.root, target, cli.name.as_deref(), cli.dry_run);
+        }
         "bench" => return bench::bench(&project, &engine, flavor, cli.quick, cli.json),
         "inspect" => return inspect::inspect(&project, &project.package()?, flavor),
         "pull" => {

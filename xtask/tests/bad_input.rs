@@ -87,6 +87,10 @@ const CASES: &[Case] = &[
     with_files(&["build", "--dry-run"], &[("node-app/package.json", "{ \"name\": ")], "package.json:1"),
     with_files(&["build", "--dry-run"], &[("xtask.toml", "[build]\ncontext = \"nowhere\"\n")], "cannot read nowhere/package.json"),
     with_env(&["tags"], &[("GIT_DIR", "/nonexistent")], "cannot read the commit"),
+    // new
+    case(&["new", "xtask.toml"], "xtask.toml"),
+    case(&["new", "node-app"], "node-app"),
+    case(&["new", "../elsewhere", "--name", "Bad Name"], "Bad Name"),
     // the engine
     with_env(&["build", "--stage", "test"], &[("PATH", "/nonexistent")], "docker not found on PATH"),
     with_env(&["build", "--stage", "test"], &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")], "cannot reach the docker engine"),
