@@ -88,8 +88,9 @@ const CASES: &[Case] = &[
     with_files(&["build", "--dry-run"], &[("xtask.toml", "[build]\ncontext = \"nowhere\"\n")], "cannot read nowhere/package.json"),
     with_env(&["tags"], &[("GIT_DIR", "/nonexistent")], "cannot read the commit"),
     // new
-    case(&["new", "xtask.toml"], "xtask.toml"),
-    case(&["new", "node-app"], "node-app"),
+    case(&["new", "/etc/hostname", "--name", "shop"], "exists and is a file"),
+    case(&["new", "/etc", "--name", "shop"], "exists and is not empty"),
+    case(&["new", "node-app"], "inside the template"),
     case(&["new", "../elsewhere", "--name", "Bad Name"], "Bad Name"),
     // the engine
     with_env(&["build", "--stage", "test"], &[("PATH", "/nonexistent")], "docker not found on PATH"),
