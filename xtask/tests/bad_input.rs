@@ -90,7 +90,7 @@ const CASES: &[Case] = &[
     // new
     case(&["new", "/etc/hostname", "--name", "shop"], "exists and is a file"),
     case(&["new", "/etc", "--name", "shop"], "exists and is not empty"),
-    case(&["new", "node-app"], "inside the template"),
+    case(&["new", "node-app"], "node-app exists and is not empty"),
     case(&["new", "../elsewhere", "--name", "Bad Name"], "Bad Name"),
     // the engine
     with_env(&["build", "--stage", "test"], &[("PATH", "/nonexistent")], "docker not found on PATH"),
