@@ -101,6 +101,9 @@ impl Builder<'_> {
             String::new()
         };
         args.insert("BUILD_OUTPUT".to_string(), output);
+        if let Some(packages) = self.project.config.build.test_packages.get(self.flavor.as_str()) {
+            args.insert("TEST_PACKAGES".to_string(), packages.clone());
+        }
         args
     }
 

@@ -20,12 +20,21 @@ pub fn compose_command(builder: &Builder) -> Result<Command> {
         Kind::Docker if uses_compose_v1(engine) => Command::new("docker-compose").args(["--file", file]),
         Kind::Docker => engine.command(["compose", "--file", file]),
     };
+    // MongoDB is in the compose file's "mongo" profile, so a stack on Redis alone never pulls it.
+    if app_store() == "mongo" {
+        command = command.args(["--profile", "mongo"]);
+    }
     command.env.push(("FLAVOR".into(), builder.flavor.as_str().into()));
     command.env.push(("HTTP_PORT".into(), project.config.compose.http_port.to_string()));
     if let Some(bundle) = builder.ca_bundle() {
         command.env.push(("CA_BUNDLE".into(), bundle));
     }
     Ok(command)
+}
+
+/// The service's store in the stack: the compose file's APP_STORE, mongo unless set.
+fn app_store() -> String {
+    std::env::var("APP_STORE").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "mongo".to_string())
 }
 
 /// v1 only when v2 is missing and v1 is there; the plan stays v2 when neither answers (dry-run on
@@ -50,7 +59,12 @@ pub fn up_plan(builder: &Builder) -> Result<Plan> {
 }
 
 pub fn down_plan(builder: &Builder, volumes: bool) -> Result<Plan> {
-    let mut down = compose_command(builder)?.args(["down", "--remove-orphans"]);
+    // With the profile on whatever the store, so a mongo container left from an earlier `up` goes too.
+    let mut down = compose_command(builder)?;
+    if !down.args.iter().any(|a| a == "--profile") {
+        down = down.args(["--profile", "mongo"]);
+    }
+    down = down.args(["down", "--remove-orphans"]);
     if volumes {
         down = down.arg("--volumes");
     }

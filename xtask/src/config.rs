@@ -65,6 +65,9 @@ pub struct Build {
     pub ca_bundle: String,
     /// Extra build args for every build.
     pub args: BTreeMap<String, String>,
+    /// System packages the lint and test stages need (never the release stage), per flavor, e.g.
+    /// `{ alpine = "redis", debian = "redis-server" }` for tests that start a Redis server.
+    pub test_packages: BTreeMap<String, String>,
     /// Build cache kept between builds: none, inline, registry, local or gha (also --cache).
     pub cache: Cache,
     /// The folder `cache = "local"` writes to, one subfolder per stage.
@@ -160,6 +163,7 @@ impl Default for Build {
             flavor: Flavor::Alpine,
             ca_bundle: "/etc/ssl/certs/ca-certificates.crt".into(),
             args: BTreeMap::new(),
+            test_packages: BTreeMap::new(),
             cache: Cache::None,
             cache_dir: "target/buildcache".into(),
         }
@@ -244,6 +248,9 @@ fn check(config: &Config) -> Result<()> {
     }
     if config.service.port == 0 {
         bail!("[service] port must be between 1 and 65535");
+    }
+    for flavor in config.build.test_packages.keys() {
+        Flavor::parse(flavor).context("[build] test_packages")?;
     }
     for key in config.build.args.keys().chain(config.smoke.env.keys()) {
         crate::build::check_arg_name(key)?;
