@@ -106,6 +106,18 @@ describe('mongo store with MongoDB unreachable', () => {
     assert.ok(Date.now() - started < 3000, 'each operation gives up after serverSelectionTimeoutMS');
   });
 
+  test('a failed first connection is retried by the next operation, not kept', async (t) => {
+    const store = createMongoStore({ url: await unreachable() });
+    t.after(() => store.close());
+    for (let i = 0; i < 3; i++) {
+      const err = await store.ping().catch((e) => e);
+      assert.ok(err instanceof StoreUnavailableError);
+      // A new attempt to reach the server each time ("Server selection timed out"), never the
+      // driver's "Topology is closed" that would last until the process restarts.
+      assert.equal(err.cause?.name, 'MongoServerSelectionError', `attempt ${i + 1}: ${err.cause}`);
+    }
+  });
+
   test('the app answers 503 JSON and is not ready, and stays alive', async (t) => {
     const store = createMongoStore({ url: await unreachable() });
     const { app, url } = await start(store);

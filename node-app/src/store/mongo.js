@@ -2,9 +2,10 @@
 // "items" collection of the database named in MONGO_URL (mongodb://host:27017/items;
 // the driver's default, "test", when the URL names none), with the item id as _id.
 //
-// The driver connects on the first operation and reconnects on its own; while
-// the server is unreachable, operations fail after serverSelectionTimeoutMS
-// (2 s here, unless MONGO_URL sets it) and the app answers 503.
+// The store connects on the first operation, and again on the next one as long
+// as that fails; once connected, the driver follows the server through restarts
+// on its own. While the server is unreachable, operations fail after
+// serverSelectionTimeoutMS (2 s here, unless MONGO_URL sets it): the app answers 503.
 import {
   MongoClient,
   MongoError,
@@ -33,7 +34,7 @@ function isUnavailable(err) {
     || (err instanceof MongoError && (TRANSIENT_CODES.has(err.code) || err.hasErrorLabel('ResetPool')));
 }
 
-async function guard(operation) {
+async function attempt(operation) {
   try {
     return await operation();
   } catch (err) {
@@ -49,6 +50,22 @@ export function createMongoStore({ url, log = silent, collection: collectionName
   // Throws MongoParseError at once for a malformed URL: a configuration error.
   const client = new MongoClient(url, { appName: 'items-api', connectTimeoutMS: 2000, ...timeouts });
   const items = client.db().collection(collectionName);
+
+  // The driver's own connect-on-first-use keeps a failed first connection
+  // (every later operation: "Topology is closed", for good). Connecting
+  // explicitly, and forgetting a failed attempt, makes the next operation retry.
+  let connection = null;
+  const connect = () => {
+    connection ??= client.connect().catch((err) => {
+      connection = null;
+      throw err;
+    });
+    return connection;
+  };
+  const guard = (operation) => attempt(async () => {
+    await connect();
+    return operation();
+  });
 
   // Log reachability changes once, not on every heartbeat.
   let state = 'connecting';
