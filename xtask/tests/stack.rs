@@ -20,7 +20,11 @@ fn stack_containers() -> usize {
     docker(&["ps", "--all", "--quiet", "--filter", "label=com.docker.compose.project=items-api"]).lines().count()
 }
 
+/// One stack at a time: both tests use the compose project `items-api`.
+static STACK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn exercise_the_stack(store: &str) {
+    let _stack = STACK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let env = [("APP_STORE", store), ("XTASK_FLAVOR", "debian")];
     let up = xtask(&repo_root(), &["up"], &env);
     up.assert_ok();
