@@ -233,9 +233,9 @@ impl Builder<'_> {
         let tag = format!("{}:{stage}", self.project.image());
         let step = Step::exec(format!("build stage '{stage}'"), self.command(stage, &args, &[tag]));
         Ok(if stage == config.stages.test {
-            step.with_hint("the test suite failed; see the output above")
+            step.with_hint("the test suite, or a step the test stage needs, failed; see the output above")
         } else if stage == config.stages.lint {
-            step.with_hint("lint found problems; see the output above")
+            step.with_hint("lint, npm audit or a step the lint stage needs failed; see the output above")
         } else {
             step
         })

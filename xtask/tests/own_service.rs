@@ -36,11 +36,11 @@ const TS_BUILD: &[(&str, &str)] = &[
         "node-app/package.json",
         r#"{ "name": "ts-build", "version": "2.0.0", "type": "module", "main": "dist/server.js",
   "scripts": { "build": "tsc", "start": "node dist/server.js", "test": "node --test dist/" },
-  "devDependencies": { "typescript": "5.6.3" } }"#,
+  "devDependencies": { "typescript": "5.6.3", "@types/node": "20.17.6" } }"#,
     ),
     (
         "node-app/tsconfig.json",
-        r#"{ "compilerOptions": { "target": "ES2022", "module": "NodeNext", "moduleResolution": "NodeNext", "outDir": "dist", "rootDir": "src", "strict": true, "types": [] } }"#,
+        r#"{ "compilerOptions": { "target": "ES2022", "module": "NodeNext", "moduleResolution": "NodeNext", "outDir": "dist", "rootDir": "src", "strict": true, "types": ["node"] } }"#,
     ),
     (
         "node-app/src/server.ts",
