@@ -52,7 +52,8 @@ fn exercise_the_stack(store: &str) {
         }
         assert!(replicas.len() >= 2, "load reached only {replicas:?}");
 
-        let keys = docker(&["compose", "--file", "docker/compose.yaml", "exec", "-T", "redis", "redis-cli", "--scan"]);
+        let file = repo_root().join("docker/compose.yaml");
+        let keys = docker(&["compose", "--file", file.to_str().unwrap(), "exec", "-T", "redis", "redis-cli", "--scan"]);
         assert!(keys.contains("ratelimit:"), "the rate limiter wrote nothing to Redis: {keys}");
         if store == "redis" {
             assert!(keys.contains(&id), "the item is not in Redis: {keys}");

@@ -34,7 +34,7 @@ pub fn repo_root() -> PathBuf {
 pub fn xtask(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
     command.args(args).current_dir(dir);
-    for var in ["XTASK_FLAVOR", "XTASK_ENGINE", "DOCKER_HOST", "DOCKER_CONTEXT", "GITHUB_ACTIONS"] {
+    for var in ["XTASK_FLAVOR", "XTASK_ENGINE", "DOCKER_HOST", "DOCKER_CONTEXT", "GITHUB_ACTIONS", "APP_STORE"] {
         command.env_remove(var);
     }
     for (key, value) in env {
