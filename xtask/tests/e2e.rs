@@ -253,3 +253,41 @@ fn a_signal_during_build_ends_the_docker_child() {
         assert!(builds.stdout.is_empty(), "a docker build is still running after SIG{signal}");
     }
 }
+
+/// Build the test stage with a cache kind, throw away every build cache on the engine and the
+/// image, build again: every RUN and COPY step must come back CACHED from the exported cache.
+fn cache_restores_every_step(cache: &str, registry: Option<&str>) {
+    let project = copy_template();
+    let name = format!("xtask-cache-{cache}");
+    edit(&project.join("xtask.toml"), "name = \"items-api\"", &format!("name = \"{name}\""));
+    if let Some(registry) = registry {
+        edit(&project.join("xtask.toml"), "registry = \"\"", &format!("registry = \"{registry}\""));
+    }
+    kit(&project, &["build", "--stage", "test", "--cache", cache]).assert_ok();
+    let image = match registry {
+        Some(registry) => format!("{registry}/{name}:test"),
+        None => format!("{name}:test"),
+    };
+    docker(&["builder", "prune", "--all", "--force"]);
+    docker(&["image", "rm", &image]);
+    let again = kit(&project, &["build", "--stage", "test", "--cache", cache, "--progress", "plain"]);
+    again.assert_ok();
+    let steps = step_lines(&again.stderr);
+    assert!(steps.len() >= 5, "too few steps in:\n{}", again.stderr);
+    let ran: Vec<&String> = steps.iter().filter(|l| l.ends_with("RAN")).collect();
+    assert!(ran.is_empty(), "steps not restored from the {cache} cache: {ran:?}");
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn a_local_cache_restores_every_step_after_a_prune() {
+    let _engine = serial();
+    cache_restores_every_step("local", None);
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn a_registry_cache_restores_every_step_after_a_prune() {
+    let _engine = serial();
+    cache_restores_every_step("registry", Some("127.0.0.1:5000/xtask-e2e"));
+}
