@@ -5,6 +5,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::build::Builder;
 use crate::engine::query;
+use crate::engine::{Engine, Kind};
 use crate::plan::{Action, Plan, Step};
 use crate::project::{Package, Project};
 use crate::tags;
@@ -13,6 +14,9 @@ pub struct Release {
     /// Full references, e.g. `ghcr.io/acme/node-app:1.2.3`, in tag order.
     pub references: Vec<String>,
     pub labels: Vec<(String, String)>,
+    /// Unix time of the commit (or SOURCE_DATE_EPOCH): the image's creation time, so that two
+    /// builds of one commit give one digest.
+    pub created: i64,
 }
 
 /// What git says about HEAD; GitHub Actions' environment wins where it says something.
@@ -89,7 +93,7 @@ pub fn compute(project: &Project, package: &Package, registry: Option<&str>) -> 
         licenses: package.license.clone(),
         url: package.homepage.clone(),
     });
-    Ok(Release { references, labels })
+    Ok(Release { references, labels, created })
 }
 
 /// The OCI labels as the Dockerfile's build args (`org.opencontainers.image.version` → `OCI_VERSION`).
@@ -110,18 +114,23 @@ pub fn release_plan(builder: &Builder, release: &Release, push: bool, force: boo
     builder.package.check_lockfile()?;
     let mut args = builder.release_args()?;
     args.extend(label_args(release));
+    args.insert("SOURCE_DATE_EPOCH".to_string(), release.created.to_string());
+    let mut build = builder.command(stage, &args, &release.references);
+    if builder.engine.kind == Kind::Docker {
+        // No provenance attestation: it records the build time, so every build of one commit would get
+        // a new digest, and a retried push could not be told from an overwrite.
+        let context = build.args.pop().unwrap_or_default();
+        build.args.extend(["--provenance=false".to_string(), context]);
+    }
     let first = release.references.first().cloned().unwrap_or_default();
     let mut plan = Plan::default();
-    plan.push(Step::exec(format!("build release image {first}"), builder.command(stage, &args, &release.references)));
+    plan.steps.extend(builder.build_steps(stage, &args, Step::exec(format!("build release image {first}"), build))?);
     if push {
         let version = format!(":{}", tags_version(&builder.package.version));
         for reference in release.references.iter().filter(|r| r.ends_with(&version) && !force) {
             plan.push(Step {
                 title: format!("check that {reference} is not released yet"),
-                action: Action::KeepReleased {
-                    program: builder.engine.program.to_string(),
-                    reference: reference.clone(),
-                },
+                action: Action::KeepReleased { engine: builder.engine.clone(), reference: reference.clone() },
                 always: false,
                 hint: None,
             });
@@ -144,9 +153,8 @@ fn tags_version(version: &str) -> String {
 
 /// A released version is never overwritten: the registry must not have `reference` yet, or have
 /// it with the digest of the image built here (then the push is a retry and changes nothing).
-pub fn keep_released(program: &str, reference: &str) -> Result<()> {
-    let remote = match query(program, &["buildx", "imagetools", "inspect", "--format", "{{json .Manifest}}", reference])
-    {
+pub fn keep_released(engine: &Engine, reference: &str) -> Result<()> {
+    let remote = match engine.query(&["buildx", "imagetools", "inspect", "--format", "{{json .Manifest}}", reference]) {
         Ok(json) => serde_json::from_str::<serde_json::Value>(&json)
             .ok()
             .and_then(|m| m.get("digest").and_then(|d| d.as_str()).map(str::to_string))
@@ -154,7 +162,8 @@ pub fn keep_released(program: &str, reference: &str) -> Result<()> {
         Err(err) if is_not_found(&err.to_string()) => return Ok(()),
         Err(err) => return Err(err.context(format!("cannot ask the registry about {reference}"))),
     };
-    let local = query(program, &["image", "inspect", "--format", "{{.Id}} {{join .RepoDigests \" \"}}", reference])?;
+    let local =
+        engine.query(&["image", "inspect", "--format", "{{.Id}} {{range .RepoDigests}}{{.}} {{end}}", reference])?;
     if local.split_whitespace().any(|id| id == remote || id.ends_with(&format!("@{remote}"))) {
         eprintln!("    {reference} already holds this image ({remote}); pushing again is a no-op");
         return Ok(());

@@ -9,10 +9,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use common::{docker, repo_root, scratch, xtask, Run};
+use common::{docker, git_commit, repo_root, scratch, xtask, Run};
 
 const PLAIN_JS: &[(&str, &str)] = &[
     (
@@ -138,17 +138,6 @@ fn inspect_and_builds_name_what_is_missing() {
     std::fs::remove_file(dir.join("node-app/package-lock.json")).unwrap();
     std::fs::write(dir.join("node-app/yarn.lock"), "").unwrap();
     xtask(&dir, &["build", "--dry-run"], &[]).assert_error("yarn.lock but no package-lock.json");
-}
-
-fn git_commit(dir: &Path) {
-    for args in [
-        &["init", "-q"][..],
-        &["add", "-A"],
-        &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "fixture"],
-    ] {
-        let status = Command::new("git").args(args).current_dir(dir).status().unwrap();
-        assert!(status.success(), "git {args:?}");
-    }
 }
 
 fn end_to_end(files: &[(&str, &str)], image: &str) -> PathBuf {

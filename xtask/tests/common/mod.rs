@@ -73,7 +73,20 @@ pub fn copy_template() -> PathBuf {
     std::fs::copy(root.join("xtask.toml"), dir.join("xtask.toml")).unwrap();
     copy_tree(&root.join("docker"), &dir.join("docker"));
     copy_tree(&root.join("node-app"), &dir.join("node-app"));
+    git_commit(&dir);
     dir
+}
+
+/// Makes `dir` a git repository with one commit of everything in it: release tags name a commit.
+pub fn git_commit(dir: &Path) {
+    for args in [
+        &["init", "-q"][..],
+        &["add", "-A"],
+        &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "fixture"],
+    ] {
+        let status = Command::new("git").args(args).current_dir(dir).status().unwrap();
+        assert!(status.success(), "git {args:?}");
+    }
 }
 
 fn copy_tree(from: &Path, to: &Path) {
