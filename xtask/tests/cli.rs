@@ -78,7 +78,7 @@ fn ca_bundle_is_a_secret_only_when_the_file_exists() {
 fn engine_context_and_builder_are_passed_through() {
     let run = xtask(&repo_root(), &["--engine", "podman", "build", "--stage", "test", "--dry-run"], &[]);
     assert!(
-        line_with(&run, "build").starts_with("podman build --file docker/Dockerfile --target test"),
+        line_with(&run, "build").starts_with("podman build --format docker --file docker/Dockerfile --target test"),
         "{}",
         run.stdout
     );
@@ -200,4 +200,39 @@ fn cache_modes_become_cache_from_and_to() {
     let run = xtask(&repo_root(), &["build", "--cache", "local", "--dry-run"], &[]);
     assert!(line_with(&run, "buildx build").contains("--cache-to type=local,dest="), "{}", run.stdout);
     xtask(&repo_root(), &["build", "--cache", "bogus", "--dry-run"], &[]).assert_error("unknown cache 'bogus'");
+}
+
+#[test]
+fn tags_follow_the_github_actions_ref() {
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let pr = [("GITHUB_REF", "refs/pull/42/merge"), ("GITHUB_SHA", sha)];
+    let run = xtask(&repo_root(), &["tags"], &pr);
+    run.assert_ok();
+    let tags: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with("label ")).collect();
+    assert_eq!(tags, ["items-api:sha-0123456", "items-api:pr-42"], "a pull request moves no release tag");
+    assert!(run.stdout.contains(&format!("label org.opencontainers.image.revision={sha}")), "{}", run.stdout);
+
+    let branch = [("GITHUB_REF", "refs/heads/Feature/Login_Page"), ("GITHUB_SHA", sha)];
+    let run = xtask(&repo_root(), &["tags", "--json", "--registry", "ghcr.io/acme"], &branch);
+    run.assert_ok();
+    let json: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let tags: Vec<&str> = json["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert!(
+        tags.contains(&"ghcr.io/acme/items-api:1.0.0") && tags.contains(&"ghcr.io/acme/items-api:latest"),
+        "{tags:?}"
+    );
+    assert!(tags.contains(&"ghcr.io/acme/items-api:Feature-Login_Page"), "{tags:?}");
+
+    let wrong_tag = [("GITHUB_REF", "refs/tags/v2.0.0"), ("GITHUB_SHA", sha)];
+    xtask(&repo_root(), &["tags"], &wrong_tag).assert_error("v2.0.0");
+}
+
+#[test]
+fn same_commit_same_labels() {
+    let first = xtask(&repo_root(), &["tags", "--json"], &[]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = xtask(&repo_root(), &["tags", "--json"], &[]);
+    assert_eq!(first.stdout, second.stdout, "labels changed between two runs on one commit");
+    let pinned = xtask(&repo_root(), &["tags"], &[("SOURCE_DATE_EPOCH", "0")]);
+    assert!(pinned.stdout.contains("label org.opencontainers.image.created=1970-01-01T00:00:00Z"), "{}", pinned.stdout);
 }
