@@ -142,10 +142,16 @@ impl Builder<'_> {
         if self.flags.pull {
             command = command.arg("--pull");
         }
-        if let Some(progress) = &self.flags.progress {
-            if self.engine.kind == Kind::Docker {
-                command = command.args(["--progress", progress.as_str()]);
-            }
+        match (self.engine.kind, self.flags.progress.as_deref()) {
+            (Kind::Docker, Some(progress)) => command = command.args(["--progress", progress]),
+            // podman prints plain step output always; `check_podman` refused tty and rawjson.
+            (Kind::Podman, Some("quiet")) => command = command.arg("--quiet"),
+            _ => {}
+        }
+        if self.engine.kind == Kind::Podman {
+            // Every image of the build, the intermediate ones podman keeps as its layer cache too, carries
+            // this label, so `prune_step` removes the kit's leftovers and nothing else.
+            command = command.args(["--label", &self.podman_label()]);
         }
         if let Some(platform) = &self.flags.platform {
             command = command.args(["--platform", platform.as_str()]);
@@ -226,10 +232,97 @@ impl Builder<'_> {
         (!bundle.is_empty() && std::path::Path::new(&bundle).is_file()).then_some(bundle)
     }
 
+    /// podman builds with buildah, not BuildKit: refuse what it cannot do instead of building
+    /// something else than asked.
+    pub fn check_podman(&self) -> Result<()> {
+        if self.engine.kind != Kind::Podman {
+            return Ok(());
+        }
+        if self.flags.builder.is_some() {
+            bail!("--builder names a buildx builder, and podman builds with buildah; drop --builder or use --engine docker");
+        }
+        if let Some(progress @ ("tty" | "rawjson")) = self.flags.progress.as_deref() {
+            bail!("podman build has no --progress {progress} (its output is always plain); use plain, quiet or auto");
+        }
+        if self.flags.platform.as_deref().is_some_and(|p| p.contains(',')) {
+            bail!("a multi-platform image needs docker buildx here (podman would need --manifest); use --engine docker or one --platform");
+        }
+        if self.cache() != Cache::None {
+            bail!(
+                "cache = \"{}\" is BuildKit's (docker buildx); podman keeps its layer cache in local images: use --cache none or --engine docker",
+                cache_name(self.cache())
+            );
+        }
+        Ok(())
+    }
+
+    /// The label every podman build of this project carries: `xtask.image=NAME`.
+    fn podman_label(&self) -> String {
+        format!("xtask.image={}", self.project.config.image.name)
+    }
+
+    /// The steps of one build of `stage`, `main` being the build itself. For podman, around it: first
+    /// the stages `stage` only copies from, tagged IMAGE:STAGE (podman keeps a stage that no image is
+    /// built FROM as an untagged, dangling image, and pruning it would take the whole stage's layer
+    /// cache along); after it, a prune of the kit's dangling images (what earlier builds left behind).
+    pub fn build_steps(&self, stage: &str, args: &BTreeMap<String, String>, main: Step) -> Result<Vec<Step>> {
+        self.check_podman()?;
+        if self.engine.kind != Kind::Podman {
+            return Ok(vec![main]);
+        }
+        let mut steps = Vec::new();
+        for leaf in self.copied_only(stage, args)? {
+            let tag = format!("{}:{leaf}", self.project.image());
+            steps.push(Step::exec(
+                format!("build stage '{leaf}' (copied from by '{stage}')"),
+                self.command(&leaf, args, &[tag]),
+            ));
+        }
+        steps.push(main);
+        steps.push(Step::exec(
+            "remove the dangling images of earlier podman builds",
+            self.engine
+                .command(["image", "prune", "--force", "--filter"])
+                .arg(format!("label={}", self.podman_label())),
+        ));
+        Ok(steps)
+    }
+
+    /// Named stages `stage` needs that no needed stage is built FROM: only COPY --from reaches them.
+    fn copied_only(&self, stage: &str, args: &BTreeMap<String, String>) -> Result<Vec<String>> {
+        let dockerfile = self.project.dockerfile()?;
+        // As `command` passes them: kit args, then xtask.toml's, then --build-arg.
+        let user_args = self.project.config.build.args.iter().chain(self.flags.build_args.iter().map(|(k, v)| (k, v)));
+        let from_args: BTreeMap<String, String> =
+            args.iter().chain(user_args).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let needed = dockerfile.dependencies(stage, &from_args)?;
+        let mut parents = Vec::new();
+        for &index in &needed {
+            if let crate::dockerfile::Base::Stage(parent) = dockerfile.parent(&dockerfile.stages[index], &from_args)? {
+                parents.push(parent);
+            }
+        }
+        let target = needed.last().copied();
+        Ok(needed
+            .iter()
+            .filter(|&&i| Some(i) != target && !parents.contains(&i))
+            .filter_map(|&i| dockerfile.stages[i].name.clone())
+            .collect())
+    }
+
+    /// The kit's build args for `stage`: the release stage's, or the common ones.
+    pub fn stage_args(&self, stage: &str) -> Result<BTreeMap<String, String>> {
+        if stage == self.project.config.stages.release {
+            self.release_args()
+        } else {
+            Ok(self.common_args())
+        }
+    }
+
     /// One build step for a stage, tagged IMAGE:STAGE.
     pub fn stage_step(&self, stage: &str) -> Result<Step> {
         let config = &self.project.config;
-        let args = if stage == config.stages.release { self.release_args()? } else { self.common_args() };
+        let args = self.stage_args(stage)?;
         let tag = format!("{}:{stage}", self.project.image());
         let step = Step::exec(format!("build stage '{stage}'"), self.command(stage, &args, &[tag]));
         Ok(if stage == config.stages.test {
@@ -260,8 +353,9 @@ pub fn build_plan(builder: &Builder, stage: Option<&str>) -> Result<Plan> {
     let stage = dockerfile.find_stage(name, label)?;
     let stage_name = stage.name.clone().unwrap_or_else(|| stage.index.to_string());
     builder.package.check_lockfile()?;
+    let args = builder.stage_args(&stage_name)?;
     let mut plan = Plan::default();
-    plan.push(builder.stage_step(&stage_name)?);
+    plan.steps.extend(builder.build_steps(&stage_name, &args, builder.stage_step(&stage_name)?)?);
     Ok(plan)
 }
 

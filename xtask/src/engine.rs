@@ -58,11 +58,11 @@ impl Engine {
     }
 
     /// `docker buildx build` (BuildKit; the classic `docker build` of old engines cannot do
-    /// `RUN --mount`), or `podman build`.
+    /// `RUN --mount`), or `podman build --format docker` (podman's default, OCI, drops HEALTHCHECK).
     pub fn build_command(&self) -> Command {
         match self.kind {
             Kind::Docker => self.command(["buildx", "build"]),
-            Kind::Podman => self.command(["build"]),
+            Kind::Podman => self.command(["build", "--format", "docker"]),
         }
     }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 
+use crate::engine::Engine;
 use crate::{gha, probe, signals};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +50,7 @@ pub enum Action {
     Exec(Command),
     /// Poll the engine until the container is healthy (or running, when it has no HEALTHCHECK).
     WaitHealthy {
-        program: String,
+        engine: Engine,
         container: String,
         timeout: Duration,
     },
@@ -57,11 +58,11 @@ pub enum Action {
     /// Refuses to push over a released version: `reference` must be absent from its registry, or
     /// already hold the image built locally (a retried push).
     KeepReleased {
-        program: String,
+        engine: Engine,
         reference: String,
     },
     Probe {
-        program: String,
+        engine: Engine,
         container: String,
         port: u16,
         path: String,
@@ -239,14 +240,14 @@ pub fn execute(plan: &Plan, options: &Options, timings: &mut Vec<Timing>) -> Res
 fn run_step(step: &Step, options: &Options) -> Result<()> {
     match &step.action {
         Action::Exec(command) => run_command(step, command, options),
-        Action::WaitHealthy { program, container, timeout } => {
-            probe::wait_healthy(program, container, *timeout).with_context(|| format!("cannot {}", step.title))
+        Action::WaitHealthy { engine, container, timeout } => {
+            probe::wait_healthy(engine, container, *timeout).with_context(|| format!("cannot {}", step.title))
         }
-        Action::KeepReleased { program, reference } => {
-            crate::release::keep_released(program, reference).with_context(|| format!("cannot {}", step.title))
+        Action::KeepReleased { engine, reference } => {
+            crate::release::keep_released(engine, reference).with_context(|| format!("cannot {}", step.title))
         }
-        Action::Probe { program, container, port, path, timeout } => {
-            probe::probe(program, container, *port, path, *timeout).with_context(|| format!("cannot {}", step.title))
+        Action::Probe { engine, container, port, path, timeout } => {
+            probe::probe(engine, container, *port, path, *timeout).with_context(|| format!("cannot {}", step.title))
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The kit's own checks on a running container: wait until the engine reports it healthy, then
 //! send one HTTP GET to the host port the engine published. Plain std networking, no HTTP crate.
+//! Every query goes through the engine (`docker --context C`, `DOCKER_HOST`), like the steps.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -7,22 +8,30 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::engine::query;
+use crate::engine::{Engine, Kind};
 
 /// Polls `inspect` until the container is healthy (or simply running, when the image has no
 /// HEALTHCHECK). A container that exits or turns unhealthy fails at once, with its last log lines.
-pub fn wait_healthy(program: &str, container: &str, timeout: Duration) -> Result<()> {
+/// podman runs healthchecks from systemd timers, so without systemd (containers, CI hosts) they never
+/// run: for podman the kit runs the check itself, at most once a second.
+pub fn wait_healthy(engine: &Engine, container: &str, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     let format = "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}";
+    let mut last_check: Option<Instant> = None;
     loop {
-        let state = query(program, &["inspect", "--format", format, container])?;
+        if engine.kind == Kind::Podman && last_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            // Its exit status is the check's verdict; the state read below is what counts.
+            let _ = engine.query(&["healthcheck", "run", container]);
+            last_check = Some(Instant::now());
+        }
+        let state = engine.query(&["inspect", "--format", format, container])?;
         match state.split_once(' ') {
             Some(("running", "healthy" | "none")) => return Ok(()),
             Some(("running", "unhealthy")) => {
-                bail!("container {container} turned unhealthy{}", last_logs(program, container))
+                bail!("container {container} turned unhealthy{}", last_logs(engine, container))
             }
             Some((status, _)) if status != "running" && status != "created" => {
-                bail!("container {container} is {status} instead of running{}", last_logs(program, container))
+                bail!("container {container} is {status} instead of running{}", last_logs(engine, container))
             }
             _ => {}
         }
@@ -30,7 +39,7 @@ pub fn wait_healthy(program: &str, container: &str, timeout: Duration) -> Result
             bail!(
                 "container {container} was not healthy after {} s ({state}){}",
                 timeout.as_secs(),
-                last_logs(program, container)
+                last_logs(engine, container)
             );
         }
         if crate::signals::received().is_some() {
@@ -41,8 +50,9 @@ pub fn wait_healthy(program: &str, container: &str, timeout: Duration) -> Result
 }
 
 /// GET `path` on the host port published for the container's `port`; 2xx passes.
-pub fn probe(program: &str, container: &str, port: u16, path: &str, timeout: Duration) -> Result<()> {
-    let published = query(program, &["port", container, &format!("{port}/tcp")])
+pub fn probe(engine: &Engine, container: &str, port: u16, path: &str, timeout: Duration) -> Result<()> {
+    let published = engine
+        .query(&["port", container, &format!("{port}/tcp")])
         .with_context(|| format!("container {container} publishes no host port for {port}/tcp"))?;
     // `docker port` prints one line per address, e.g. "127.0.0.1:49153" and "[::]:49153".
     let host_port = published
@@ -53,7 +63,7 @@ pub fn probe(program: &str, container: &str, port: u16, path: &str, timeout: Dur
     let address = format!("127.0.0.1:{host_port}");
     let status = http_get(&address, path, timeout)?;
     if !(200..300).contains(&status) {
-        bail!("GET http://{address}{path} answered {status}, expected 2xx{}", last_logs(program, container));
+        bail!("GET http://{address}{path} answered {status}, expected 2xx{}", last_logs(engine, container));
     }
     eprintln!("    GET http://{address}{path} -> {status}");
     Ok(())
@@ -81,12 +91,13 @@ pub fn http_get(address: &str, path: &str, timeout: Duration) -> Result<u16> {
     status.with_context(|| format!("not an HTTP answer from {address}{path}: '{}'", line.lines().next().unwrap_or("")))
 }
 
-fn last_logs(program: &str, container: &str) -> String {
+fn last_logs(engine: &Engine, container: &str) -> String {
     let shell = match xshell::Shell::new() {
         Ok(shell) => shell,
         Err(_) => return String::new(),
     };
-    let output = shell.cmd(program).args(["logs", "--tail", "20", container]).quiet().ignore_status().output();
+    let args = engine.command(["logs", "--tail", "20", container]).args;
+    let output = shell.cmd(engine.program).args(args).quiet().ignore_status().output();
     match output {
         Ok(out) => {
             let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

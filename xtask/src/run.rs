@@ -55,19 +55,18 @@ pub fn smoke_plan(project: &Project, engine: &Engine, image: &str) -> Result<Pla
         .args(env_args(project))
         .arg(image);
     let timeout = Duration::from_secs(project.config.smoke.timeout);
-    let program = engine.program.to_string();
     let mut plan = Plan::default();
     plan.push(Step::exec(format!("start {image}"), start).with_hint(MISSING_IMAGE_HINT));
     plan.push(Step {
         title: format!("wait until {name} is healthy"),
-        action: Action::WaitHealthy { program: program.clone(), container: name.clone(), timeout },
+        action: Action::WaitHealthy { engine: engine.clone(), container: name.clone(), timeout },
         always: false,
         hint: None,
     });
     plan.push(Step {
         title: format!("probe {}", service.health_path),
         action: Action::Probe {
-            program,
+            engine: engine.clone(),
             container: name.clone(),
             port: service.port,
             path: service.health_path.clone(),
