@@ -291,3 +291,29 @@ fn a_registry_cache_restores_every_step_after_a_prune() {
     let _engine = serial();
     cache_restores_every_step("registry", Some("127.0.0.1:5000/xtask-e2e"));
 }
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn ci_under_github_actions_groups_steps_and_writes_summary_and_outputs() {
+    let _engine = serial();
+    let files = common::scratch(&[("summary.md", ""), ("output.txt", "")]);
+    let (summary, output) = (files.join("summary.md"), files.join("output.txt"));
+    let run = xtask(
+        &repo_root(),
+        &["ci"],
+        &[
+            DEBIAN,
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+            ("GITHUB_OUTPUT", output.to_str().unwrap()),
+        ],
+    );
+    run.assert_ok();
+    for group in ["::group::pull debian:trixie-slim", "::group::build stage 'lint'", "::group::build stage 'test'", "::group::probe /healthz"] {
+        assert!(run.stdout.contains(group), "{group} missing:\n{}", run.stdout);
+    }
+    let summary = std::fs::read_to_string(summary).unwrap();
+    assert!(summary.contains("| build stage 'test' |") && summary.contains("| total |"), "{summary}");
+    let output = std::fs::read_to_string(output).unwrap();
+    assert!(output.contains("image=items-api:1.0.0") && output.contains("items-api:latest"), "{output}");
+}
