@@ -84,43 +84,33 @@ fn run(cli: &Cli) -> Result<()> {
     let flavor = project::flavor_from(cli.flavor.as_deref(), project.config.build.flavor)?;
     let options = plan::Options { dry_run: cli.dry_run, verbose: cli.verbose, root: project.root.clone() };
 
+    // Everything that builds or drives the stack needs package.json and the build flags.
+    let builder = || -> Result<Builder> {
+        let flags = BuildFlags::from_cli(cli)?;
+        Ok(Builder { project: &project, engine: &engine, flavor, package: project.package()?, flags })
+    };
     let plan = match cli.command.as_str() {
         "stages" => return stages::print_stages(&project, flavor),
+        "inspect" => return inspect::inspect(&project, &project.package()?, flavor),
+        "bench" => return bench::bench(&project, &engine, flavor, cli.quick, cli.json),
         "new" => {
             let target = camino::Utf8Path::new(cli.positional.as_deref().unwrap_or_default());
             return new::new_project(&project.root, target, cli.name.as_deref(), cli.dry_run);
-        }
-        "bench" => return bench::bench(&project, &engine, flavor, cli.quick, cli.json),
-        "inspect" => return inspect::inspect(&project, &project.package()?, flavor),
-        "pull" => {
-            if let Some(platform) = &cli.platform {
-                build::check_platforms(platform)?;
-            }
-            stages::pull_plan(&project, &engine, flavor, cli.platform.as_deref())?
         }
         "tags" => {
             let release = release::compute(&project, &project.package()?, cli.registry.as_deref())?;
             release::print_tags(&release, cli.json);
             return Ok(());
         }
-        "ci" => {
-            let builder = Builder {
-                project: &project,
-                engine: &engine,
-                flavor,
-                package: project.package()?,
-                flags: BuildFlags::from_cli(cli)?,
-            };
-            return ci::ci(&builder, &options);
+        "ci" => return ci::ci(&builder()?, &options),
+        "pull" => {
+            if let Some(platform) = &cli.platform {
+                build::check_platforms(platform)?;
+            }
+            stages::pull_plan(&project, &engine, flavor, cli.platform.as_deref())?
         }
         "build" | "lint" | "test" | "release" => {
-            let builder = Builder {
-                project: &project,
-                engine: &engine,
-                flavor,
-                package: project.package()?,
-                flags: BuildFlags::from_cli(cli)?,
-            };
+            let builder = builder()?;
             if !cli.dry_run {
                 engine.server_version()?;
                 builder.check_cache()?;
@@ -143,35 +133,25 @@ fn run(cli: &Cli) -> Result<()> {
                 }
             }
         }
-        "up" | "down" | "logs" | "ps" => {
-            let builder = Builder {
-                project: &project,
-                engine: &engine,
-                flavor,
-                package: project.package()?,
-                flags: BuildFlags::default(),
-            };
-            match cli.command.as_str() {
-                "up" => {
-                    execute(&compose::up_plan(&builder)?, &options, &engine)?;
-                    if !cli.dry_run {
-                        eprintln!("the stack is up: {}", compose::url(&builder));
-                    }
-                    return Ok(());
-                }
-                "down" => {
-                    if cli.volumes && !cli.dry_run {
-                        compose::confirm_volume_deletion(cli.yes)?;
-                    }
-                    compose::down_plan(&builder, cli.volumes)?
-                }
-                "logs" => compose::logs_plan(&builder, cli.positional.as_deref(), cli.follow)?,
-                _ => compose::ps_plan(&builder)?,
+        "up" => {
+            let builder = builder()?;
+            execute(&compose::up_plan(&builder)?, &options, &engine)?;
+            if !cli.dry_run {
+                eprintln!("the stack is up: {}", compose::url(&builder));
             }
+            return Ok(());
         }
+        "down" => {
+            if cli.volumes && !cli.dry_run {
+                compose::confirm_volume_deletion(cli.yes)?;
+            }
+            compose::down_plan(&builder()?, cli.volumes)?
+        }
+        "logs" => compose::logs_plan(&builder()?, cli.positional.as_deref(), cli.follow)?,
+        "ps" => compose::ps_plan(&builder()?)?,
         "run" => run::run_plan(&project, &engine, &run::release_image(&project, &project.package()?))?,
         "smoke" => run::smoke_plan(&project, &engine, &run::release_image(&project, &project.package()?))?,
-        other => anyhow::bail!("the {other} command is not wired in yet"),
+        other => unreachable!("cli::parse accepts only the commands in its table, not {other}"),
     };
     execute(&plan, &options, &engine)
 }
