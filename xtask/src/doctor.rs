@@ -26,11 +26,17 @@ pub fn queries(engine: &Engine) -> Vec<Vec<String>> {
         list.push(with_program(e(&["compose", "version", "--short"])));
         list.push(vec!["docker-compose".into(), "version".into(), "--short".into()]);
         list.push(with_program(e(&["info", "--format", "{{.Driver}} {{.DriverStatus}}"])));
+    } else {
+        list.push(with_program(e(&["info", "--format", PODMAN_INFO])));
+        list.push(with_program(e(&["compose", "version"])));
     }
     list.push(vec!["hadolint".into(), "--version".into()]);
     list.push(vec!["git".into(), "--version".into()]);
     list
 }
+
+/// podman's storage driver and OCI runtime, for the builder row.
+const PODMAN_INFO: &str = "{{.Store.GraphDriverName}} {{.Host.OCIRuntime.Name}}";
 
 pub fn print_dry_run(engine: &Engine) {
     for argv in queries(engine) {
@@ -53,7 +59,10 @@ pub fn doctor(engine: &Engine) -> Result<()> {
         found: installed.as_ref().and_then(|path| {
             q(&["version", "--format", "{{.Client.Version}}"]).map(|v| format!("{program} {v} ({})", path.display()))
         }),
-        fix: format!("install {program}: https://docs.docker.com/engine/install/ (or `--engine podman`)"),
+        fix: match engine.kind {
+            Kind::Docker => "install docker: https://docs.docker.com/engine/install/ (or `--engine podman`)".into(),
+            Kind::Podman => "install podman (Debian/Ubuntu: apt-get install podman) or use --engine docker".into(),
+        },
     });
     let server = engine.server_version();
     rows.push(Row {
@@ -91,9 +100,22 @@ pub fn doctor(engine: &Engine) -> Result<()> {
             }
         }
         Kind::Podman => {
+            let info = q(&["info", "--format", PODMAN_INFO]);
             rows.push(Row {
                 check: "builder",
-                found: installed.as_ref().map(|_| "podman build (buildah)".into()),
+                found: info.map(|i| {
+                    let (store, runtime) = i.split_once(' ').unwrap_or((&i, "?"));
+                    format!("podman build (buildah, --format docker), {store} storage, {runtime}; no --builder, --cache or multi-platform")
+                }),
+                fix: "`podman info` failed: see its error".into(),
+            });
+            // Without systemd, podman schedules no healthchecks: `smoke` runs them itself.
+            let timers = std::path::Path::new("/run/systemd/system").is_dir();
+            rows.push(Row {
+                check: "healthchecks",
+                found: Some(
+                    if timers { "systemd timers" } else { "no systemd: smoke runs `podman healthcheck run`" }.into(),
+                ),
                 fix: String::new(),
             });
             rows.push(Row {

@@ -1,0 +1,175 @@
+//! Engines beyond the local docker default, for real: podman (Debian 12's 4.3, which `.ci/engine-up`
+//! installs beside dockerd). On the debian flavor, like e2e.rs. The end-to-end tests run only with
+//! XTASK_E2E=1, and then fail, never skip, when the engine they need is missing. One at a time: they
+//! share the engines and their caches.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::{copy_template, edit, repo_root, xtask, Run};
+
+static ENGINE: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ENGINE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+const PODMAN: [(&str, &str); 2] = [("XTASK_ENGINE", "podman"), ("XTASK_FLAVOR", "debian")];
+
+/// A podman query: trimmed stdout, or None when it fails.
+fn podman_try(args: &[&str]) -> Option<String> {
+    let output = Command::new("podman").args(args).output().expect("podman on PATH (bash .ci/engine-up installs it)");
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+fn podman(args: &[&str]) -> String {
+    podman_try(args).unwrap_or_else(|| panic!("podman {args:?} failed"))
+}
+
+fn podman_containers(prefix: &str) -> usize {
+    podman(&["ps", "--all", "--quiet", "--filter", &format!("name={prefix}")]).lines().count()
+}
+
+/// podman's build output: each `STEP k/n: RUN …npm ci…` line, with whether the step came from the cache
+/// (`--> Using cache ID` on the next line).
+fn podman_npm_ci_steps(output: &str) -> Vec<(String, bool)> {
+    let lines: Vec<&str> = output.lines().collect();
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("STEP") && l.contains("RUN") && l.contains("npm ci"))
+        .map(|(i, l)| (l.to_string(), lines.get(i + 1).is_some_and(|n| n.starts_with("--> Using cache"))))
+        .collect()
+}
+
+fn dry_run(args: &[&str]) -> Run {
+    let mut all = vec!["--dry-run"];
+    all.extend_from_slice(args);
+    xtask(&repo_root(), &all, &PODMAN)
+}
+
+/// What podman cannot do is refused with one line before anything runs; what it can, it gets in its
+/// own words. No engine needed: plans only.
+#[test]
+fn podman_refuses_docker_only_flags_and_maps_the_rest() {
+    dry_run(&["build", "--builder", "remote"]).assert_error("--builder names a buildx builder");
+    dry_run(&["test", "--progress", "tty"]).assert_error("podman build has no --progress tty");
+    dry_run(&["release", "--progress", "rawjson"]).assert_error("podman build has no --progress rawjson");
+    dry_run(&["release", "--platform", "linux/amd64,linux/arm64"])
+        .assert_error("multi-platform image needs docker buildx");
+    dry_run(&["lint", "--cache", "registry"]).assert_error("cache = \"registry\" is BuildKit's");
+    dry_run(&["build", "--cache", "inline"]).assert_error("cache = \"inline\" is BuildKit's");
+    xtask(&repo_root(), &["--engine", "podman", "--context", "x", "build", "--dry-run"], &[])
+        .assert_error("--context is a docker option");
+    dry_run(&["up"]).assert_error("podman on this host has no compose");
+
+    let run = dry_run(&["build", "--stage", "test", "--progress", "quiet", "--platform", "linux/arm64"]);
+    run.assert_ok();
+    let build = run.stdout.lines().find(|l| l.starts_with("podman build")).unwrap();
+    for part in ["--format docker", "--quiet", "--platform linux/arm64", "--label xtask.image=items-api"] {
+        assert!(build.contains(part), "{part} missing in {build}");
+    }
+    assert!(!build.contains("--load") && !build.contains("--progress"), "{build}");
+
+    // release copies from the build stage, which nothing is built FROM: podman would leave it dangling.
+    let run = dry_run(&["release"]);
+    run.assert_ok();
+    let lines: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with("cd ")).collect();
+    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    assert!(lines[0].contains("--target build ") && lines[0].contains("--tag items-api:build "), "{}", lines[0]);
+    assert!(lines[1].contains("--target release ") && lines[1].contains("--tag items-api:1.0.0 "), "{}", lines[1]);
+    assert_eq!(lines[2], "podman image prune --force --filter label=xtask.image=items-api");
+    // test is built FROM build: nothing to tag beside it.
+    let run = dry_run(&["test"]);
+    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("podman build")).count(), 1, "{}", run.stdout);
+}
+
+/// podman runs pull, build, lint, test, release, run and smoke for real with the same Dockerfile:
+/// the release image keeps its HEALTHCHECK (`--format docker`), the kit's dangling images are pruned
+/// while podman's layer cache survives (a second release runs no `npm ci`), smoke passes although no
+/// systemd runs podman's healthchecks (the kit runs them), and run and smoke leave no container.
+/// A copy of the template on port 3917, so `run` cannot collide with a docker `run` on 3000.
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn podman_runs_every_command_with_the_same_dockerfile() {
+    let _engine = serial();
+    let version = podman(&["version", "--format", "{{.Client.Version}}"]);
+    let project = copy_template();
+    edit(&project.join("xtask.toml"), "port = 3000", "port = 3917");
+    let kit = |args: &[&str]| xtask(&project, args, &PODMAN);
+    let timed = |args: &[&str]| {
+        let started = Instant::now();
+        let run = kit(args);
+        run.assert_ok();
+        eprintln!("podman {version}: cargo xtask {} took {:.1} s", args.join(" "), started.elapsed().as_secs_f64());
+        run
+    };
+
+    timed(&["pull"]);
+    assert!(podman_try(&["image", "exists", "docker.io/library/debian:trixie-slim"]).is_some());
+    timed(&["build", "--stage", "dependencies"]);
+    assert!(podman_try(&["image", "exists", "items-api:dependencies"]).is_some());
+    timed(&["lint"]);
+    assert!(podman_try(&["image", "exists", "items-api:lint"]).is_some());
+    timed(&["test"]);
+    assert!(podman_try(&["image", "exists", "items-api:test"]).is_some());
+
+    timed(&["release"]);
+    let healthcheck = podman(&["image", "inspect", "--format", "{{json .HealthCheck}}", "items-api:1.0.0"]);
+    assert!(healthcheck.contains("fetch("), "the release image lost its HEALTHCHECK: {healthcheck}");
+    let dangling = ["images", "--quiet", "--filter", "dangling=true", "--filter", "label=xtask.image=items-api"];
+    assert_eq!(podman(&dangling), "", "the kit left dangling images behind");
+    let again = timed(&["release"]);
+    let output = format!("{}{}", again.stdout, again.stderr);
+    let npm_ci = podman_npm_ci_steps(&output);
+    assert!(!npm_ci.is_empty(), "no npm ci step in:\n{output}");
+    assert!(npm_ci.iter().all(|(_, cached)| *cached), "npm ci ran again: the prune took the layer cache: {npm_ci:?}");
+    assert_eq!(podman(&dangling), "", "the second release left dangling images behind");
+
+    let before = podman_containers("items-api-smoke-");
+    let smoke = timed(&["smoke"]);
+    assert!(smoke.stderr.contains("/healthz -> 200"), "{}", smoke.stderr);
+    assert_eq!(podman_containers("items-api-smoke-"), before, "smoke left its container");
+
+    let before = podman_containers("items-api-run-");
+    let mut run = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("run")
+        .current_dir(&project)
+        .envs(PODMAN)
+        .env_remove("DOCKER_HOST")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut answered = false;
+    while !answered && Instant::now() < deadline && run.try_wait().unwrap().is_none() {
+        let reply = Command::new("curl").args(["-fsS", "http://127.0.0.1:3917/healthz"]).output().unwrap();
+        answered = reply.status.success();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = Command::new("kill").args(["-INT", &run.id().to_string()]).status();
+    let status = run.wait().unwrap();
+    assert!(answered, "`run` on podman never answered on http://127.0.0.1:3917/healthz");
+    assert_eq!(status.code(), Some(130), "run after SIGINT");
+    assert_eq!(podman_containers("items-api-run-"), before, "run left its container");
+}
+
+/// `doctor --engine podman` finds podman, its server and buildah, and says compose is missing here.
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn doctor_reports_podman() {
+    let run = xtask(&repo_root(), &["--engine", "podman", "doctor"], &[]);
+    run.assert_ok();
+    let row = |check: &str| {
+        let line = run.stdout.lines().find(|l| l.contains(&format!(" {check}  "))).unwrap_or_default();
+        line.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    assert!(row("engine CLI").starts_with("ok engine CLI podman 4."), "{}", run.stdout);
+    assert!(row("engine server").starts_with("ok engine server 4."), "{}", run.stdout);
+    assert!(row("builder").starts_with("ok builder podman build (buildah"), "{}", run.stdout);
+    assert!(row("healthchecks").starts_with("ok healthchecks"), "{}", run.stdout);
+    assert!(row("compose").starts_with("MISSING compose podman has no compose"), "{}", run.stdout);
+}
