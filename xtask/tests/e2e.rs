@@ -309,11 +309,30 @@ fn ci_under_github_actions_groups_steps_and_writes_summary_and_outputs() {
         ],
     );
     run.assert_ok();
-    for group in ["::group::pull debian:trixie-slim", "::group::build stage 'lint'", "::group::build stage 'test'", "::group::probe /healthz"] {
+    for group in [
+        "::group::pull debian:trixie-slim",
+        "::group::build stage 'lint'",
+        "::group::build stage 'test'",
+        "::group::probe /healthz",
+    ] {
         assert!(run.stdout.contains(group), "{group} missing:\n{}", run.stdout);
     }
     let summary = std::fs::read_to_string(summary).unwrap();
     assert!(summary.contains("| build stage 'test' |") && summary.contains("| total |"), "{summary}");
     let output = std::fs::read_to_string(output).unwrap();
     assert!(output.contains("image=items-api:1.0.0") && output.contains("items-api:latest"), "{output}");
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn the_kit_exits_with_dockers_status_and_names_the_step() {
+    let _engine = serial();
+    // A version never released: `docker run --pull=never` finds no image and exits 125.
+    let project = copy_template();
+    edit(&project.join("node-app/package.json"), "\"version\": \"1.0.0\"", "\"version\": \"9.9.9\"");
+    common::git_commit(&project);
+    let run = kit(&project, &["run"]);
+    run.assert_error("cannot run items-api:9.9.9");
+    assert!(run.stderr.contains("docker exited with status 125"), "{}", run.stderr);
+    assert_eq!(run.status, 125, "the kit should exit with docker's status");
 }

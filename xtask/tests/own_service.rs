@@ -27,7 +27,10 @@ const PLAIN_JS: &[(&str, &str)] = &[
         "node-app/index.js",
         "const http = require('node:http');\nconst port = Number(process.env.PORT || 8080);\nhttp.createServer((req, res) => {\n  res.writeHead(req.url === '/health' ? 200 : 404, { 'content-type': 'text/plain' });\n  res.end(req.url === '/health' ? 'ok' : 'not found');\n}).listen(port);\nprocess.on('SIGTERM', () => process.exit(0));\n",
     ),
-    ("node-app/test/sum.test.js", "const test = require('node:test');\nconst assert = require('node:assert');\ntest('adds', () => assert.strictEqual(1 + 1, 2));\n"),
+    (
+        "node-app/test/sum.test.js",
+        "const test = require('node:test');\nconst assert = require('node:assert');\nconst fs = require('node:fs');\ntest('adds, and writes a coverage report into the tree', () => {\n  assert.strictEqual(1 + 1, 2);\n  fs.mkdirSync('coverage', { recursive: true });\n  fs.writeFileSync('coverage/summary.txt', 'all covered');\n});\n",
+    ),
 ];
 
 const TS_BUILD: &[(&str, &str)] = &[
@@ -188,4 +191,21 @@ fn a_service_that_needs_env_to_boot_gets_it_only_at_run_time() {
     end_to_end(NEEDS_ENV, "needs-env");
     let env = docker(&["image", "inspect", "--format", "{{json .Config.Env}}", "needs-env:1.2.3"]);
     assert!(!env.contains("GREETING"), "the boot env was baked into the image: {env}");
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn lockfiles_v1_v2_and_v3_all_build() {
+    let dir = project(PLAIN_JS);
+    git_commit(&dir);
+    let lockfiles = [
+        r#"{ "name": "plain-js", "version": "0.3.1", "lockfileVersion": 1, "requires": true }"#,
+        r#"{ "name": "plain-js", "version": "0.3.1", "lockfileVersion": 2, "requires": true, "packages": { "": { "name": "plain-js", "version": "0.3.1" } } }"#,
+        r#"{ "name": "plain-js", "version": "0.3.1", "lockfileVersion": 3, "requires": true, "packages": { "": { "name": "plain-js", "version": "0.3.1" } } }"#,
+    ];
+    for (version, lockfile) in lockfiles.iter().enumerate() {
+        std::fs::write(dir.join("node-app/package-lock.json"), lockfile).unwrap();
+        let run = xtask(&dir, &["build", "--stage", "test"], &[("XTASK_FLAVOR", "debian")]);
+        assert_eq!(run.status, 0, "lockfile v{} failed:\n{}", version + 1, run.stderr);
+    }
 }

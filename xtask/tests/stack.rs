@@ -58,6 +58,18 @@ fn exercise_the_stack(store: &str) {
         if store == "redis" {
             assert!(keys.contains(&id), "the item is not in Redis: {keys}");
         }
+        // The service survives a Redis restart: readiness comes back through Nginx, the data is still there.
+        docker(&["compose", "--file", file.to_str().unwrap(), "restart", "redis"]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while curl(&["-o", "/dev/null", "-w", "%{http_code}", &format!("{base}/readyz")]) != "200" {
+            assert!(std::time::Instant::now() < deadline, "not ready again 30 s after a Redis restart");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        assert!(
+            curl(&["-f", &format!("{base}/api/items/{id}")]).contains("through nginx"),
+            "the item is gone after a restart"
+        );
+
         let big = "x".repeat(100_000);
         let status = curl(&[
             "-o",
