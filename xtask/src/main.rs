@@ -112,7 +112,10 @@ fn run(cli: &Cli) -> Result<()> {
         "build" | "lint" | "test" | "release" => {
             let builder = builder()?;
             if !cli.dry_run {
-                engine.server_version()?;
+                if builder.cache().needs_export() {
+                    // check_cache asks the engine: make an unreachable one the usual clear error first.
+                    engine.server_version()?;
+                }
                 builder.check_cache()?;
             }
             match cli.command.as_str() {

@@ -232,8 +232,10 @@ fn step_lines(progress: &str) -> Vec<String> {
 fn a_signal_during_build_ends_the_docker_child() {
     let _engine = serial();
     for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        // A build arg no other build has, so pgrep finds this build's docker process and no one else's.
+        let marker = format!("XTASK_SIGNAL_TEST={}{signal}", std::process::id());
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(["build", "--stage", "test", "--no-cache", "--progress", "plain"])
+            .args(["build", "--stage", "test", "--no-cache", "--progress", "plain", "--build-arg", &marker])
             .current_dir(repo_root())
             .env("XTASK_FLAVOR", "debian")
             .stderr(std::process::Stdio::piped())
@@ -246,10 +248,7 @@ fn a_signal_during_build_ends_the_docker_child() {
         let status = child.wait().unwrap();
         assert!(sent.elapsed() < Duration::from_secs(12), "took {:?} to stop after SIG{signal}", sent.elapsed());
         assert_eq!(status.code(), Some(code), "exit status after SIG{signal}");
-        let builds = std::process::Command::new("pgrep")
-            .args(["-f", "buildx build --file docker/Dockerfile --target test"])
-            .output()
-            .unwrap();
+        let builds = std::process::Command::new("pgrep").args(["-f", &marker]).output().unwrap();
         assert!(builds.stdout.is_empty(), "a docker build is still running after SIG{signal}");
     }
 }
