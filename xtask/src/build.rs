@@ -81,6 +81,13 @@ pub fn check_platforms(text: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether the npm stages must run on each target platform: the lockfile lists packages with install
+/// scripts (native modules, compiled for the platform they run on), or the kit cannot tell. Otherwise
+/// they run once, on the build platform, and every platform of a multi-platform image gets their files.
+pub fn npm_on_target(project: &Project) -> bool {
+    crate::inspect::native_modules(project).is_none_or(|names| !names.is_empty())
+}
+
 /// Everything a build needs to know beyond the stage: resolved once per command.
 pub struct Builder<'a> {
     pub project: &'a Project,
@@ -103,6 +110,10 @@ impl Builder<'_> {
         args.insert("BUILD_OUTPUT".to_string(), output);
         if let Some(packages) = self.project.config.build.test_packages.get(self.flavor.as_str()) {
             args.insert("TEST_PACKAGES".to_string(), packages.clone());
+        }
+        if npm_on_target(self.project) {
+            // Empty: the Dockerfile's npm stages run on each target platform instead of the build platform.
+            args.insert("NPM_PLATFORM".to_string(), String::new());
         }
         args
     }
@@ -150,7 +161,9 @@ impl Builder<'_> {
         }
         if self.engine.kind == Kind::Podman {
             // Every image of the build, the intermediate ones podman keeps as its layer cache too, carries
-            // this label, so `prune_step` removes the kit's leftovers and nothing else.
+            // this label, so `build_steps`' prune removes the kit's leftovers and nothing else. (A stage
+            // that is only a FROM would then be committed afresh on every build, and all built on it
+            // would miss the cache: the kit's Dockerfile has none.)
             command = command.args(["--label", &self.podman_label()]);
         }
         if let Some(platform) = &self.flags.platform {

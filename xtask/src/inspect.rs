@@ -105,17 +105,23 @@ pub fn inspect(project: &Project, package: &Package, flavor: Flavor) -> Result<(
     };
     rows.push(("boot env", env, "given to run and smoke, never baked into the image".into()));
     let native = match native_modules(project) {
-        Some(names) if names.is_empty() => {
-            ("none".to_string(), "pure JavaScript: any flavor, npm stage may run on the build platform".to_string())
-        }
+        Some(names) if names.is_empty() => (
+            "none".to_string(),
+            "pure JavaScript: any flavor; the npm stages run once, on the build platform, for every --platform"
+                .to_string(),
+        ),
         Some(names) => {
             let advice = match flavor {
                 Flavor::Alpine => "built from source in the npm stage; if they need glibc, use the debian flavor",
                 Flavor::Debian => "built from source in the npm stage (glibc)",
             };
-            (names.join(", "), advice.to_string())
+            (names.join(", "), format!("{advice}; the npm stages run on each target platform (NPM_PLATFORM=)"))
         }
-        None => ("unknown".to_string(), "lockfile v1 or unreadable: cannot tell".to_string()),
+        None => (
+            "unknown".to_string(),
+            "lockfile v1 or unreadable: cannot tell; the npm stages run on each target platform (NPM_PLATFORM=)"
+                .to_string(),
+        ),
     };
     rows.push(("native modules", native.0, native.1));
     rows.push((

@@ -81,11 +81,20 @@ pub fn pull_plan(project: &Project, engine: &Engine, flavor: Flavor, platform: O
     }
     let mut plan = Plan::default();
     for image in images {
-        let mut pull = engine.command(["pull"]);
-        if let Some(platform) = platform {
-            pull = pull.args(["--platform", platform]);
+        // `docker pull` takes one platform: one pull per platform of a multi-platform build.
+        let platforms: Vec<Option<&str>> = match platform {
+            Some(list) => list.split(',').map(Some).collect(),
+            None => vec![None],
+        };
+        for platform in platforms {
+            let mut pull = engine.command(["pull"]);
+            let mut title = format!("pull {image}");
+            if let Some(platform) = platform {
+                pull = pull.args(["--platform", platform]);
+                title.push_str(&format!(" for {platform}"));
+            }
+            plan.push(Step::exec(title, pull.arg(image.as_str())));
         }
-        plan.push(Step::exec(format!("pull {image}"), pull.arg(image.as_str())));
     }
     Ok(plan)
 }
