@@ -154,6 +154,9 @@ fn tags_version(version: &str) -> String {
 /// A released version is never overwritten: the registry must not have `reference` yet, or have
 /// it with the digest of the image built here (then the push is a retry and changes nothing).
 pub fn keep_released(engine: &Engine, reference: &str) -> Result<()> {
+    if engine.kind == Kind::Podman {
+        bail!("podman cannot read a registry's digest for {reference} here (no `buildx imagetools`); push with --force, or release with --engine docker");
+    }
     let remote = match engine.query(&["buildx", "imagetools", "inspect", "--format", "{{json .Manifest}}", reference]) {
         Ok(json) => serde_json::from_str::<serde_json::Value>(&json)
             .ok()

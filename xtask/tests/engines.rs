@@ -129,6 +129,16 @@ fn podman_runs_every_command_with_the_same_dockerfile() {
     assert!(!npm_ci.is_empty(), "no npm ci step in:\n{output}");
     assert!(npm_ci.iter().all(|(_, cached)| *cached), "npm ci ran again: the prune took the layer cache: {npm_ci:?}");
     assert_eq!(podman(&dangling), "", "the second release left dangling images behind");
+    // A push: the released-tag check needs buildx, so podman says so; with --force the tags go out.
+    let registry = ["--registry", "127.0.0.1:5000/xtask-e2e-podman"];
+    kit(&[&["release", "--push"][..], &registry].concat()).assert_error("podman cannot read a registry's digest");
+    timed(&[&["release", "--push", "--force"][..], &registry].concat());
+    let pushed = Command::new("curl")
+        .args(["-fsS", "-o", "/dev/null", "http://127.0.0.1:5000/v2/xtask-e2e-podman/items-api/manifests/1.0.0"])
+        .args(["-H", "Accept: application/vnd.docker.distribution.manifest.v2+json"])
+        .status()
+        .unwrap();
+    assert!(pushed.success(), "podman pushed no items-api:1.0.0 to the registry");
 
     let before = podman_containers("items-api-smoke-");
     let smoke = timed(&["smoke"]);
