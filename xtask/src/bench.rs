@@ -79,26 +79,35 @@ pub fn bench(project: &Project, engine: &Engine, flavor: Flavor, quick: bool, js
     let started = Instant::now();
     let mut figures = Vec::new();
     let mut unmeasured = Vec::new();
+    let mut interrupted = None;
     for (number, (title, measure)) in SECTIONS.iter().enumerate() {
         let elapsed = started.elapsed().as_secs();
         eprintln!("bench: [{}/{}] {title} ({elapsed} s since the start)", number + 1, SECTIONS.len());
         match measure(&bench) {
             Ok(mut found) => figures.append(&mut found),
             Err(err) => {
-                check_interrupt()?;
+                if let Some(sig) = signals::received() {
+                    interrupted = Some(sig);
+                    break;
+                }
                 eprintln!("bench: cannot measure {title}: {err:#}");
                 unmeasured.push(*title);
             }
         }
     }
 
-    eprintln!("bench: done in {} s", started.elapsed().as_secs());
+    let end = if interrupted.is_some() { "interrupted" } else { "done" };
+    eprintln!("bench: {end} after {} s", started.elapsed().as_secs());
     if json {
         println!("{}", serde_json::to_string_pretty(&report_json(&machine, flavor, quick, &figures))?);
     } else {
         let run = if quick { "--quick" } else { "full run" };
         println!("cargo xtask bench ({run}, flavor {}), {}", flavor.as_str(), machine.describe());
         println!("\n{}", report_table(&figures));
+    }
+    if let Some(sig) = interrupted {
+        // The figures measured until then are printed above; the temporary folder and images go with the guards.
+        return Err(Interrupted(sig).into());
     }
     if !unmeasured.is_empty() {
         bail!("could not measure: {} (the reasons are above)", unmeasured.join(", "));
@@ -207,6 +216,7 @@ fn layer_caching(b: &Bench) -> Result<Vec<Figure>> {
     let mut cold = Vec::new();
     let mut edited = Vec::new();
     let mut cached = Vec::new();
+    let mut cached_in_cold = Vec::new();
     let mut npm_ci_count = 0;
     let rounds = b.rounds(3, 1);
     for round in 1..=rounds {
@@ -221,6 +231,7 @@ fn layer_caching(b: &Bench) -> Result<Vec<Figure>> {
         })?;
         cold.push(cold_build.seconds);
         edited.push(output.seconds);
+        cached_in_cold.push(not_cold("the cold build", &cold_build.stderr) as f64);
         let (steps, not_cached) = npm_ci_steps(&output.stderr);
         if steps == 0 {
             bail!("found no `npm ci` step in BuildKit's output (--progress plain); has the Dockerfile changed?");
@@ -236,9 +247,25 @@ fn layer_caching(b: &Bench) -> Result<Vec<Figure>> {
         Figure::new("test stage: cold build", "s", cold.clone()),
         Figure::new("test stage: after editing one source file", "s", edited.clone()),
         Figure::new("test stage: edited / cold", "x", ratios(&edited, &cold)).budget(Budget::AtMost(0.25)),
+        Figure::new("test stage: steps CACHED in the cold build (0: truly cold)", "steps", cached_in_cold),
         Figure::new("test stage: npm ci steps CACHED after the edit", &format!("of {npm_ci_count}"), cached)
             .budget(Budget::AtLeast(npm_ci_count as f64)),
     ])
+}
+
+/// How many steps a build after `docker builder prune -af` still found CACHED, with a warning when there are any:
+/// others who share the engine and build the same Dockerfile filled the cache again meanwhile.
+fn not_cold(what: &str, progress: &str) -> usize {
+    let cached = cached_steps(progress);
+    if cached > 0 {
+        eprintln!("bench:   {what} found {cached} steps CACHED: someone else built them after the prune");
+    }
+    cached
+}
+
+/// How many steps BuildKit's plain progress output reports CACHED (`#12 CACHED`).
+fn cached_steps(progress: &str) -> usize {
+    progress.lines().filter(|line| line.starts_with('#') && line.trim_end().ends_with(" CACHED")).count()
 }
 
 /// The `npm ci` steps in BuildKit's plain progress output, and those that did not come from the cache. A step is
@@ -605,6 +632,7 @@ fn ci(b: &Bench) -> Result<Vec<Figure>> {
     command.env.push(("XTASK_FLAVOR".into(), b.flavor.as_str().into()));
     let mut cold = Vec::new();
     let mut unchanged = Vec::new();
+    let mut cached_in_cold = Vec::new();
     let rounds = b.rounds(2, 1);
     for round in 1..=rounds {
         let (cold_ci, unchanged_ci) = once_more(&format!("round {round}"), || {
@@ -621,9 +649,13 @@ fn ci(b: &Bench) -> Result<Vec<Figure>> {
         })?;
         cold.push(cold_ci.seconds);
         unchanged.push(unchanged_ci.seconds);
+        // The executor prints `==> TITLE` before each step; the first build's output follows its line.
+        let first_build = cold_ci.stderr.split("==> ").find(|step| step.starts_with("build stage")).unwrap_or("");
+        cached_in_cold.push(not_cold("the cold ci's first build", first_build) as f64);
     }
     Ok(vec![
         Figure::new("cargo xtask ci: cold", "s", cold),
+        Figure::new("cargo xtask ci: steps CACHED in its first build (0: truly cold)", "steps", cached_in_cold),
         Figure::new("cargo xtask ci: nothing changed", "s", unchanged),
     ])
 }
@@ -1020,6 +1052,7 @@ mod tests {
                         #13 [build 1/2] COPY . .\n\
                         #13 CACHED\n";
         assert_eq!(npm_ci_steps(progress), (2, vec!["dependencies 4/5"]));
+        assert_eq!(cached_steps(progress), 2);
         assert_eq!(npm_ci_steps(""), (0, vec![]));
         let announced_twice = "#9 [dependencies 3/5] RUN npm ci --omit=dev\n#9 CACHED\n\
                                #17 [dependencies 3/5] RUN npm ci --omit=dev\n#17 DONE 9.0s\n";
