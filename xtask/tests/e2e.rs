@@ -152,13 +152,16 @@ fn smoke_passes_and_leaves_no_container() {
 #[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
 fn smoke_cleans_up_when_the_probe_fails() {
     let _engine = serial();
-    kit(&repo_root(), &["release"]).assert_ok();
     let project = copy_template();
     edit(&project.join("xtask.toml"), "health_path = \"/healthz\"", "health_path = \"/no-such-path\"");
-    let before = containers_named("items-api-smoke-");
+    // Its own image name, so its containers (NAME-smoke-PID) are told from any other smoke run's.
+    edit(&project.join("xtask.toml"), "name = \"items-api\"", "name = \"xtask-probe-fails\"");
+    common::git_commit(&project);
+    kit(&project, &["release"]).assert_ok();
     let run = kit(&project, &["smoke"]);
-    run.assert_error("/no-such-path answered 404");
-    assert_eq!(containers_named("items-api-smoke-"), before, "smoke left a container behind");
+    // The image's HEALTHCHECK follows the health path too, so the container turns unhealthy first.
+    run.assert_error("turned unhealthy");
+    assert_eq!(containers_named("xtask-probe-fails-smoke-"), 0, "smoke left a container behind");
 }
 
 #[test]
@@ -257,7 +260,8 @@ fn a_signal_during_build_ends_the_docker_child() {
 /// image, build again: every RUN and COPY step must come back CACHED from the exported cache.
 fn cache_restores_every_step(cache: &str, registry: Option<&str>) {
     let project = copy_template();
-    let name = format!("xtask-cache-{cache}");
+    // A name of this run's own, so no cache exported by an earlier run (of another Dockerfile) is imported.
+    let name = format!("xtask-cache-{cache}-{}", std::process::id());
     edit(&project.join("xtask.toml"), "name = \"items-api\"", &format!("name = \"{name}\""));
     if let Some(registry) = registry {
         edit(&project.join("xtask.toml"), "registry = \"\"", &format!("registry = \"{registry}\""));
