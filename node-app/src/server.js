@@ -23,20 +23,12 @@
 //   SHUTDOWN_TIMEOUT_MS  the whole shutdown must finish within this time, or the
 //                        process exits with code 1 (default 10000)
 import { buildApp } from './app.js';
+import { readInt } from './env.js';
 import { createRateLimiter, createStore } from './store/index.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout's limit
 
-function readInt(env, name, fallback, min, max) {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const value = Number(raw);
-  if (!/^\s*\d+\s*$/.test(raw) || value < min || value > max) {
-    throw new Error(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
-  }
-  return value;
-}
 
 function readConfig(env) {
   const config = {

@@ -1,4 +1,5 @@
 import { createMemoryStore } from './memory.js';
+import { readInt } from '../env.js';
 
 // Every store implements the same async interface, so the app never knows
 // which backend it talks to:
@@ -72,19 +73,10 @@ export async function createStore(env = process.env, options = {}) {
 // RATE_LIMIT_MAX is not 0, shared by every replica through Redis. Returns null
 // when off. See createRedisRateLimiter in redis.js for what happens when Redis is down.
 export async function createRateLimiter(env = process.env, options = {}) {
-  const max = readCount(env, 'RATE_LIMIT_MAX', 100, 0, 1e9);
-  const windowMs = readCount(env, 'RATE_LIMIT_WINDOW_MS', 60000, 1000, 86400000);
+  const max = readInt(env, 'RATE_LIMIT_MAX', 100, 0, 1e9);
+  const windowMs = readInt(env, 'RATE_LIMIT_WINDOW_MS', 60000, 1000, 86400000);
   if (!env.REDIS_URL || max === 0) return null;
   const { createRedisRateLimiter } = await import('./redis.js');
   return named('REDIS_URL', () => createRedisRateLimiter({ url: env.REDIS_URL, max, windowMs, ...options }));
 }
 
-function readCount(env, name, fallback, min, max) {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const value = Number(raw);
-  if (!/^\s*\d+\s*$/.test(raw) || value < min || value > max) {
-    throw new Error(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
-  }
-  return value;
-}
