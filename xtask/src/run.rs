@@ -75,7 +75,7 @@ pub fn smoke_plan(project: &Project, engine: &Engine, image: &str) -> Result<Pla
         always: false,
         hint: None,
     });
-    plan.push(Step::exec(format!("stop {name}"), engine.command(["stop", "--time", "10", name.as_str()])));
+    plan.push(Step::exec(format!("stop {name}"), engine.command(["stop", "-t", "10", name.as_str()])));
     plan.push(Step::cleanup(
         format!("remove container {name}"),
         engine.command(["rm", "--force", "--volumes", name.as_str()]),
