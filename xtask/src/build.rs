@@ -208,14 +208,20 @@ impl Builder<'_> {
         }
     }
 
-    /// Before any build starts: a cache the builder cannot export is one clear error, not a failed
-    /// build half way through.
-    pub fn check_cache(&self) -> Result<()> {
+    /// Whether this build needs more than the classic image store's default builder can do: export
+    /// build cache, or keep a multi-platform image.
+    pub fn needs_capable_builder(&self) -> bool {
+        self.cache().needs_export() || self.flags.platform.as_deref().is_some_and(|p| p.contains(','))
+    }
+
+    /// Before any build starts: a cache the builder cannot export, or a multi-platform image it cannot
+    /// store, is one clear error, not a failed build half way through.
+    pub fn check_builder(&self) -> Result<()> {
         let cache = self.cache();
         if cache == Cache::Registry && self.project.config.image.registry.is_empty() {
             bail!("cache = \"registry\" keeps the cache next to the image in a registry; set [image] registry in xtask.toml");
         }
-        if !cache.needs_export() || self.engine.kind != Kind::Docker {
+        if !self.needs_capable_builder() || self.engine.kind != Kind::Docker {
             return Ok(());
         }
         let mut inspect = vec!["buildx", "inspect"];
@@ -231,11 +237,15 @@ impl Builder<'_> {
         if store.contains("io.containerd.snapshotter") {
             return Ok(());
         }
+        let need = if cache.needs_export() {
+            format!("cache = \"{}\" needs a builder that can export build cache", cache_name(cache))
+        } else {
+            "a multi-platform image (--platform with a comma) needs a builder that can keep an image index".to_string()
+        };
         bail!(
-            "cache = \"{}\" needs a builder that can export build cache, and the default builder on the classic image store cannot; \
+            "{need}, and the default builder on the classic image store cannot; \
              turn on the containerd image store (daemon.json: \"features\": {{\"containerd-snapshotter\": true}}) \
-             or create a builder with `docker buildx create --driver docker-container --use`",
-            cache_name(cache)
+             or create a builder with `docker buildx create --driver docker-container --use`"
         )
     }
 

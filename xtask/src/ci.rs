@@ -29,7 +29,7 @@ pub fn ci(builder: &Builder, options: &Options) -> Result<()> {
         return plan::execute(&plan, options, &mut Vec::new());
     }
     engine.server_version()?;
-    builder.check_cache()?;
+    builder.check_builder()?;
     let mut timings = Vec::new();
     let result = plan::execute(&plan, options, &mut timings);
     let table = timing_rows(&timings, &plan);

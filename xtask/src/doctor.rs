@@ -67,7 +67,7 @@ pub fn doctor(engine: &Engine) -> Result<()> {
     let server = engine.server_version();
     rows.push(Row {
         check: "engine server",
-        found: server.as_ref().ok().map(|v| format!("{v}{}", host_label(engine))),
+        found: server.as_ref().ok().map(|v| format!("{v}{}", engine.target())),
         fix: server.as_ref().err().map(|e| e.to_string()).unwrap_or_default(),
     });
     match engine.kind {
@@ -147,12 +147,4 @@ pub fn doctor(engine: &Engine) -> Result<()> {
         bail!("{err}");
     }
     Ok(())
-}
-
-fn host_label(engine: &Engine) -> String {
-    match (&engine.context, std::env::var("DOCKER_HOST")) {
-        (Some(context), _) => format!(" (context {context})"),
-        (None, Ok(host)) if !host.is_empty() => format!(" ({host})"),
-        _ => String::new(),
-    }
 }

@@ -94,13 +94,23 @@ impl Engine {
         }
     }
 
-    fn unreachable(&self, why: &str) -> String {
-        let host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
-        let target = match (&self.context, host) {
-            (Some(context), _) => format!(" (context {context})"),
-            (None, Some(host)) => format!(" (DOCKER_HOST={host})"),
-            (None, None) => String::new(),
+    /// Where the engine is when it is not the local default: " (context C)", " (DOCKER_HOST=…)", or
+    /// for podman " (CONTAINER_HOST=…)" (podman-remote's service); empty otherwise.
+    pub fn target(&self) -> String {
+        let variable = match self.kind {
+            Kind::Docker => "DOCKER_HOST",
+            Kind::Podman => "CONTAINER_HOST",
         };
+        let host = std::env::var(variable).ok().filter(|h| !h.is_empty());
+        match (&self.context, host) {
+            (Some(context), _) => format!(" (context {context})"),
+            (None, Some(host)) => format!(" ({variable}={host})"),
+            (None, None) => String::new(),
+        }
+    }
+
+    fn unreachable(&self, why: &str) -> String {
+        let target = self.target();
         let fix = match self.kind {
             Kind::Docker => "start the daemon (`sudo systemctl start docker`, or Docker Desktop) or point DOCKER_HOST/--context at a running one",
             Kind::Podman => "check `podman info`, or start the podman service",

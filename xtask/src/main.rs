@@ -112,11 +112,11 @@ fn run(cli: &Cli) -> Result<()> {
         "build" | "lint" | "test" | "release" => {
             let builder = builder()?;
             if !cli.dry_run {
-                if builder.cache().needs_export() {
-                    // check_cache asks the engine: make an unreachable one the usual clear error first.
+                if builder.needs_capable_builder() {
+                    // check_builder asks the engine: make an unreachable one the usual clear error first.
                     engine.server_version()?;
                 }
-                builder.check_cache()?;
+                builder.check_builder()?;
             }
             match cli.command.as_str() {
                 "build" => build::build_plan(&builder, cli.stage.as_deref())?,

@@ -301,111 +301,151 @@ fn a_two_platform_release_is_one_index_whose_arm64_image_answers() {
     }
 }
 
-/// A second endpoint for the engine: a Unix socket of the test's own that forwards every connection to
-/// the engine's socket and records each HTTP request line it carries (`POST /v1.45/containers/create`).
-fn forwarder(socket: &std::path::Path) -> std::sync::Arc<Mutex<Vec<String>>> {
-    use std::io::{Read, Write};
-    use std::os::unix::net::{UnixListener, UnixStream};
-    let engine = docker(&["context", "inspect", "default", "--format", "{{.Endpoints.docker.Host}}"]);
-    let engine = engine.strip_prefix("unix://").expect("the default engine listens on a Unix socket").to_string();
-    let _ = std::fs::remove_file(socket);
-    let listener = UnixListener::bind(socket).unwrap();
-    let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let Ok(server) = UnixStream::connect(&engine) else { continue };
-            let (mut from_server, mut to_client) = (server.try_clone().unwrap(), client.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut from_server, &mut to_client);
-                let _ = to_client.shutdown(std::net::Shutdown::Write);
-            });
-            let (mut from_client, mut to_server, record) = (client, server, record.clone());
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 65536];
-                while let Ok(n) = from_client.read(&mut buf) {
-                    if n == 0 || to_server.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                    for line in String::from_utf8_lossy(&buf[..n]).split("\r\n") {
-                        let method =
-                            ["GET /", "POST /", "HEAD /", "PUT /", "DELETE /"].iter().any(|m| line.starts_with(m));
-                        if method && line.ends_with("HTTP/1.1") {
-                            let request = line.trim_end_matches(" HTTP/1.1");
-                            record.lock().unwrap().push(request.split('?').next().unwrap_or(request).to_string());
-                        }
-                    }
-                }
-                let _ = to_server.shutdown(std::net::Shutdown::Write);
-            });
-        }
-    });
-    seen
+/// The second dockerd that `.ci/engine-up` starts beside the first (phase "remote engines"): a data
+/// root of its own on the classic image store, a bridge of its own.
+const ENGINE2: &str = "unix:///run/xtask-engine2/docker.sock";
+/// podman's API service that engine-up starts with a storage root of its own (podman-remote's server).
+const PODMAN2: &str = "unix:///run/xtask-podman2/podman.sock";
+const START_THEM: &str = "start it with `bash .ci/engine-up` (phase \"remote engines\")";
+
+/// `program ARGS` with `env`: trimmed stdout, or None when it fails.
+fn query(program: &str, env: &[(&str, &str)], args: &[&str]) -> Option<String> {
+    let output = Command::new(program).args(args).envs(env.iter().copied()).output().expect("engine CLI on PATH");
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
-/// `--context`, `DOCKER_HOST` and `--builder` reach every step, proven against a second endpoint: a
-/// Unix socket of this test's own that forwards to the engine and records each request. With
-/// `--context C` (C pointing at that socket) and DOCKER_HOST set to a socket where nothing listens,
-/// `release` and `smoke` pass: every step, the kit's own queries (server version, healthy wait,
-/// published port) and the cleanup included, went through C, or it would have hit the dead socket;
-/// the forwarder saw the build, the container's creation, inspection and removal. Then `smoke` with
-/// DOCKER_HOST at the socket goes through it too, and `--builder C` is passed to buildx (C's own
-/// builder). What it does not prove: that `--builder` reaches another BuildKit (the docker-container and
-/// remote drivers need the moby/buildkit image or a buildkitd, neither available here; cli.rs checks the
-/// argv); the endpoint is the same dockerd, so the image lands on the same engine
-/// (`docker buildx build` cannot drive podman's Docker API here: buildx falls back to a docker-container
-/// builder, which needs the moby/buildkit image from Docker Hub; a second dockerd would take the first
-/// one's bridge; no BuildKit daemon is packaged for Debian); no TCP, TLS or SSH transport; and smoke's
-/// HTTP probe goes to 127.0.0.1, where a truly remote engine does not publish its ports.
+/// Removes every image of `repository` from one engine, so that whatever is there afterwards came
+/// from this test.
+fn remove_images(program: &str, env: &[(&str, &str)], repository: &str) {
+    let ids = query(program, env, &["images", "--quiet", repository]).unwrap_or_default();
+    for id in ids.lines().collect::<std::collections::BTreeSet<_>>() {
+        query(program, env, &["rmi", "--force", id]);
+    }
+}
+
+/// `--context`, `DOCKER_HOST` and `--builder` reach every step, proven against a second engine with a
+/// store of its own: the images land there and not on the local engine. `--context C` (C pointing at
+/// the second dockerd) runs with DOCKER_HOST at a socket where nothing listens, so a step or one of the
+/// kit's own queries (server version, healthy wait, published port, cleanup) that went elsewhere would
+/// fail. `smoke` through DOCKER_HOST alone passes too: the image it runs exists on that engine only.
+/// buildx lets a context's own builder be named only from that context, so `--builder C` is proven
+/// with `--context C`. The second engine is on the classic image store, so the kit's refusals of
+/// cache export and multi-platform builds meet an engine that truly cannot do them (docker's own
+/// failure is shown first), and they come before any build step. Not proven: a docker-container,
+/// remote or kubernetes builder (they need the moby/buildkit image or a buildkitd, neither available
+/// here), TCP, TLS or SSH transports, and an engine on another machine (smoke's probe goes to
+/// 127.0.0.1, where that engine would not publish its ports).
 #[test]
 #[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
-fn context_docker_host_and_builder_reach_every_step() {
+fn a_second_engine_gets_the_images_through_context_docker_host_and_builder() {
     let _engine = serial();
+    let second: [(&str, &str); 1] = [("DOCKER_HOST", ENGINE2)];
+    let root = query("docker", &second, &["info", "--format", "{{.DockerRootDir}}"])
+        .unwrap_or_else(|| panic!("no second dockerd at {ENGINE2}: {START_THEM}"));
+    assert_ne!(
+        root,
+        docker(&["info", "--format", "{{.DockerRootDir}}"]),
+        "the second engine shares the first one's store"
+    );
     let project = copy_template();
     // An image name of its own: other tests compare items-api's release tags.
     edit(&project.join("xtask.toml"), "name = \"items-api\"", "name = \"xtask-remote\"");
+    remove_images("docker", &[], "xtask-remote");
+    remove_images("docker", &second, "xtask-remote");
+
     let config = common::scratch(&[]);
-    let socket = config.join("engine.sock");
-    let seen = forwarder(&socket);
-    let context = "xtask-second-endpoint";
-    let host = format!("unix://{}", socket.display());
     let config_dir = config.to_str().unwrap();
-    let output = Command::new("docker")
-        .args(["context", "create", context, "--docker", &format!("host={host}")])
+    let context = "xtask-engine2";
+    let created = Command::new("docker")
+        .args(["context", "create", context, "--docker", &format!("host={ENGINE2}")])
         .env("DOCKER_CONFIG", config_dir)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
     let dead = format!("unix://{}", config.join("nothing-listens-here.sock").display());
-    let run = |args: &[&str], docker_host: &str| {
+    let kit = |args: &[&str], docker_host: &str| {
         let env = [("XTASK_FLAVOR", "debian"), ("DOCKER_CONFIG", config_dir), ("DOCKER_HOST", docker_host)];
-        let run = xtask(&project, args, &env);
-        run.assert_ok();
-        let requests = std::mem::take(&mut *seen.lock().unwrap());
-        eprintln!("cargo xtask {}: {} requests through the second endpoint", args.join(" "), requests.len());
-        (run, requests)
+        xtask(&project, args, &env)
     };
-    let has = |requests: &[String], needle: &str| requests.iter().any(|r| r.contains(needle));
+    let on_second = |image: &str| query("docker", &second, &["image", "inspect", "--format", "{{.Id}}", image]);
+    let on_local = |image: &str| docker_try(&["image", "inspect", "--format", "{{.Id}}", image]);
 
-    let (_, requests) = run(&["--context", context, "release"], &dead);
-    assert!(has(&requests, "/session") || has(&requests, "/grpc"), "no build went through: {requests:?}");
-    let (smoke, requests) = run(&["--context", context, "smoke"], &dead);
+    let started = Instant::now();
+    kit(&["--context", context, "release"], &dead).assert_ok();
+    eprintln!("release on the second engine: {:.1} s", started.elapsed().as_secs_f64());
+    assert!(on_second("xtask-remote:1.0.0").is_some(), "the release image is not on the second engine");
+    assert_eq!(on_local("xtask-remote:1.0.0"), None, "the release image landed on the local engine");
+
+    let smoke = kit(&["--context", context, "smoke"], &dead);
+    smoke.assert_ok();
     assert!(smoke.stderr.contains("/healthz -> 200"), "{}", smoke.stderr);
-    for needle in ["POST", "/containers/create", "/json", "/stop", "DELETE"] {
-        assert!(has(&requests, needle), "smoke sent no {needle} request through --context: {requests:?}");
-    }
-    let doctor =
-        xtask(&project, &["--context", context, "doctor"], &[("DOCKER_CONFIG", config_dir), ("DOCKER_HOST", &dead)]);
+    let doctor = kit(&["--context", context, "doctor"], &dead);
     doctor.assert_ok();
     assert!(doctor.stdout.contains(&format!("(context {context})")), "{}", doctor.stdout);
+    let smoke = kit(&["smoke"], ENGINE2);
+    smoke.assert_ok();
+    assert!(smoke.stderr.contains("/healthz -> 200"), "DOCKER_HOST: {}", smoke.stderr);
+    let leftovers = ["ps", "--all", "--quiet", "--filter", "name=xtask-remote-smoke-"];
+    assert_eq!(query("docker", &second, &leftovers).as_deref(), Some(""), "smoke left containers on the second engine");
 
-    let (_, requests) = run(&["smoke"], &host);
-    assert!(has(&requests, "/containers/create"), "DOCKER_HOST did not reach smoke: {requests:?}");
-    // buildx names a context's own (docker driver) builder after the context, and lets a build use it
-    // only from that context: `--builder C` alone is refused ("use docker --context=C buildx").
-    let (_, requests) = run(&["--context", context, "build", "--stage", "test", "--builder", context], &dead);
-    assert!(has(&requests, "/session") || has(&requests, "/grpc"), "--builder did not reach the build: {requests:?}");
-    let leftovers = docker(&["ps", "--all", "--quiet", "--filter", "name=xtask-remote-smoke-"]);
-    assert_eq!(leftovers, "", "smoke left containers behind");
-    let _ = std::fs::remove_file(&socket);
+    kit(&["--context", context, "build", "--stage", "test", "--builder", context], &dead).assert_ok();
+    assert!(on_second("xtask-remote:test").is_some(), "--builder: the test image is not on the second engine");
+    assert_eq!(on_local("xtask-remote:test"), None, "--builder: the test image landed on the local engine");
+
+    // What the classic store cannot do: docker fails part way, the kit refuses before building.
+    let dockerfile = common::scratch(&[("Dockerfile", "FROM debian:trixie-slim\n")]);
+    let index = Command::new("docker")
+        .args(["buildx", "build", "--platform", "linux/amd64,linux/arm64", "--load"])
+        .arg(&dockerfile)
+        .envs(second)
+        .output()
+        .unwrap();
+    let index_error = String::from_utf8_lossy(&index.stderr);
+    assert!(!index.status.success() && index_error.contains("manifest lists"), "{index_error}");
+    let refusals = [
+        (&["build", "--stage", "test", "--cache", "local"][..], "needs a builder that can export build cache"),
+        (&["release", "--platform", "linux/amd64,linux/arm64"][..], "a multi-platform image"),
+    ];
+    for (args, error) in refusals {
+        let refused = kit(&[&["--context", context][..], args].concat(), &dead);
+        refused.assert_error(error);
+        assert!(refused.stderr.contains("containerd-snapshotter"), "the refusal names no way out: {}", refused.stderr);
+        assert!(!refused.stderr.contains("==>"), "a step ran before the refusal: {}", refused.stderr);
+    }
+}
+
+/// podman-remote through CONTAINER_HOST: with `--engine podman` and CONTAINER_HOST at podman's API
+/// service (a storage root of its own), release, smoke and doctor go to that service; the release
+/// image lands in its store, keeps its HEALTHCHECK, and is absent from the local podman store.
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn podman_through_container_host_puts_the_image_on_that_service() {
+    let _engine = serial();
+    let remote: [(&str, &str); 1] = [("CONTAINER_HOST", PODMAN2)];
+    let root = query("podman", &remote, &["info", "--format", "{{.Store.GraphRoot}}"])
+        .unwrap_or_else(|| panic!("no podman service at {PODMAN2}: {START_THEM}"));
+    assert_ne!(root, podman(&["info", "--format", "{{.Store.GraphRoot}}"]), "the service shares the local store");
+    let project = copy_template();
+    edit(&project.join("xtask.toml"), "name = \"items-api\"", "name = \"xtask-podman-remote\"");
+    remove_images("podman", &[], "xtask-podman-remote");
+    remove_images("podman", &remote, "xtask-podman-remote");
+    let kit = |args: &[&str]| xtask(&project, args, &[PODMAN[0], PODMAN[1], remote[0]]);
+
+    let started = Instant::now();
+    kit(&["release"]).assert_ok();
+    eprintln!("release on podman's service: {:.1} s", started.elapsed().as_secs_f64());
+    let image = "xtask-podman-remote:1.0.0";
+    let healthcheck = query("podman", &remote, &["image", "inspect", "--format", "{{json .HealthCheck}}", image])
+        .unwrap_or_else(|| panic!("{image} is not on podman's service"));
+    assert!(healthcheck.contains("fetch("), "the release image lost its HEALTHCHECK: {healthcheck}");
+    assert!(podman_try(&["image", "exists", image]).is_none(), "{image} landed in the local podman store");
+
+    let smoke = kit(&["smoke"]);
+    smoke.assert_ok();
+    assert!(smoke.stderr.contains("/healthz -> 200"), "{}", smoke.stderr);
+    let leftovers = ["ps", "--all", "--quiet", "--filter", "name=xtask-podman-remote-smoke-"];
+    assert_eq!(query("podman", &remote, &leftovers).as_deref(), Some(""), "smoke left its container on the service");
+    let doctor = kit(&["doctor"]);
+    doctor.assert_ok();
+    assert!(doctor.stdout.contains(&format!("(CONTAINER_HOST={PODMAN2})")), "{}", doctor.stdout);
 }

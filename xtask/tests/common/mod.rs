@@ -35,7 +35,15 @@ pub fn xtask(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
     command.args(args).current_dir(dir);
     // The caller's settings, and GitHub Actions' (a pull request run changes the tags), do not leak in.
-    let clear = ["XTASK_FLAVOR", "XTASK_ENGINE", "DOCKER_HOST", "DOCKER_CONTEXT", "APP_STORE", "SOURCE_DATE_EPOCH"];
+    let clear = [
+        "XTASK_FLAVOR",
+        "XTASK_ENGINE",
+        "DOCKER_HOST",
+        "DOCKER_CONTEXT",
+        "CONTAINER_HOST",
+        "APP_STORE",
+        "SOURCE_DATE_EPOCH",
+    ];
     let github = ["GITHUB_ACTIONS", "GITHUB_REF", "GITHUB_SHA", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"];
     for var in clear.iter().chain(&github) {
         command.env_remove(var);
