@@ -1,23 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { buildApp } from '../src/app.js';
 import { createMemoryStore } from '../src/store/memory.js';
-
-// Starts the app on a free port and returns it with its base URL.
-async function start(store = createMemoryStore(), options = {}) {
-  const app = buildApp({ store, ...options });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const { port } = app.server.address();
-  return { app, url: `http://127.0.0.1:${port}` };
-}
-
-function postJson(url, body, headers = {}) {
-  return fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
-}
+import { checkStoreContract, postJson, start } from './support.js';
 
 async function assertError(res, status, error, field) {
   assert.equal(res.status, status);
@@ -32,7 +16,7 @@ async function assertError(res, status, error, field) {
 describe('health and readiness', () => {
   test('GET /healthz is ok without touching the store', async (t) => {
     const store = { ...createMemoryStore(), ping: async () => assert.fail('healthz must not ping') };
-    const { app, url } = await start(store);
+    const { app, url } = await start({ store });
     t.after(() => app.close());
     const res = await fetch(`${url}/healthz`);
     assert.equal(res.status, 200);
@@ -40,7 +24,7 @@ describe('health and readiness', () => {
   });
 
   test('GET /readyz is ready when the store answers', async (t) => {
-    const { app, url } = await start();
+    const { app, url } = await start({ store: createMemoryStore() });
     t.after(() => app.close());
     const res = await fetch(`${url}/readyz`);
     assert.equal(res.status, 200);
@@ -49,7 +33,7 @@ describe('health and readiness', () => {
 
   test('GET /readyz is 503 when the store ping fails', async (t) => {
     const store = { ...createMemoryStore(), ping: async () => { throw new Error('connection refused'); } };
-    const { app, url } = await start(store);
+    const { app, url } = await start({ store });
     t.after(() => app.close());
     const res = await fetch(`${url}/readyz`);
     assert.equal(res.status, 503);
@@ -57,7 +41,7 @@ describe('health and readiness', () => {
   });
 
   test('GET /readyz is 503 once shutdown has started', async (t) => {
-    const { app, url } = await start();
+    const { app, url } = await start({ store: createMemoryStore() });
     t.after(() => app.close());
     app.markShuttingDown();
     const res = await fetch(`${url}/readyz`);
@@ -71,7 +55,7 @@ describe('health and readiness', () => {
 describe('items CRUD', () => {
   let app;
   let url;
-  before(async () => ({ app, url } = await start()));
+  before(async () => ({ app, url } = await start({ store: createMemoryStore() })));
   after(() => app.close());
 
   test('create, get, list and delete an item', async () => {
@@ -114,7 +98,7 @@ describe('items CRUD', () => {
 describe('errors', () => {
   let app;
   let url;
-  before(async () => ({ app, url } = await start(createMemoryStore(), { bodyLimit: 1024 })));
+  before(async () => ({ app, url } = await start({ store: createMemoryStore(), bodyLimit: 1024 })));
   after(() => app.close());
 
   test('malformed JSON is 400', async () => {
@@ -165,7 +149,7 @@ describe('errors', () => {
 
   test('an unexpected failure is 500 without details', async (t) => {
     const store = { ...createMemoryStore(), list: async () => { throw new Error('secret connection string'); } };
-    const broken = await start(store);
+    const broken = await start({ store });
     t.after(() => broken.app.close());
     const res = await fetch(`${broken.url}/api/items`);
     const body = await assertError(res, 500, 'Internal Server Error');
@@ -187,7 +171,7 @@ describe('closing', () => {
         return [];
       },
     };
-    const { app, url } = await start(store);
+    const { app, url } = await start({ store });
 
     const pending = fetch(`${url}/api/items`);
     await inHandler;
@@ -202,4 +186,8 @@ describe('closing', () => {
     assert.equal(res.headers.get('connection'), 'close');
     await closed;
   });
+});
+
+test('the memory store keeps the store contract', async () => {
+  await checkStoreContract(createMemoryStore());
 });

@@ -3,33 +3,14 @@
 // hosts cannot run one): otherwise those tests are reported as skipped, with the
 // reason. The "unreachable" tests need no server and always run.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { describe, test } from 'node:test';
 import { MongoClient } from 'mongodb';
-import { buildApp } from '../src/app.js';
 import { StoreUnavailableError } from '../src/store/index.js';
 import { createMongoStore } from '../src/store/mongo.js';
+import { checkStoreContract, freePort, item, start } from './support.js';
 
 const MONGO_URL = process.env.MONGO_URL;
 const skip = MONGO_URL ? false : 'MongoDB tests not run on this host: set MONGO_URL';
-
-async function freePort() {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-async function start(store) {
-  const app = buildApp({ store });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  return { app, url: `http://127.0.0.1:${app.server.address().port}` };
-}
-
-const item = (name, createdAt) => ({ id: `id-${name}`, name, quantity: 2, createdAt });
 
 describe('mongo store against MONGO_URL', () => {
   // Each test gets its own collection, dropped afterwards.
@@ -52,17 +33,7 @@ describe('mongo store against MONGO_URL', () => {
   test('create, get, list oldest first, delete', { skip }, async (t) => {
     const store = freshStore(t);
     await store.ping();
-    assert.deepEqual(await store.list(), []);
-    const b = item('b', '2026-01-02T00:00:00.000Z');
-    const a = item('a', '2026-01-01T00:00:00.000Z');
-    assert.deepEqual(await store.create(b), b);
-    assert.deepEqual(await store.create(a), a);
-    assert.deepEqual(await store.get(a.id), a);
-    assert.equal(await store.get('missing'), null);
-    assert.deepEqual(await store.list(), [a, b]);
-    assert.equal(await store.delete(a.id), true);
-    assert.equal(await store.delete(a.id), false);
-    assert.deepEqual(await store.list(), [b]);
+    await checkStoreContract(store);
   });
 
   test('a server-side error (duplicate id) is a bug (500), not an outage (503)', { skip }, async (t) => {
@@ -76,7 +47,7 @@ describe('mongo store against MONGO_URL', () => {
   });
 
   test('through the app: CRUD and readiness', { skip }, async (t) => {
-    const { app, url } = await start(freshStore(t));
+    const { app, url } = await start({ store: freshStore(t) });
     t.after(() => app.close());
     assert.equal((await fetch(`${url}/readyz`)).status, 200);
     const created = await fetch(`${url}/api/items`, {
@@ -120,7 +91,7 @@ describe('mongo store with MongoDB unreachable', () => {
 
   test('the app answers 503 JSON and is not ready, and stays alive', async (t) => {
     const store = createMongoStore({ url: await unreachable() });
-    const { app, url } = await start(store);
+    const { app, url } = await start({ store });
     t.after(async () => {
       await app.close();
       await store.close();

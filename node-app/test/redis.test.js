@@ -5,28 +5,18 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
-import { buildApp } from '../src/app.js';
 import { StoreUnavailableError } from '../src/store/index.js';
 import { createMemoryStore } from '../src/store/memory.js';
 import { createRedisRateLimiter, createRedisStore } from '../src/store/redis.js';
+import { checkStoreContract, freePort, postJson, start } from './support.js';
 
 const appDir = fileURLToPath(new URL('..', import.meta.url));
-
-async function freePort() {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 // Starts redis-server in the foreground, persisting to `dir` (append-only file,
 // like the compose stack), and resolves once it accepts connections.
@@ -70,18 +60,6 @@ async function eventually(check, timeoutMs = 5000) {
   }
 }
 
-async function start(options) {
-  const app = buildApp(options);
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  return { app, url: `http://127.0.0.1:${app.server.address().port}` };
-}
-
-function postJson(url, body) {
-  return fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-}
-
-const item = (name, createdAt) => ({ id: `id-${name}`, name, quantity: 1, createdAt });
-
 // Everything but the configuration errors needs the server; if it cannot start, these fail (never skip).
 describe('against a real redis-server', () => {
   let redis;
@@ -104,18 +82,7 @@ describe('against a real redis-server', () => {
       const store = createRedisStore({ url: redis.url, prefix: prefix() });
       t.after(() => store.close());
       await eventually(() => store.ping());
-
-      assert.deepEqual(await store.list(), []);
-      const b = item('b', '2026-01-02T00:00:00.000Z');
-      const a = item('a', '2026-01-01T00:00:00.000Z');
-      assert.deepEqual(await store.create(b), b);
-      assert.deepEqual(await store.create(a), a);
-      assert.deepEqual(await store.get(a.id), a);
-      assert.equal(await store.get('missing'), null);
-      assert.deepEqual(await store.list(), [a, b]);
-      assert.equal(await store.delete(a.id), true);
-      assert.equal(await store.delete(a.id), false);
-      assert.deepEqual(await store.list(), [b]);
+      await checkStoreContract(store);
     });
 
     test('an error reply from Redis is a bug (500), not an outage (503)', async (t) => {

@@ -4,8 +4,10 @@ export function createMemoryStore() {
   const items = new Map();
 
   return {
+    // Oldest first, like the Redis and MongoDB stores (ties by id).
     async list() {
-      return [...items.values()];
+      const byAge = (a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id);
+      return [...items.values()].sort(byAge);
     },
     async get(id) {
       return items.get(id) ?? null;
