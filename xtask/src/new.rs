@@ -4,8 +4,8 @@
 //! from disk are skipped; nothing untracked, so no node_modules/, target/ or local state). The old
 //! service name is package.json's `name`; NAME (default: DIR's file name) replaces it:
 //!
-//! - package.json and its lockfile: `name` and `version` (reset to 0.1.0), edited as text so the
-//!   file keeps its formatting, then parsed again to check;
+//! - package.json and its lockfile: `name` and `version` (reset to 0.1.0), written back as npm
+//!   writes them (key order, the file's indentation and final newline);
 //! - xtask.toml: `[image] name`, edited as text, then parsed again;
 //! - README.md: the title (the first `# ` line) names the new service;
 //! - README.md, compose files and, when the old name holds a `-`, every other text file (docs, the
@@ -20,10 +20,9 @@
 //! All or nothing: the files go into a hidden sibling of DIR, which gets `git init`, `git add` and
 //! one commit, and only then is renamed to DIR; on any error it is removed.
 
-use std::ops::Range;
-
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
+use serde_json::{Map, Value};
 
 use crate::config;
 use crate::engine::query;
@@ -490,213 +489,59 @@ fn version_tags(version: &str) -> Vec<(String, String)> {
     ]
 }
 
-/// package.json: `name` and `version`, edited in place.
+/// package.json: `name` and `version` (reset).
 fn rename_package_json(text: &str, new: &str) -> Result<String> {
-    let text = set_json_string(text, &[], "name", new, None)?;
-    let text = set_json_string(&text, &[], "version", FIRST_VERSION, Some("name"))?;
-    check_json(&text, &[("/name", new), ("/version", FIRST_VERSION)])?;
-    Ok(text)
+    edit_npm_json(text, |root| set_name_and_version(root, new))
 }
 
 /// package-lock.json: the root's `name` and `version` and those of `packages[""]` (the service).
 fn rename_lockfile(text: &str, new: &str) -> Result<String> {
-    let mut text = set_json_string(text, &[], "name", new, None)?;
-    text = set_json_string(&text, &[], "version", FIRST_VERSION, Some("name"))?;
-    let mut expect = vec![("/name", new), ("/version", FIRST_VERSION)];
-    if json_object(&text, &["packages", ""])?.is_some() {
-        text = set_json_string(&text, &["packages", ""], "name", new, None)?;
-        text = set_json_string(&text, &["packages", ""], "version", FIRST_VERSION, Some("name"))?;
-        expect.extend([("/packages//name", new), ("/packages//version", FIRST_VERSION)]);
-    }
-    check_json(&text, &expect)?;
-    Ok(text)
+    edit_npm_json(text, |root| {
+        set_name_and_version(root, new);
+        if let Some(Value::Object(service)) = root.get_mut("packages").and_then(|packages| packages.get_mut("")) {
+            set_name_and_version(service, new);
+        }
+    })
 }
 
-/// The edited text must still parse and hold the new values (JSON pointers).
-fn check_json(text: &str, expect: &[(&str, &str)]) -> Result<()> {
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|err| anyhow::anyhow!("the edited JSON no longer parses (line {}): {err}", err.line()))?;
-    for (pointer, want) in expect {
-        let got = value.pointer(pointer).and_then(|v| v.as_str());
-        if got != Some(*want) {
-            bail!("the edited JSON holds {got:?} at {pointer}, not \"{want}\"");
+/// Sets `name`, and `version` where it is or else right after `name`.
+fn set_name_and_version(object: &mut Map<String, Value>, new: &str) {
+    object.insert("name".into(), new.into());
+    match object.get_mut("version") {
+        Some(version) => *version = FIRST_VERSION.into(),
+        None => {
+            let after_name = object.keys().position(|key| key == "name").map_or(object.len(), |i| i + 1);
+            object.shift_insert(after_name, "version".into(), FIRST_VERSION.into());
         }
     }
-    Ok(())
 }
 
-/// A member of a JSON object, as it stands in the text.
-struct Member {
-    key: String,
-    key_start: usize,
-    key_end: usize,
-    value: Range<usize>,
-}
-
-/// Sets the string `key` of the object at `path` (keys from the root) without touching the rest of
-/// the text: the value is replaced, or the member is added after `after` (else after the last
-/// member) with the same indentation and spacing.
-fn set_json_string(text: &str, path: &[&str], key: &str, value: &str, after: Option<&str>) -> Result<String> {
-    let Some((open, members)) = json_object(text, path)? else {
-        bail!("no JSON object at {}", if path.is_empty() { "the top".to_string() } else { format!("{path:?}") });
-    };
-    let quoted = serde_json::to_string(value)?;
-    if let Some(member) = members.iter().find(|m| m.key == key) {
-        return Ok(splice(text, member.value.clone(), &quoted));
+/// Edits a JSON object file and writes it back the way npm does: keys in their order, the file's own
+/// indentation (that of its first indented line, else two spaces), line ending and final newline.
+fn edit_npm_json(text: &str, edit: impl FnOnce(&mut Map<String, Value>)) -> Result<String> {
+    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut value: Value =
+        serde_json::from_str(body).map_err(|err| anyhow::anyhow!("invalid JSON (line {}): {err}", err.line()))?;
+    let Value::Object(root) = &mut value else { bail!("the top of the file is not a JSON object") };
+    edit(root);
+    let indent = body.lines().nth(1).map(|line| &line[..line.len() - line.trim_start().len()]);
+    let indent = indent.filter(|indent| !indent.is_empty()).unwrap_or("  ");
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(indent.as_bytes());
+    serde::Serialize::serialize(&value, &mut serde_json::Serializer::with_formatter(&mut out, formatter))?;
+    let mut out = String::from_utf8(out)?;
+    if body.ends_with('\n') {
+        out.push('\n');
     }
-    let key = serde_json::to_string(key)?;
-    let anchor = after.and_then(|a| members.iter().find(|m| m.key == a)).or(members.last());
-    let (at, insert) = match anchor {
-        Some(m) => {
-            let indent_start = text[..m.key_start].trim_end().len();
-            let indent = &text[indent_start..m.key_start];
-            let colon = &text[m.key_end..m.value.start];
-            (m.value.end, format!(",{indent}{key}{colon}{quoted}"))
-        }
-        None => (open + 1, format!("{key}: {quoted}")),
-    };
-    Ok(splice(text, at..at, &insert))
+    if body.contains("\r\n") {
+        out = out.replace('\n', "\r\n");
+    }
+    Ok(out)
 }
 
-fn splice(text: &str, range: Range<usize>, with: &str) -> String {
+/// `text` with `range` replaced by `with`.
+fn splice(text: &str, range: std::ops::Range<usize>, with: &str) -> String {
     format!("{}{with}{}", &text[..range.start], &text[range.end..])
-}
-
-/// The object at `path`: the offset of its `{` and its members; None when there is none.
-fn json_object(text: &str, path: &[&str]) -> Result<Option<(usize, Vec<Member>)>> {
-    let mut scan = Scan { bytes: text.as_bytes(), pos: if text.starts_with('\u{feff}') { 3 } else { 0 } };
-    for key in path {
-        scan.skip_space();
-        if scan.peek() != Some(b'{') {
-            return Ok(None);
-        }
-        let members = scan.members(text)?;
-        match members.iter().find(|m| m.key == *key) {
-            Some(member) => scan.pos = member.value.start,
-            None => return Ok(None),
-        }
-    }
-    scan.skip_space();
-    if scan.peek() != Some(b'{') {
-        return Ok(None);
-    }
-    let open = scan.pos;
-    Ok(Some((open, scan.members(text)?)))
-}
-
-/// Just enough of a JSON reader to find where members and values are in the text.
-struct Scan<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl Scan<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
-    }
-
-    fn skip_space(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\r' | b'\n')) {
-            self.pos += 1;
-        }
-    }
-
-    fn expect(&mut self, byte: u8) -> Result<()> {
-        self.skip_space();
-        if self.peek() != Some(byte) {
-            bail!("invalid JSON at byte {}: expected '{}'", self.pos, byte as char);
-        }
-        self.pos += 1;
-        Ok(())
-    }
-
-    /// A string, quotes included; `pos` is on its opening quote.
-    fn string(&mut self) -> Result<Range<usize>> {
-        let start = self.pos;
-        self.pos += 1;
-        loop {
-            match self.peek() {
-                Some(b'\\') => self.pos += 2,
-                Some(b'"') => {
-                    self.pos += 1;
-                    return Ok(start..self.pos);
-                }
-                Some(_) => self.pos += 1,
-                None => bail!("invalid JSON: a string starting at byte {start} does not end"),
-            }
-        }
-    }
-
-    /// Any value, skipped over; returns where it stands.
-    fn value(&mut self) -> Result<Range<usize>> {
-        self.skip_space();
-        let start = self.pos;
-        match self.peek() {
-            Some(b'"') => return self.string(),
-            Some(b'{' | b'[') => {
-                let mut depth = 0usize;
-                loop {
-                    match self.peek() {
-                        Some(b'"') => {
-                            self.string()?;
-                            continue;
-                        }
-                        Some(b'{' | b'[') => depth += 1,
-                        Some(b'}' | b']') => {
-                            depth -= 1;
-                            if depth == 0 {
-                                self.pos += 1;
-                                break;
-                            }
-                        }
-                        Some(_) => {}
-                        None => bail!("invalid JSON: the value at byte {start} does not end"),
-                    }
-                    self.pos += 1;
-                }
-            }
-            _ => {
-                while self.peek().is_some_and(|b| !b",}] \t\r\n".contains(&b)) {
-                    self.pos += 1;
-                }
-                if self.pos == start {
-                    bail!("invalid JSON at byte {start}: expected a value");
-                }
-            }
-        }
-        Ok(start..self.pos)
-    }
-
-    /// The members of the object whose `{` is at `pos`.
-    fn members(&mut self, text: &str) -> Result<Vec<Member>> {
-        self.expect(b'{')?;
-        let mut members = Vec::new();
-        self.skip_space();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(members);
-        }
-        loop {
-            self.skip_space();
-            if self.peek() != Some(b'"') {
-                bail!("invalid JSON at byte {}: expected a key", self.pos);
-            }
-            let key_range = self.string()?;
-            let key: String = serde_json::from_str(&text[key_range.clone()])?;
-            self.expect(b':')?;
-            let value = self.value()?;
-            members.push(Member { key, key_start: key_range.start, key_end: key_range.end, value });
-            self.skip_space();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(members);
-                }
-                _ => bail!("invalid JSON at byte {}: expected ',' or '}}'", self.pos),
-            }
-        }
-    }
 }
 
 /// xtask.toml: `name = "…"` in the `[image]` table, edited in place (added when missing), then the
@@ -1021,17 +866,17 @@ mod tests {
     }
 
     #[test]
-    fn package_json_keeps_its_formatting() {
-        let text = "{\n  \"name\": \"old-svc\",\n  \"version\": \"1.2.3\",\n  \"description\": \"old-svc\",\n  \"dependencies\": {\"old-svc\": \"1\"}\n}\n";
+    fn package_json_is_written_back_as_npm_writes_it() {
+        let text = "{\n  \"name\": \"old-svc\",\n  \"version\": \"1.2.3\",\n  \"description\": \"old-svc\",\n  \"dependencies\": {\n    \"old-svc\": \"1\"\n  }\n}\n";
         let got = rename_file(Utf8Path::new("node-app/package.json"), text, &rename()).unwrap();
         assert_eq!(got, text.replacen("\"old-svc\"", "\"new-svc\"", 1).replace("1.2.3", "0.1.0"));
-    }
-
-    #[test]
-    fn package_json_without_version_gets_one_after_the_name() {
-        let text = "{\n    \"private\": true,\n    \"name\" : \"old-svc\"\n}";
-        let got = rename_package_json(text, "new-svc").unwrap();
-        assert_eq!(got, "{\n    \"private\": true,\n    \"name\" : \"new-svc\",\n    \"version\" : \"0.1.0\"\n}");
+        let tabs = "{\r\n\t\"private\": true,\r\n\t\"name\": \"old-svc\",\r\n\t\"z\": [],\r\n\t\"a\": {}\r\n}";
+        let got = rename_package_json(tabs, "new-svc").unwrap();
+        assert_eq!(
+            got,
+            "{\r\n\t\"private\": true,\r\n\t\"name\": \"new-svc\",\r\n\t\"version\": \"0.1.0\",\r\n\t\"z\": [],\r\n\t\"a\": {}\r\n}",
+            "tabs, CRLF, key order, no final newline, and version right after name"
+        );
         assert!(rename_package_json("[1]", "x").is_err());
         assert!(rename_package_json("{\"name\": \"a\"", "x").is_err());
     }
@@ -1042,22 +887,25 @@ mod tests {
   "name": "old-svc",
   "version": "1.2.3",
   "lockfileVersion": 3,
+  "requires": true,
   "packages": {
-    "node_modules/old-svc": { "version": "1.2.3", "name": "old-svc" },
     "": {
       "name": "old-svc",
       "version": "1.2.3",
-      "dependencies": { "x": "^1 \"}" }
+      "dependencies": {
+        "x": "^1 \"}"
+      }
+    },
+    "node_modules/old-svc": {
+      "version": "1.2.3",
+      "name": "old-svc"
     }
   }
 }
 "#;
         let got = rename_file(Utf8Path::new("node-app/package-lock.json"), text, &rename()).unwrap();
-        let json: serde_json::Value = serde_json::from_str(&got).unwrap();
-        assert_eq!(json["name"], "new-svc");
-        assert_eq!(json["packages"][""]["version"], "0.1.0");
-        assert_eq!(json["packages"]["node_modules/old-svc"]["name"], "old-svc", "a dependency keeps its name");
-        assert_eq!(got.lines().count(), text.lines().count());
+        let want = text.replacen("\"old-svc\"", "\"new-svc\"", 2).replacen("1.2.3", "0.1.0", 2);
+        assert_eq!(got, want, "the root and packages[\"\"] renamed, a dependency named old-svc kept");
         // Other lockfiles name dependencies only.
         let other = rename_file(Utf8Path::new("tools/package-lock.json"), text, &rename()).unwrap();
         assert_eq!(other, text);
