@@ -418,14 +418,19 @@ const ENDPOINTS: [Endpoint; 2] = [
 const CONNECTIONS: &str = "50";
 
 /// autocannon at 50 connections against the release container (published on 127.0.0.1) and against the same code
-/// run by the host's node, alternately. REDIS_URL stays unset, so the rate limiter is off on both.
+/// run by the host's node, alternately; also against the container's own address on the engine's bridge, where the
+/// engine's userland proxy (docker-proxy) is not in the path, when this host can reach it. REDIS_URL stays unset,
+/// so the rate limiter is off on all.
 fn service(b: &Bench) -> Result<Vec<Figure>> {
     let root = &b.project.root;
     let autocannon = install_autocannon(root)?;
     let image = build_release(b, b.flavor)?;
     let container = start_container(b, &image)?;
     let direct = start_direct(b)?;
-    let targets = [("the container", container.address.clone()), ("node on the host", direct.address.clone())];
+    let mut targets = vec![("the container", container.address.clone()), ("node on the host", direct.address.clone())];
+    if let Some(address) = &container.bridge_address {
+        targets.push(("the container's bridge address", address.clone()));
+    }
     let duration = if b.quick { "2" } else { "5" };
     let mut figures = Vec::new();
     for endpoint in &ENDPOINTS {
@@ -453,17 +458,26 @@ fn service(b: &Bench) -> Result<Vec<Figure>> {
             .iter()
             .map(|outputs| outputs.iter().map(|o| Load::parse(&o.stdout, endpoint.label)).collect::<Result<Vec<_>>>())
             .collect::<Result<Vec<_>>>()?;
-        figures.extend(load_figures(endpoint.label, &loads[0], &loads[1]));
+        figures.extend(load_figures(endpoint.label, &loads[0], &loads[1], loads.get(2).map(Vec::as_slice)));
     }
     Ok(figures)
 }
 
-/// Requests per second, the container's against the direct run's, and the latency of each.
-fn load_figures(label: &str, container: &[Load], direct: &[Load]) -> Vec<Figure> {
+/// Requests per second, the container's against the direct run's, and the latency of each; the same for the
+/// container's bridge address when it was measured (no budget: it shows what the published port costs).
+fn load_figures(label: &str, container: &[Load], direct: &[Load], bridge: Option<&[Load]>) -> Vec<Figure> {
     let series = |loads: &[Load], field: fn(&Load) -> f64| loads.iter().map(field).collect::<Vec<f64>>();
     let name = |what: &str| format!("{label}: {what}");
     let ratio = ratios(&series(container, |l| l.requests), &series(direct, |l| l.requests));
-    vec![
+    let bridge_figures = bridge.into_iter().flat_map(|bridge| {
+        let ratio = ratios(&series(bridge, |l| l.requests), &series(direct, |l| l.requests));
+        [
+            Figure::new(&name("container by bridge address req/s"), "req/s", series(bridge, |l| l.requests)),
+            Figure::new(&name("bridge address / direct req/s"), "x", ratio),
+            Figure::new(&name("p50 latency bridge address"), "ms", series(bridge, |l| l.p50)),
+        ]
+    });
+    let mut figures = vec![
         Figure::new(&name("container req/s"), "req/s", series(container, |l| l.requests)),
         Figure::new(&name("direct req/s"), "req/s", series(direct, |l| l.requests)),
         Figure::new(&name("container / direct req/s"), "x", ratio).budget(Budget::AtLeast(0.9)),
@@ -471,7 +485,9 @@ fn load_figures(label: &str, container: &[Load], direct: &[Load]) -> Vec<Figure>
         Figure::new(&name("p50 latency direct"), "ms", series(direct, |l| l.p50)),
         Figure::new(&name("p99 latency container"), "ms", series(container, |l| l.p99)),
         Figure::new(&name("p99 latency direct"), "ms", series(direct, |l| l.p99)),
-    ]
+    ];
+    figures.extend(bridge_figures);
+    figures
 }
 
 /// One autocannon run, from its `--json` report.
@@ -539,7 +555,12 @@ fn start_container<'a>(b: &'a Bench, image: &str) -> Result<Running<'a>> {
         .args(env)
         .arg(image);
     eprintln!("bench:   starting the release container: {}", start.shell_line());
-    let mut guard = Running { container: Some((b.engine, name.clone())), process: None, address: String::new() };
+    let mut guard = Running {
+        container: Some((b.engine, name.clone())),
+        process: None,
+        address: String::new(),
+        bridge_address: None,
+    };
     run(&start, &b.project.root)?;
     let timeout = Duration::from_secs(b.project.config.smoke.timeout);
     probe::wait_healthy(b.engine, &name, timeout)?;
@@ -549,6 +570,18 @@ fn start_container<'a>(b: &'a Bench, image: &str) -> Result<Running<'a>> {
         .find(|line| line.starts_with("127.0.0.1:"))
         .with_context(|| format!("container {name} publishes {port}/tcp on no loopback address ('{published}')"))?;
     guard.address = address.to_string();
+    let ips =
+        b.engine.query(&["inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", &name])?;
+    let bridge = ips.split_whitespace().next().map(|ip| format!("{ip}:{port}"));
+    // A remote engine's (or rootless podman's) bridge is not reachable from here: then that figure is left out.
+    let reachable = |address: &String| {
+        let address = address.parse().ok();
+        address.is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok())
+    };
+    guard.bridge_address = bridge.filter(reachable);
+    if guard.bridge_address.is_none() {
+        eprintln!("bench:   the container's bridge address ('{ips}') is not reachable from here: measured through the published port only");
+    }
     Ok(guard)
 }
 
@@ -587,7 +620,7 @@ fn start_direct<'a>(b: &'a Bench) -> Result<Running<'a>> {
         node = node.env(key, value);
     }
     let handle = node.start().context("cannot start node")?;
-    let guard = Running { container: None, process: Some(handle), address };
+    let guard = Running { container: None, process: Some(handle), address, bridge_address: None };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         check_interrupt()?;
@@ -608,6 +641,8 @@ struct Running<'a> {
     container: Option<(&'a Engine, String)>,
     process: Option<duct::Handle>,
     address: String,
+    /// The container's own address on the engine's bridge, when this host can reach it.
+    bridge_address: Option<String>,
 }
 
 impl Drop for Running<'_> {
