@@ -84,6 +84,11 @@ fn exercise_the_stack(store: &str) {
         ]);
         assert_eq!(status, "413");
     });
+    if result.is_err() {
+        // What the services said, before `down` takes it away.
+        let logs = xtask(&repo_root(), &["logs"], &env);
+        eprintln!("the stack's logs:\n{}{}", logs.stdout, logs.stderr);
+    }
     let down = xtask(&repo_root(), &["down", "--volumes", "--yes"], &env);
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
