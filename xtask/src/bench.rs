@@ -797,7 +797,7 @@ fn bench_project(project: &Project, flavor: Flavor, context: Option<&Utf8Path>) 
 /// cache, whatever xtask.toml says: a cold build must be cold.
 fn bench_builder<'a>(project: &'a Project, engine: &'a Engine, flavor: Flavor) -> Result<Builder<'a>> {
     let flags = BuildFlags { progress: Some("plain".into()), cache: Some(Cache::None), ..BuildFlags::default() };
-    Ok(Builder { project, engine, flavor, package: project.package()?, flags })
+    Builder::new(project, engine, flavor, flags)
 }
 
 /// Every image the bench may tag, removed at the end.

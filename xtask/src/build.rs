@@ -81,13 +81,6 @@ pub fn check_platforms(text: &str) -> Result<()> {
     Ok(())
 }
 
-/// Whether the npm stages must run on each target platform: the lockfile lists packages with install
-/// scripts (native modules, compiled for the platform they run on), or the kit cannot tell. Otherwise
-/// they run once, on the build platform, and every platform of a multi-platform image gets their files.
-pub fn npm_on_target(project: &Project) -> bool {
-    crate::inspect::native_modules(project).is_none_or(|names| !names.is_empty())
-}
-
 /// Everything a build needs to know beyond the stage: resolved once per command.
 pub struct Builder<'a> {
     pub project: &'a Project,
@@ -95,9 +88,24 @@ pub struct Builder<'a> {
     pub flavor: Flavor,
     pub package: Package,
     pub flags: BuildFlags,
+    /// Whether the npm stages run on each target platform: the lockfile lists packages with install
+    /// scripts (native modules, compiled for the platform they run on), or the kit cannot tell. Otherwise
+    /// they run once, on the build platform, and every platform of a multi-platform image gets their files.
+    npm_on_target: bool,
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
+    /// Reads package.json and the lockfile once, for every build of the command.
+    pub fn new(project: &'a Project, engine: &'a Engine, flavor: Flavor, flags: BuildFlags) -> Result<Builder<'a>> {
+        let npm_on_target = crate::inspect::native_modules(project).is_none_or(|names| !names.is_empty());
+        Ok(Builder { project, engine, flavor, package: project.package()?, flags, npm_on_target })
+    }
+
+    /// `--platform` names more than one platform: the result is an image index.
+    fn multi_platform(&self) -> bool {
+        self.flags.platform.as_deref().is_some_and(|p| p.contains(','))
+    }
+
     /// The kit's own build args for every stage: the flavor and what the build stage ships.
     pub fn common_args(&self) -> BTreeMap<String, String> {
         let mut args = BTreeMap::new();
@@ -111,7 +119,7 @@ impl Builder<'_> {
         if let Some(packages) = self.project.config.build.test_packages.get(self.flavor.as_str()) {
             args.insert("TEST_PACKAGES".to_string(), packages.clone());
         }
-        if npm_on_target(self.project) {
+        if self.npm_on_target {
             // Empty: the Dockerfile's npm stages run on each target platform instead of the build platform.
             args.insert("NPM_PLATFORM".to_string(), String::new());
         }
@@ -211,7 +219,7 @@ impl Builder<'_> {
     /// Whether this build needs more than the classic image store's default builder can do: export
     /// build cache, or keep a multi-platform image.
     pub fn needs_capable_builder(&self) -> bool {
-        self.cache().needs_export() || self.flags.platform.as_deref().is_some_and(|p| p.contains(','))
+        self.cache().needs_export() || self.multi_platform()
     }
 
     /// Before any build starts: a cache the builder cannot export, or a multi-platform image it cannot
@@ -267,7 +275,7 @@ impl Builder<'_> {
         if let Some(progress @ ("tty" | "rawjson")) = self.flags.progress.as_deref() {
             bail!("podman build has no --progress {progress} (its output is always plain); use plain, quiet or auto");
         }
-        if self.flags.platform.as_deref().is_some_and(|p| p.contains(',')) {
+        if self.multi_platform() {
             bail!("a multi-platform image needs docker buildx here (podman would need --manifest); use --engine docker or one --platform");
         }
         if self.cache() != Cache::None {

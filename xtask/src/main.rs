@@ -87,7 +87,7 @@ fn run(cli: &Cli) -> Result<()> {
     // Everything that builds or drives the stack needs package.json and the build flags.
     let builder = || -> Result<Builder> {
         let flags = BuildFlags::from_cli(cli)?;
-        Ok(Builder { project: &project, engine: &engine, flavor, package: project.package()?, flags })
+        Builder::new(&project, &engine, flavor, flags)
     };
     let plan = match cli.command.as_str() {
         "stages" => return stages::print_stages(&project, flavor),
