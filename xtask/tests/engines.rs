@@ -323,6 +323,23 @@ fn remove_images(program: &str, env: &[(&str, &str)], repository: &str) {
     }
 }
 
+/// The other engine (`program` with `remote`, the variable that points it elsewhere) must answer and
+/// keep its images in another store than the local one (`store`: the `info` format naming the store).
+/// Returns a copy of the template whose image is `name` (other tests compare items-api's release
+/// tags), with no image of that name on either engine, so what is there afterwards came from the test.
+fn project_for_remote(program: &str, remote: (&str, &str), store: &str, name: &str) -> std::path::PathBuf {
+    let remote_store = query(program, &[remote], &["info", "--format", store])
+        .unwrap_or_else(|| panic!("no {program} engine at {}={}: {START_THEM}", remote.0, remote.1));
+    let local_store = query(program, &[], &["info", "--format", store])
+        .unwrap_or_else(|| panic!("the local {program} engine does not answer: {START_THEM}"));
+    assert_ne!(remote_store, local_store, "{}={} shares the local {program} store", remote.0, remote.1);
+    let project = copy_template();
+    edit(&project.join("xtask.toml"), "name = \"items-api\"", &format!("name = \"{name}\""));
+    remove_images(program, &[], name);
+    remove_images(program, &[remote], name);
+    project
+}
+
 /// `--context`, `DOCKER_HOST` and `--builder` reach every step, proven against a second engine with a
 /// store of its own: the images land there and not on the local engine. `--context C` (C pointing at
 /// the second dockerd) runs with DOCKER_HOST at a socket where nothing listens, so a step or one of the
@@ -340,18 +357,7 @@ fn remove_images(program: &str, env: &[(&str, &str)], repository: &str) {
 fn a_second_engine_gets_the_images_through_context_docker_host_and_builder() {
     let _engine = serial();
     let second: [(&str, &str); 1] = [("DOCKER_HOST", ENGINE2)];
-    let root = query("docker", &second, &["info", "--format", "{{.DockerRootDir}}"])
-        .unwrap_or_else(|| panic!("no second dockerd at {ENGINE2}: {START_THEM}"));
-    assert_ne!(
-        root,
-        docker(&["info", "--format", "{{.DockerRootDir}}"]),
-        "the second engine shares the first one's store"
-    );
-    let project = copy_template();
-    // An image name of its own: other tests compare items-api's release tags.
-    edit(&project.join("xtask.toml"), "name = \"items-api\"", "name = \"xtask-remote\"");
-    remove_images("docker", &[], "xtask-remote");
-    remove_images("docker", &second, "xtask-remote");
+    let project = project_for_remote("docker", second[0], "{{.DockerRootDir}}", "xtask-remote");
 
     let config = common::scratch(&[]);
     let config_dir = config.to_str().unwrap();
@@ -422,13 +428,7 @@ fn a_second_engine_gets_the_images_through_context_docker_host_and_builder() {
 fn podman_through_container_host_puts_the_image_on_that_service() {
     let _engine = serial();
     let remote: [(&str, &str); 1] = [("CONTAINER_HOST", PODMAN2)];
-    let root = query("podman", &remote, &["info", "--format", "{{.Store.GraphRoot}}"])
-        .unwrap_or_else(|| panic!("no podman service at {PODMAN2}: {START_THEM}"));
-    assert_ne!(root, podman(&["info", "--format", "{{.Store.GraphRoot}}"]), "the service shares the local store");
-    let project = copy_template();
-    edit(&project.join("xtask.toml"), "name = \"items-api\"", "name = \"xtask-podman-remote\"");
-    remove_images("podman", &[], "xtask-podman-remote");
-    remove_images("podman", &remote, "xtask-podman-remote");
+    let project = project_for_remote("podman", remote[0], "{{.Store.GraphRoot}}", "xtask-podman-remote");
     let kit = |args: &[&str]| xtask(&project, args, &[PODMAN[0], PODMAN[1], remote[0]]);
 
     let started = Instant::now();
