@@ -218,7 +218,7 @@ impl<'a> Builder<'a> {
 
     /// Whether this build needs more than the classic image store's default builder can do: export
     /// build cache, or keep a multi-platform image.
-    pub fn needs_capable_builder(&self) -> bool {
+    fn needs_capable_builder(&self) -> bool {
         self.cache().needs_export() || self.multi_platform()
     }
 
@@ -232,6 +232,8 @@ impl<'a> Builder<'a> {
         if !self.needs_capable_builder() || self.engine.kind != Kind::Docker {
             return Ok(());
         }
+        // The questions below need the engine: an unreachable one is the usual clear error first.
+        self.engine.server_version()?;
         let mut inspect = vec!["buildx", "inspect"];
         if let Some(builder) = &self.flags.builder {
             inspect.extend(["--builder", builder.as_str()]);

@@ -112,10 +112,6 @@ fn run(cli: &Cli) -> Result<()> {
         "build" | "lint" | "test" | "release" => {
             let builder = builder()?;
             if !cli.dry_run {
-                if builder.needs_capable_builder() {
-                    // check_builder asks the engine: make an unreachable one the usual clear error first.
-                    engine.server_version()?;
-                }
                 builder.check_builder()?;
             }
             match cli.command.as_str() {
