@@ -244,15 +244,17 @@ fn a_signal_during_build_ends_the_docker_child() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        let running = || !std::process::Command::new("pgrep").args(["-f", &marker]).output().unwrap().stdout.is_empty();
         std::thread::sleep(Duration::from_secs(4));
         assert!(child.try_wait().unwrap().is_none(), "the build ended before the signal");
+        // Else the check after the signal could not fail.
+        assert!(running(), "pgrep finds no docker build carrying {marker}");
         let _ = std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status();
         let sent = Instant::now();
         let status = child.wait().unwrap();
         assert!(sent.elapsed() < Duration::from_secs(12), "took {:?} to stop after SIG{signal}", sent.elapsed());
         assert_eq!(status.code(), Some(code), "exit status after SIG{signal}");
-        let builds = std::process::Command::new("pgrep").args(["-f", &marker]).output().unwrap();
-        assert!(builds.stdout.is_empty(), "a docker build is still running after SIG{signal}");
+        assert!(!running(), "a docker build is still running after SIG{signal}");
     }
 }
 
