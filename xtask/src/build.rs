@@ -5,14 +5,15 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::Cli;
-use crate::config::{Cache, Flavor};
+use crate::config::{check_arg_name, Cache};
+use crate::dockerfile::Base;
 use crate::engine::{Engine, Kind};
-use crate::plan::{Command, Plan, Step};
-use crate::project::{Package, Project};
+use crate::plan::{Plan, Step};
+use crate::process::Command;
+use crate::project::{Package, Project, Role};
 
-/// The user's build flags, checked.
-#[derive(Debug, Default, Clone)]
+/// The flags every building command accepts, checked by the command line parser.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct BuildFlags {
     pub no_cache: bool,
     pub pull: bool,
@@ -23,32 +24,18 @@ pub struct BuildFlags {
     pub cache: Option<Cache>,
 }
 
-impl BuildFlags {
-    pub fn from_cli(cli: &Cli) -> Result<BuildFlags> {
-        let build_args = cli.build_args.iter().map(|a| parse_build_arg(a)).collect::<Result<_>>()?;
-        if let Some(progress) = &cli.progress {
-            if !["auto", "plain", "tty", "quiet", "rawjson"].contains(&progress.as_str()) {
-                bail!("invalid --progress '{progress}'; use auto, plain, tty, quiet or rawjson");
-            }
-        }
-        if let Some(platform) = &cli.platform {
-            check_platforms(platform)?;
-        }
-        if let Some(builder) = &cli.builder {
-            if builder.is_empty() || builder.starts_with('-') || builder.contains(char::is_whitespace) {
-                bail!("invalid --builder '{builder}'; name a builder from `docker buildx ls`");
-            }
-        }
-        Ok(BuildFlags {
-            no_cache: cli.no_cache,
-            pull: cli.pull,
-            build_args,
-            progress: cli.progress.clone(),
-            platform: cli.platform.clone(),
-            builder: cli.builder.clone(),
-            cache: cli.cache.as_deref().map(Cache::parse).transpose()?,
-        })
+pub fn check_progress(progress: &str) -> Result<()> {
+    if !["auto", "plain", "tty", "quiet", "rawjson"].contains(&progress) {
+        bail!("invalid --progress '{progress}'; use auto, plain, tty, quiet or rawjson");
     }
+    Ok(())
+}
+
+pub fn check_builder_name(builder: &str) -> Result<()> {
+    if builder.is_empty() || builder.starts_with('-') || builder.contains(char::is_whitespace) {
+        bail!("invalid --builder '{builder}'; name a builder from `docker buildx ls`");
+    }
+    Ok(())
 }
 
 /// `KEY=VALUE` with a valid ARG name; the value may be empty.
@@ -58,15 +45,6 @@ pub fn parse_build_arg(text: &str) -> Result<(String, String)> {
     };
     check_arg_name(key).with_context(|| format!("invalid --build-arg '{text}'"))?;
     Ok((key.to_string(), value.to_string()))
-}
-
-pub fn check_arg_name(name: &str) -> Result<()> {
-    let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        bail!("'{name}' is not a valid variable name (letters, digits and '_', not starting with a digit)");
-    }
-    Ok(())
 }
 
 /// `os/arch[/variant]`, comma-separated.
@@ -81,12 +59,11 @@ pub fn check_platforms(text: &str) -> Result<()> {
     Ok(())
 }
 
-/// Everything a build needs to know beyond the stage: resolved once per command.
-pub struct Builder<'a> {
+/// What every build of one command shares: the project, the engine, the user's flags.
+pub struct BuildSetup<'a> {
     pub project: &'a Project,
     pub engine: &'a Engine,
-    pub flavor: Flavor,
-    pub package: Package,
+    pub package: &'a Package,
     pub flags: BuildFlags,
     /// Whether the npm stages run on each target platform: the lockfile lists packages with install
     /// scripts (native modules, compiled for the platform they run on), or the kit cannot tell. Otherwise
@@ -94,11 +71,11 @@ pub struct Builder<'a> {
     npm_on_target: bool,
 }
 
-impl<'a> Builder<'a> {
-    /// Reads package.json and the lockfile once, for every build of the command.
-    pub fn new(project: &'a Project, engine: &'a Engine, flavor: Flavor, flags: BuildFlags) -> Result<Builder<'a>> {
-        let npm_on_target = crate::inspect::native_modules(project).is_none_or(|names| !names.is_empty());
-        Ok(Builder { project, engine, flavor, package: project.package()?, flags, npm_on_target })
+impl<'a> BuildSetup<'a> {
+    pub fn new(project: &'a Project, engine: &'a Engine, flags: BuildFlags) -> Result<BuildSetup<'a>> {
+        let package = project.package()?;
+        let npm_on_target = package.native_modules().is_none_or(|names| !names.is_empty());
+        Ok(BuildSetup { project, engine, package, flags, npm_on_target })
     }
 
     /// `--platform` names more than one platform: the result is an image index.
@@ -109,14 +86,14 @@ impl<'a> Builder<'a> {
     /// The kit's own build args for every stage: the flavor and what the build stage ships.
     pub fn common_args(&self) -> BTreeMap<String, String> {
         let mut args = BTreeMap::new();
-        args.insert("FLAVOR".to_string(), self.flavor.as_str().to_string());
+        args.insert("FLAVOR".to_string(), self.project.flavor.as_str().to_string());
         let output = if self.package.has_script("build") {
             self.project.config.service.build_output.clone()
         } else {
             String::new()
         };
         args.insert("BUILD_OUTPUT".to_string(), output);
-        if let Some(packages) = self.project.config.build.test_packages.get(self.flavor.as_str()) {
+        if let Some(packages) = self.project.config.build.test_packages.get(self.project.flavor.as_str()) {
             args.insert("TEST_PACKAGES".to_string(), packages.clone());
         }
         if self.npm_on_target {
@@ -248,7 +225,7 @@ impl<'a> Builder<'a> {
             return Ok(());
         }
         let need = if cache.needs_export() {
-            format!("cache = \"{}\" needs a builder that can export build cache", cache_name(cache))
+            format!("cache = \"{}\" needs a builder that can export build cache", cache.name())
         } else {
             "a multi-platform image (--platform with a comma) needs a builder that can keep an image index".to_string()
         };
@@ -283,7 +260,7 @@ impl<'a> Builder<'a> {
         if self.cache() != Cache::None {
             bail!(
                 "cache = \"{}\" is BuildKit's (docker buildx); podman keeps its layer cache in local images: use --cache none or --engine docker",
-                cache_name(self.cache())
+                self.cache().name()
             );
         }
         Ok(())
@@ -298,7 +275,9 @@ impl<'a> Builder<'a> {
     /// the stages `stage` only copies from, tagged IMAGE:STAGE (podman keeps a stage that no image is
     /// built FROM as an untagged, dangling image, and pruning it would take the whole stage's layer
     /// cache along); after it, a prune of the kit's dangling images (what earlier builds left behind).
+    /// Every build goes through here: the lockfile and the engine's limits are checked first.
     pub fn build_steps(&self, stage: &str, args: &BTreeMap<String, String>, main: Step) -> Result<Vec<Step>> {
+        self.package.check_lockfile()?;
         self.check_podman()?;
         if self.engine.kind != Kind::Podman {
             return Ok(vec![main]);
@@ -331,7 +310,7 @@ impl<'a> Builder<'a> {
         let needed = dockerfile.dependencies(stage, &from_args)?;
         let mut parents = Vec::new();
         for &index in &needed {
-            if let crate::dockerfile::Base::Stage(parent) = dockerfile.parent(&dockerfile.stages[index], &from_args)? {
+            if let Base::Stage(parent) = dockerfile.parent(&dockerfile.stages[index], &from_args)? {
                 parents.push(parent);
             }
         }
@@ -345,7 +324,7 @@ impl<'a> Builder<'a> {
 
     /// The kit's build args for `stage`: the release stage's, or the common ones.
     pub fn stage_args(&self, stage: &str) -> Result<BTreeMap<String, String>> {
-        if stage == self.project.config.stages.release {
+        if self.project.role_of(stage) == Some(Role::Release) {
             self.release_args()
         } else {
             Ok(self.common_args())
@@ -354,49 +333,43 @@ impl<'a> Builder<'a> {
 
     /// One build step for a stage, tagged IMAGE:STAGE.
     pub fn stage_step(&self, stage: &str) -> Result<Step> {
-        let config = &self.project.config;
         let args = self.stage_args(stage)?;
         let tag = format!("{}:{stage}", self.project.image());
         let step = Step::exec(format!("build stage '{stage}'"), self.command(stage, &args, &[tag]));
-        Ok(if stage == config.stages.test {
-            step.with_hint("the test suite, or a step the test stage needs, failed; see the output above")
-        } else if stage == config.stages.lint {
-            step.with_hint("lint, npm audit or a step the lint stage needs failed; see the output above")
-        } else {
-            step
+        Ok(match self.project.role_of(stage) {
+            Some(Role::Test) => {
+                step.with_hint("the test suite, or a step the test stage needs, failed; see the output above")
+            }
+            Some(Role::Lint) => {
+                step.with_hint("lint, npm audit or a step the lint stage needs failed; see the output above")
+            }
+            _ => step,
         })
     }
 }
 
-fn cache_name(cache: Cache) -> &'static str {
-    match cache {
-        Cache::None => "none",
-        Cache::Inline => "inline",
-        Cache::Registry => "registry",
-        Cache::Local => "local",
-        Cache::Gha => "gha",
-    }
+/// `build --stage S`: S checked against the Dockerfile's stages (default: the release stage).
+pub fn build_plan(setup: &BuildSetup, stage: Option<&str>) -> Result<Plan> {
+    let name = match stage {
+        Some(name) => {
+            let found = setup.project.dockerfile()?.find_stage(name, setup.project.config.build.dockerfile.as_str())?;
+            found.name.clone().unwrap_or_else(|| found.index.to_string())
+        }
+        None => setup.project.role_stage(Role::Release)?,
+    };
+    stage_plan(setup, &name)
 }
 
-/// `build --stage S`: S checked against the Dockerfile's stages (default: the release stage).
-pub fn build_plan(builder: &Builder, stage: Option<&str>) -> Result<Plan> {
-    let dockerfile = builder.project.dockerfile()?;
-    let name = stage.unwrap_or(&builder.project.config.stages.release);
-    let label = builder.project.config.build.dockerfile.as_str();
-    let stage = dockerfile.find_stage(name, label)?;
-    let stage_name = stage.name.clone().unwrap_or_else(|| stage.index.to_string());
-    builder.package.check_lockfile()?;
-    let args = builder.stage_args(&stage_name)?;
-    let mut plan = Plan::default();
-    plan.steps.extend(builder.build_steps(&stage_name, &args, builder.stage_step(&stage_name)?)?);
-    Ok(plan)
+fn stage_plan(setup: &BuildSetup, stage: &str) -> Result<Plan> {
+    let args = setup.stage_args(stage)?;
+    let steps = setup.build_steps(stage, &args, setup.stage_step(stage)?)?;
+    Ok(Plan { steps })
 }
 
 /// `lint`: the lint stage (eslint inside the image), then hadolint on the Dockerfile.
-pub fn lint_plan(builder: &Builder) -> Result<Plan> {
-    let config = &builder.project.config;
-    let mut plan = build_plan(builder, Some(&config.stages.lint))?;
-    let hadolint = Command::new("hadolint").arg(config.build.dockerfile.as_str());
+pub fn lint_plan(setup: &BuildSetup) -> Result<Plan> {
+    let mut plan = stage_plan(setup, &setup.project.role_stage(Role::Lint)?)?;
+    let hadolint = Command::new("hadolint").arg(setup.project.config.build.dockerfile.as_str());
     plan.push(
         Step::exec("lint the Dockerfile with hadolint", hadolint)
             .with_hint("hadolint found problems in the Dockerfile"),
@@ -404,19 +377,19 @@ pub fn lint_plan(builder: &Builder) -> Result<Plan> {
     Ok(plan)
 }
 
-/// `test`: the test stage. A service without a test script fails here, unless xtask.toml says it has no tests.
-pub fn test_plan(builder: &Builder) -> Result<Option<Plan>> {
-    let config = &builder.project.config;
-    if !builder.package.has_script("test") {
-        if !config.service.tests {
+/// `test`: the test stage. A service without a test script fails here, unless xtask.toml says it has
+/// no tests (then None).
+pub fn test_plan(setup: &BuildSetup) -> Result<Option<Plan>> {
+    if !setup.package.has_script("test") {
+        if !setup.project.config.service.tests {
             return Ok(None);
         }
         bail!(
             "{}/package.json has no \"test\" script; add one, or set [service] tests = false in xtask.toml if the service has no tests",
-            builder.package.label
+            setup.package.label
         );
     }
-    build_plan(builder, Some(&config.stages.test)).map(Some)
+    stage_plan(setup, &setup.project.role_stage(Role::Test)?).map(Some)
 }
 
 #[cfg(test)]

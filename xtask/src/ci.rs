@@ -4,24 +4,24 @@
 
 use anyhow::Result;
 
-use crate::build::{self, Builder};
+use crate::build::{self, BuildSetup};
 use crate::plan::{self, Options, Plan, Timing};
 use crate::{gha, release, run, stages};
 
-pub fn ci(builder: &Builder, options: &Options) -> Result<()> {
-    let project = builder.project;
-    let engine = builder.engine;
-    let release = release::compute(project, &builder.package, None)?;
+pub fn ci(setup: &BuildSetup, options: &Options) -> Result<()> {
+    let project = setup.project;
+    let engine = setup.engine;
+    let release = project.release(None)?;
     let mut plan = Plan::default();
-    plan.steps.extend(stages::pull_plan(project, engine, builder.flavor, builder.flags.platform.as_deref())?.steps);
-    plan.steps.extend(build::lint_plan(builder)?.steps);
-    match build::test_plan(builder)? {
+    plan.steps.extend(stages::pull_plan(project, engine, setup.flags.platform.as_deref())?.steps);
+    plan.steps.extend(build::lint_plan(setup)?.steps);
+    match build::test_plan(setup)? {
         Some(test) => plan.steps.extend(test.steps),
         None => eprintln!(
             "xtask: the service has no tests ([service] tests = false in xtask.toml); the test step is skipped"
         ),
     }
-    plan.steps.extend(release::release_plan(builder, &release, false, false)?.steps);
+    plan.steps.extend(release::release_plan(setup, &release, false, false)?.steps);
     let image = release.references.first().map(String::as_str).unwrap_or_default();
     plan.steps.extend(run::smoke_plan(project, engine, image)?.steps);
 
@@ -29,7 +29,7 @@ pub fn ci(builder: &Builder, options: &Options) -> Result<()> {
         return plan::execute(&plan, options, &mut Vec::new());
     }
     engine.server_version()?;
-    builder.check_builder()?;
+    setup.check_builder()?;
     let mut timings = Vec::new();
     let result = plan::execute(&plan, options, &mut timings);
     let table = timing_rows(&timings, &plan);

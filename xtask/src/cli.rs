@@ -1,311 +1,370 @@
-//! The command line: one table of commands and the flags each accepts, parsed with lexopt.
-//! Flags may come before or after the command (`cargo xtask --dry-run build --stage test`).
+//! The command line. `COMMANDS` declares each command once: its name, summary, the flags it accepts
+//! and how its `Task` is made from them. The parser (lexopt), the help text and the list of flags a
+//! command refuses all come from that one table, so they cannot disagree; `main` dispatches on `Task`
+//! with one exhaustive `match`. Flags may come before or after the command
+//! (`cargo xtask --dry-run build --stage test`).
 
 use anyhow::{bail, Result};
+use camino::Utf8PathBuf;
 use lexopt::prelude::*;
 
-pub struct CommandSpec {
-    pub name: &'static str,
-    pub usage: &'static str,
-    pub summary: &'static str,
-    pub flags: &'static [&'static str],
-    /// The positional argument, if the command takes one: (name, required).
-    pub positional: Option<(&'static str, bool)>,
+use crate::build::{self, BuildFlags};
+use crate::config::Cache;
+
+/// What to do, with exactly the flags that command accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Task {
+    Doctor,
+    Stages,
+    Inspect,
+    Pull { platform: Option<String> },
+    Build { stage: Option<String>, flags: BuildFlags },
+    Lint(BuildFlags),
+    Test(BuildFlags),
+    Release { flags: BuildFlags, registry: Option<String>, push: bool, force: bool },
+    Tags { json: bool, registry: Option<String> },
+    Run,
+    Smoke,
+    Ci(BuildFlags),
+    Up,
+    Down { volumes: bool, yes: bool },
+    Logs { service: Option<String>, follow: bool },
+    Ps,
+    New { dir: Utf8PathBuf, name: Option<String> },
 }
 
-const BUILD_FLAGS: &[&str] =
-    &["--no-cache", "--pull", "--build-arg", "--progress", "--platform", "--builder", "--cache"];
-
-pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "doctor",
-        usage: "doctor",
-        summary: "Check the engine, buildx, compose and tools; say how to fix what is missing",
-        flags: &[],
-        positional: None,
-    },
-    CommandSpec {
-        name: "stages",
-        usage: "stages",
-        summary: "List the Dockerfile's stages, their bases and the role each plays",
-        flags: &[],
-        positional: None,
-    },
-    CommandSpec {
-        name: "inspect",
-        usage: "inspect",
-        summary:
-            "What the kit found in the service (scripts, start, port, lockfile, native modules) and what it will do",
-        flags: &[],
-        positional: None,
-    },
-    CommandSpec {
-        name: "pull",
-        usage: "pull [--platform P]",
-        summary: "Pull the base images the chosen flavor needs (read from the Dockerfile)",
-        flags: &["--platform"],
-        positional: None,
-    },
-    CommandSpec {
-        name: "build",
-        usage:
-            "build [--stage S] [--no-cache] [--pull] [--build-arg K=V]... [--progress P] [--platform P] [--builder B]",
-        summary: "Build one stage (default: the release stage) and tag it IMAGE:STAGE",
-        flags: &["--stage", "--no-cache", "--pull", "--build-arg", "--progress", "--platform", "--builder", "--cache"],
-        positional: None,
-    },
-    CommandSpec {
-        name: "lint",
-        usage: "lint [build flags]",
-        summary: "Build the lint stage (eslint inside the image), then lint the Dockerfile with hadolint",
-        flags: BUILD_FLAGS,
-        positional: None,
-    },
-    CommandSpec {
-        name: "test",
-        usage: "test [build flags]",
-        summary: "Build the test stage: the Node test suite runs inside the image; a failure fails the build",
-        flags: BUILD_FLAGS,
-        positional: None,
-    },
-    CommandSpec {
-        name: "release",
-        usage: "release [--push [--force]] [--registry R] [build flags]",
-        summary: "Build the release stage once, tagged from package.json's version and git (semver, sha, branch)",
-        flags: &[
-            "--no-cache",
-            "--pull",
-            "--build-arg",
-            "--progress",
-            "--platform",
-            "--builder",
-            "--cache",
-            "--registry",
-            "--push",
-            "--force",
-        ],
-        positional: None,
-    },
-    CommandSpec {
-        name: "tags",
-        usage: "tags [--json] [--registry R]",
-        summary: "Print the tags and OCI labels `release` would apply, one per line",
-        flags: &["--json", "--registry"],
-        positional: None,
-    },
-    CommandSpec {
-        name: "run",
-        usage: "run",
-        summary: "Run the release image on the service port; the container is removed on exit",
-        flags: &[],
-        positional: None,
-    },
-    CommandSpec {
-        name: "smoke",
-        usage: "smoke",
-        summary: "Start the release image, wait until healthy, probe the health path, stop; always clean up",
-        flags: &[],
-        positional: None,
-    },
-    CommandSpec {
-        name: "ci",
-        usage: "ci [build flags]",
-        summary: "The whole pipeline: pull, lint, test, release, smoke; stops at the first failure; timing table",
-        flags: BUILD_FLAGS,
-        positional: None,
-    },
-    CommandSpec {
-        name: "up",
-        usage: "up",
-        summary: "Start the compose stack (Node replicas, MongoDB, Redis, Nginx), wait until healthy, print the URL",
-        flags: &[],
-        positional: None,
-    },
-    CommandSpec {
-        name: "down",
-        usage: "down [--volumes [--yes]]",
-        summary: "Stop and remove the compose stack; --volumes also deletes its data (asks first unless --yes)",
-        flags: &["--volumes", "--yes", "-y"],
-        positional: None,
-    },
-    CommandSpec {
-        name: "logs",
-        usage: "logs [SERVICE] [--follow]",
-        summary: "Show the compose stack's logs, of one service or all",
-        flags: &["--follow", "-f"],
-        positional: Some(("SERVICE", false)),
-    },
-    CommandSpec {
-        name: "ps",
-        usage: "ps",
-        summary: "List the compose stack's containers and their health",
-        flags: &[],
-        positional: None,
-    },
-    CommandSpec {
-        name: "bench",
-        usage: "bench [--quick] [--json]",
-        summary: "Measure the kit and the images (build times, cache, sizes, requests per second) against budgets",
-        flags: &["--quick", "--json"],
-        positional: None,
-    },
-    CommandSpec {
-        name: "new",
-        usage: "new DIR [--name NAME]",
-        summary: "Copy the template into a new project in DIR, renamed, with a fresh git repository",
-        flags: &["--name"],
-        positional: Some(("DIR", true)),
-    },
-];
-
-const GLOBAL_FLAGS: &str = "  --dry-run         Print the exact commands, one per line, ready to paste; run nothing
-  -v, --verbose     Show each command as it runs
-  --engine E        docker (default) or podman; also XTASK_ENGINE
-  --flavor F        alpine or debian, overriding xtask.toml's [build] flavor; also XTASK_FLAVOR
-  --context C       docker context to use for every step (docker --context C ...)
-  -h, --help        Show help (`cargo xtask help COMMAND` for one command)";
-
-const FLAG_HELP: &[(&str, &str)] = &[
-    ("--stage", "--stage S         The stage to build (see `cargo xtask stages`)"),
-    ("--no-cache", "--no-cache        Build without the layer cache"),
-    ("--pull", "--pull            Pull newer base images before building"),
-    ("--build-arg", "--build-arg K=V   Extra build arg (repeatable); the kit's own args come from xtask.toml"),
-    ("--progress", "--progress P      BuildKit progress output: auto, plain, tty, quiet or rawjson"),
-    ("--platform", "--platform P      Target platform(s), e.g. linux/amd64 or linux/amd64,linux/arm64"),
-    ("--builder", "--builder B       buildx builder instance to use (a remote BuildKit, a Kubernetes builder...)"),
-    (
-        "--registry",
-        "--registry R      Registry (and namespace) for the image, overriding xtask.toml, e.g. ghcr.io/acme",
-    ),
-    ("--push", "--push            Push every tag to the registry"),
-    ("--force", "--force           Push even over a released version that holds another image"),
-    ("--quick", "--quick           A short run: fewer repetitions, the slowest figures left out"),
-    ("--json", "--json            Print JSON instead of lines"),
-    ("--volumes", "--volumes         Also delete the stack's named volumes (its data)"),
-    ("--yes", "-y, --yes         Do not ask for confirmation"),
-    ("--follow", "-f, --follow      Keep streaming new log lines"),
-    ("--name", "--name NAME       The new service's name (default: DIR's name); npm and image name rules apply"),
-];
-
+/// The flags every command takes.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Cli {
-    pub command: String,
-    pub help: bool,
+pub struct Global {
     pub dry_run: bool,
     pub verbose: bool,
     pub engine: Option<String>,
     pub flavor: Option<String>,
     pub context: Option<String>,
-    pub stage: Option<String>,
-    pub no_cache: bool,
-    pub pull: bool,
-    pub build_args: Vec<String>,
-    pub progress: Option<String>,
-    pub platform: Option<String>,
-    pub builder: Option<String>,
-    pub registry: Option<String>,
-    pub cache: Option<String>,
-    pub json: bool,
-    pub push: bool,
-    pub force: bool,
-    pub quick: bool,
-    /// The one positional argument some commands take: `new DIR`, `logs SERVICE`.
-    pub positional: Option<String>,
-    pub name: Option<String>,
-    pub volumes: bool,
-    pub yes: bool,
-    pub follow: bool,
 }
 
-pub fn find(name: &str) -> Option<&'static CommandSpec> {
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    Run(Global, Task),
+    /// `--help`, `-h` or `help [COMMAND]`: the help of that command, or of the kit.
+    Help(Option<&'static str>),
+}
+
+/// One flag, as the parser and the help see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Flag {
+    pub long: &'static str,
+    pub short: Option<char>,
+    /// The value's name in help (`--stage S`); None for a switch.
+    pub value: Option<&'static str>,
+    pub help: &'static str,
+}
+
+const fn switch(long: &'static str, help: &'static str) -> Flag {
+    Flag { long, short: None, value: None, help }
+}
+
+const fn valued(long: &'static str, value: &'static str, help: &'static str) -> Flag {
+    Flag { long, short: None, value: Some(value), help }
+}
+
+const GLOBAL: &[Flag] = &[
+    switch("dry-run", "Print the exact commands, one per line, ready to paste; run nothing"),
+    Flag { short: Some('v'), ..switch("verbose", "Show each command as it runs") },
+    valued("engine", "E", "docker (default) or podman; also XTASK_ENGINE"),
+    valued("flavor", "F", "alpine or debian, overriding xtask.toml's [build] flavor; also XTASK_FLAVOR"),
+    valued("context", "C", "docker context to use for every step (docker --context C ...)"),
+    Flag { short: Some('h'), ..switch("help", "Show help (`cargo xtask help COMMAND` for one command)") },
+];
+
+const STAGE: Flag = valued("stage", "S", "The stage to build (default: the release stage; see `cargo xtask stages`)");
+const PLATFORM: Flag =
+    valued("platform", "P", "Target platform(s), e.g. linux/amd64 or linux/amd64,linux/arm64 (one pull per platform)");
+const REGISTRY: Flag =
+    valued("registry", "R", "Registry (and namespace) for the image, overriding xtask.toml, e.g. ghcr.io/acme");
+const JSON: Flag = switch("json", "Print JSON instead of lines");
+
+const BUILD: &[Flag] = &[
+    switch("no-cache", "Build without the layer cache"),
+    switch("pull", "Pull newer base images before building"),
+    valued("build-arg", "K=V", "Extra build arg (repeatable); the kit's own args come from xtask.toml"),
+    valued("progress", "P", "BuildKit progress output: auto, plain, tty, quiet or rawjson"),
+    PLATFORM,
+    valued("builder", "B", "buildx builder instance to use (a remote BuildKit, a Kubernetes builder...)"),
+    valued("cache", "MODE", "Build cache: none, inline, registry, local or gha (default: xtask.toml's [build] cache)"),
+];
+
+/// One command: the one place its name, help, flags and `Task` are declared.
+pub struct Spec {
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// Groups of flags, e.g. `&[&[STAGE], BUILD]`.
+    pub flags: &'static [&'static [Flag]],
+    /// The positional argument, if the command takes one: (name, required).
+    pub positional: Option<(&'static str, bool)>,
+    make: fn(&Given) -> Result<Task>,
+}
+
+const fn spec(name: &'static str, summary: &'static str, make: fn(&Given) -> Result<Task>) -> Spec {
+    Spec { name, summary, flags: &[], positional: None, make }
+}
+
+pub const COMMANDS: &[Spec] = &[
+    spec("doctor", "Check the engine, buildx, compose and tools; say how to fix what is missing", |_| Ok(Task::Doctor)),
+    spec("stages", "List the Dockerfile's stages, their bases and the role each plays", |_| Ok(Task::Stages)),
+    spec(
+        "inspect",
+        "What the kit found in the service (scripts, start, port, lockfile, native modules) and what it will do",
+        |_| Ok(Task::Inspect),
+    ),
+    Spec {
+        flags: &[&[PLATFORM]],
+        ..spec("pull", "Pull the base images the chosen flavor needs (read from the Dockerfile)", |g| {
+            Ok(Task::Pull { platform: g.platform()? })
+        })
+    },
+    Spec {
+        flags: &[&[STAGE], BUILD],
+        ..spec("build", "Build one stage (default: the release stage) and tag it IMAGE:STAGE", |g| {
+            Ok(Task::Build { stage: g.value("stage"), flags: g.build_flags()? })
+        })
+    },
+    Spec {
+        flags: &[BUILD],
+        ..spec("lint", "Build the lint stage (eslint inside the image), then lint the Dockerfile with hadolint", |g| {
+            Ok(Task::Lint(g.build_flags()?))
+        })
+    },
+    Spec {
+        flags: &[BUILD],
+        ..spec(
+            "test",
+            "Build the test stage: the Node test suite runs inside the image; a failure fails the build",
+            |g| Ok(Task::Test(g.build_flags()?)),
+        )
+    },
+    Spec {
+        flags: &[
+            &[
+                REGISTRY,
+                switch("push", "Push every tag to the registry"),
+                switch("force", "Push even over a released version that holds another image"),
+            ],
+            BUILD,
+        ],
+        ..spec(
+            "release",
+            "Build the release stage once, tagged from package.json's version and git (semver, sha, branch)",
+            |g| {
+                let (push, force) = (g.switch("push"), g.switch("force"));
+                Ok(Task::Release { flags: g.build_flags()?, registry: g.value("registry"), push, force })
+            },
+        )
+    },
+    Spec {
+        flags: &[&[JSON, REGISTRY]],
+        ..spec("tags", "Print the tags and OCI labels `release` would apply, one per line", |g| {
+            Ok(Task::Tags { json: g.switch("json"), registry: g.value("registry") })
+        })
+    },
+    spec("run", "Run the release image on the service port; the container is removed on exit", |_| Ok(Task::Run)),
+    spec("smoke", "Start the release image, wait until healthy, probe the health path, stop; always clean up", |_| {
+        Ok(Task::Smoke)
+    }),
+    Spec {
+        flags: &[BUILD],
+        ..spec(
+            "ci",
+            "The whole pipeline: pull, lint, test, release, smoke; stops at the first failure; timing table",
+            |g| Ok(Task::Ci(g.build_flags()?)),
+        )
+    },
+    spec(
+        "up",
+        "Start the compose stack (Node replicas, MongoDB, Redis, Nginx), wait until healthy, print the URL",
+        |_| Ok(Task::Up),
+    ),
+    Spec {
+        flags: &[&[
+            switch("volumes", "Also delete the stack's named volumes (its data)"),
+            Flag { short: Some('y'), ..switch("yes", "Do not ask for confirmation") },
+        ]],
+        ..spec(
+            "down",
+            "Stop and remove the compose stack; --volumes also deletes its data (asks first unless --yes)",
+            |g| Ok(Task::Down { volumes: g.switch("volumes"), yes: g.switch("yes") }),
+        )
+    },
+    Spec {
+        flags: &[&[Flag { short: Some('f'), ..switch("follow", "Keep streaming new log lines") }]],
+        positional: Some(("SERVICE", false)),
+        ..spec("logs", "Show the compose stack's logs, of one service or all", |g| {
+            Ok(Task::Logs { service: g.positional.clone(), follow: g.switch("follow") })
+        })
+    },
+    spec("ps", "List the compose stack's containers and their health", |_| Ok(Task::Ps)),
+    Spec {
+        flags: &[&[valued(
+            "name",
+            "NAME",
+            "The new service's name (default: DIR's name); npm and image name rules apply",
+        )]],
+        positional: Some(("DIR", true)),
+        ..spec("new", "Copy the template into a new project in DIR, renamed, with a fresh git repository", |g| {
+            Ok(Task::New { dir: g.positional.clone().unwrap_or_default().into(), name: g.value("name") })
+        })
+    },
+];
+
+impl Spec {
+    fn all_flags(&self) -> impl Iterator<Item = &'static Flag> {
+        self.flags.iter().flat_map(|group| group.iter())
+    }
+
+    /// `build [--stage S] [--no-cache] …`
+    fn usage(&self) -> String {
+        let mut usage = self.name.to_string();
+        match self.positional {
+            Some((name, true)) => usage.push_str(&format!(" {name}")),
+            Some((name, false)) => usage.push_str(&format!(" [{name}]")),
+            None => {}
+        }
+        for flag in self.all_flags() {
+            match flag.value {
+                Some(value) => usage.push_str(&format!(" [--{} {value}]", flag.long)),
+                None => usage.push_str(&format!(" [--{}]", flag.long)),
+            }
+        }
+        usage
+    }
+}
+
+/// The flags and the positional argument given to one command, as the parser found them.
+pub struct Given {
+    spec: &'static Spec,
+    values: Vec<(&'static str, Option<String>)>,
+    positional: Option<String>,
+}
+
+impl Given {
+    fn lookup<'a>(&'a self, long: &'a str) -> impl Iterator<Item = &'a Option<String>> {
+        debug_assert!(self.spec.all_flags().any(|f| f.long == long), "'{}' reads undeclared --{long}", self.spec.name);
+        self.values.iter().filter(move |(name, _)| *name == long).map(|(_, value)| value)
+    }
+
+    fn switch(&self, long: &str) -> bool {
+        self.lookup(long).next().is_some()
+    }
+
+    /// The last value given (`--stage a --stage b` is b, as in docker).
+    fn value(&self, long: &str) -> Option<String> {
+        self.lookup(long).last().cloned().flatten()
+    }
+
+    fn values(&self, long: &str) -> Vec<String> {
+        self.lookup(long).filter_map(Clone::clone).collect()
+    }
+
+    fn platform(&self) -> Result<Option<String>> {
+        let platform = self.value("platform");
+        if let Some(platform) = &platform {
+            build::check_platforms(platform)?;
+        }
+        Ok(platform)
+    }
+
+    fn build_flags(&self) -> Result<BuildFlags> {
+        let progress = self.value("progress");
+        if let Some(progress) = &progress {
+            build::check_progress(progress)?;
+        }
+        let builder = self.value("builder");
+        if let Some(builder) = &builder {
+            build::check_builder_name(builder)?;
+        }
+        Ok(BuildFlags {
+            no_cache: self.switch("no-cache"),
+            pull: self.switch("pull"),
+            build_args: self.values("build-arg").iter().map(|a| build::parse_build_arg(a)).collect::<Result<_>>()?,
+            progress,
+            platform: self.platform()?,
+            builder,
+            cache: self.value("cache").as_deref().map(Cache::parse).transpose()?,
+        })
+    }
+}
+
+pub fn find(name: &str) -> Option<&'static Spec> {
     COMMANDS.iter().find(|c| c.name == name)
 }
 
-pub fn parse<I>(args: I) -> Result<Cli>
+pub fn parse<I>(args: I) -> Result<Parsed>
 where
     I: IntoIterator,
     I::Item: Into<std::ffi::OsString>,
 {
     let mut parser = lexopt::Parser::from_args(args);
-    let mut cli = Cli::default();
-    let mut seen_flags: Vec<String> = Vec::new();
+    let mut global = Global::default();
+    let mut help = false;
+    let mut spec: Option<&'static Spec> = None;
+    // Flags given before the command are checked once the command is known.
+    let mut given: Vec<(&'static Flag, Option<String>)> = Vec::new();
+    let mut positional = None;
     while let Some(arg) = parser.next()? {
-        let flag = match &arg {
-            Short(c) => format!("-{c}"),
-            Long(name) => format!("--{name}"),
-            Value(_) => String::new(),
-        };
-        match arg {
-            Short('h') | Long("help") => cli.help = true,
-            Short('v') | Long("verbose") => cli.verbose = true,
-            Long("dry-run") => cli.dry_run = true,
-            Long("engine") => cli.engine = Some(string(parser.value()?, &flag)?),
-            Long("flavor") => cli.flavor = Some(string(parser.value()?, &flag)?),
-            Long("context") => cli.context = Some(string(parser.value()?, &flag)?),
-            Long("stage") => cli.stage = Some(string(parser.value()?, &flag)?),
-            Long("no-cache") => cli.no_cache = true,
-            Long("pull") => cli.pull = true,
-            Long("build-arg") => cli.build_args.push(string(parser.value()?, &flag)?),
-            Long("progress") => cli.progress = Some(string(parser.value()?, &flag)?),
-            Long("platform") => cli.platform = Some(string(parser.value()?, &flag)?),
-            Long("builder") => cli.builder = Some(string(parser.value()?, &flag)?),
-            Long("registry") => cli.registry = Some(string(parser.value()?, &flag)?),
-            Long("json") => cli.json = true,
-            Long("push") => cli.push = true,
-            Long("quick") => cli.quick = true,
-            Long("force") => cli.force = true,
-            Long("cache") => cli.cache = Some(string(parser.value()?, &flag)?),
-            Long("name") => cli.name = Some(string(parser.value()?, &flag)?),
-            Long("volumes") => cli.volumes = true,
-            Short('y') | Long("yes") => cli.yes = true,
-            Short('f') | Long("follow") => cli.follow = true,
-            Value(value) if cli.command.is_empty() => {
-                let name = string(value, "command")?;
-                if name == "help" {
-                    cli.help = true;
-                    continue;
-                }
-                if find(&name).is_none() {
-                    bail!("{}", unknown_command(&name));
-                }
-                cli.command = name;
-            }
-            Value(value) if find(&cli.command).is_some_and(|c| c.positional.is_some()) && cli.positional.is_none() => {
-                cli.positional = Some(string(value, "argument")?);
-            }
+        let (long, short) = match &arg {
+            Long(name) => (Some(name.to_string()), None),
+            Short(c) => (None, Some(*c)),
             Value(value) => {
-                bail!(
-                    "unexpected argument '{}' for '{}'; see `cargo xtask {} --help`",
-                    value.to_string_lossy(),
-                    cli.command,
-                    cli.command
-                )
+                let value = string(value.clone(), "argument")?;
+                match spec {
+                    None if value == "help" => help = true,
+                    None => spec = Some(find(&value).ok_or_else(|| anyhow::anyhow!(unknown_command(&value)))?),
+                    Some(s) if s.positional.is_some() && positional.is_none() => positional = Some(value),
+                    Some(s) => bail!("unexpected argument '{value}' for '{0}'; see `cargo xtask {0} --help`", s.name),
+                }
+                continue;
             }
-            Short(c) => bail!("unknown option '-{c}'; see `cargo xtask --help`"),
-            Long(name) => bail!("unknown option '--{name}'; see `cargo xtask --help`"),
-        }
-        if !flag.is_empty() {
-            seen_flags.push(flag);
+        };
+        let flag = all_flags()
+            .find(|f| long.as_deref() == Some(f.long) || (short.is_some() && f.short == short))
+            .ok_or_else(|| {
+                let shown = long.as_ref().map(|l| format!("--{l}")).unwrap_or_else(|| format!("-{}", short.unwrap()));
+                let see = spec.map(|s| format!("cargo xtask {} --help", s.name)).unwrap_or("cargo xtask --help".into());
+                anyhow::anyhow!("unknown option '{shown}'; see `{see}`")
+            })?;
+        let value = match flag.value {
+            Some(_) => Some(string(parser.value()?, &format!("--{}", flag.long))?),
+            None => None,
+        };
+        match flag.long {
+            "help" => help = true,
+            "dry-run" => global.dry_run = true,
+            "verbose" => global.verbose = true,
+            "engine" => global.engine = value,
+            "flavor" => global.flavor = value,
+            "context" => global.context = value,
+            _ => given.push((flag, value)),
         }
     }
-    if cli.command.is_empty() && !cli.help {
+    if help {
+        return Ok(Parsed::Help(spec.map(|s| s.name)));
+    }
+    let Some(spec) = spec else {
         bail!("no command given; see `cargo xtask --help` for the list");
+    };
+    if let Some((flag, _)) = given.iter().find(|(flag, _)| !spec.all_flags().any(|f| f.long == flag.long)) {
+        bail!("'{}' does not take --{}; see `cargo xtask {} --help`", spec.name, flag.long, spec.name);
     }
-    if !cli.help {
-        let spec = find(&cli.command).expect("checked above");
-        if let Some((what, true)) = spec.positional {
-            if cli.positional.is_none() {
-                bail!("'{}' needs {what}; usage: cargo xtask {}", spec.name, spec.usage);
-            }
-        }
-        let global = ["-h", "--help", "-v", "--verbose", "--dry-run", "--engine", "--flavor", "--context"];
-        if let Some(flag) =
-            seen_flags.iter().find(|f| !global.contains(&f.as_str()) && !spec.flags.contains(&f.as_str()))
-        {
-            bail!("'{}' does not take {flag}; see `cargo xtask {} --help`", spec.name, spec.name);
-        }
+    if let (Some((what, true)), None) = (spec.positional, &positional) {
+        bail!("'{}' needs {what}; usage: cargo xtask {}", spec.name, spec.usage());
     }
-    Ok(cli)
+    let given = Given { spec, values: given.into_iter().map(|(f, v)| (f.long, v)).collect(), positional };
+    Ok(Parsed::Run(global, (spec.make)(&given)?))
+}
+
+/// Every flag any command knows, global ones first.
+fn all_flags() -> impl Iterator<Item = &'static Flag> {
+    GLOBAL.iter().chain(COMMANDS.iter().flat_map(Spec::all_flags))
 }
 
 fn string(value: std::ffi::OsString, what: &str) -> Result<String> {
@@ -321,18 +380,24 @@ fn unknown_command(name: &str) -> String {
     message
 }
 
-pub fn help(command: &str) -> String {
-    if let Some(spec) = find(command) {
-        let mut text = format!("{}\n\nUsage: cargo xtask {}\n", spec.summary, spec.usage);
-        let flags: Vec<&str> =
-            FLAG_HELP.iter().filter(|(name, _)| spec.flags.contains(name)).map(|(_, line)| *line).collect();
-        if !flags.is_empty() {
-            text.push_str("\nOptions:\n");
-            for line in flags {
-                text.push_str(&format!("  {line}\n"));
-            }
+fn flag_lines<'a>(flags: impl Iterator<Item = &'a Flag>) -> String {
+    let mut text = String::new();
+    for flag in flags {
+        let short = flag.short.map(|c| format!("-{c}, ")).unwrap_or_default();
+        let spelled = format!("{short}--{}{}", flag.long, flag.value.map(|v| format!(" {v}")).unwrap_or_default());
+        text.push_str(&format!("  {spelled:<17} {}\n", flag.help));
+    }
+    text
+}
+
+/// The help of one command, or of the kit when `command` is None.
+pub fn help(command: Option<&str>) -> String {
+    if let Some(spec) = command.and_then(find) {
+        let mut text = format!("{}\n\nUsage: cargo xtask {}\n", spec.summary, spec.usage());
+        if spec.all_flags().next().is_some() {
+            text.push_str(&format!("\nOptions:\n{}", flag_lines(spec.all_flags())));
         }
-        text.push_str(&format!("\nGlobal options:\n{GLOBAL_FLAGS}\n"));
+        text.push_str(&format!("\nGlobal options:\n{}", flag_lines(GLOBAL.iter())));
         return text;
     }
     let mut text = String::from(
@@ -342,7 +407,11 @@ pub fn help(command: &str) -> String {
     for spec in COMMANDS {
         text.push_str(&format!("  {:<9} {}\n", spec.name, spec.summary));
     }
-    text.push_str(&format!("\nOptions:\n{GLOBAL_FLAGS}\n\nSettings live in xtask.toml at the project root.\n"));
+    text.push_str(&format!(
+        "\nOptions:\n{}\n`cargo xtask COMMAND --help` lists a command's own options.\n\
+         Settings live in xtask.toml at the project root.\n",
+        flag_lines(GLOBAL.iter())
+    ));
     text
 }
 
@@ -350,15 +419,24 @@ pub fn help(command: &str) -> String {
 mod tests {
     use super::*;
 
+    fn task(args: &[&str]) -> (Global, Task) {
+        match parse(args).unwrap() {
+            Parsed::Run(global, task) => (global, task),
+            Parsed::Help(_) => panic!("help for {args:?}"),
+        }
+    }
+
     #[test]
     fn flags_before_and_after_the_command() {
-        let cli = parse(["--dry-run", "build", "--stage", "test", "-v", "--build-arg", "A=1"]).unwrap();
-        assert_eq!(cli.command, "build");
-        assert!(cli.dry_run && cli.verbose);
-        assert_eq!(cli.stage.as_deref(), Some("test"));
-        assert_eq!(cli.build_args, ["A=1"]);
-        let cli = parse(["build", "--stage=lint"]).unwrap();
-        assert_eq!(cli.stage.as_deref(), Some("lint"));
+        let (global, build) = task(&["--dry-run", "build", "--stage", "test", "-v", "--build-arg", "A=1"]);
+        assert!(global.dry_run && global.verbose);
+        let Task::Build { stage, flags } = build else { panic!("{build:?}") };
+        assert_eq!(stage.as_deref(), Some("test"));
+        assert_eq!(flags.build_args, [("A".to_string(), "1".to_string())]);
+        let (_, build) = task(&["build", "--stage=lint"]);
+        assert!(matches!(build, Task::Build { stage: Some(s), .. } if s == "lint"));
+        let (_, build) = task(&["--stage", "lint", "build"]);
+        assert!(matches!(build, Task::Build { stage: Some(s), .. } if s == "lint"));
     }
 
     #[test]
@@ -375,17 +453,34 @@ mod tests {
 
     #[test]
     fn unknown_flag_and_missing_value() {
-        assert!(parse(["build", "--frobnicate"]).unwrap_err().to_string().contains("unknown option '--frobnicate'"));
+        let err = parse(["build", "--frobnicate"]).unwrap_err().to_string();
+        assert_eq!(err, "unknown option '--frobnicate'; see `cargo xtask build --help`");
         assert!(parse(["build", "--stage"]).is_err());
         assert!(parse(Vec::<String>::new()).unwrap_err().to_string().contains("no command given"));
     }
 
     #[test]
     fn help_forms() {
-        assert!(parse(["--help"]).unwrap().help);
-        let cli = parse(["help", "build"]).unwrap();
-        assert!(cli.help && cli.command == "build");
-        assert!(help("build").contains("--stage S"));
-        assert!(help("").contains("Commands:"));
+        assert_eq!(parse(["--help"]).unwrap(), Parsed::Help(None));
+        assert_eq!(parse(["help", "build"]).unwrap(), Parsed::Help(Some("build")));
+        assert_eq!(parse(["release", "-h"]).unwrap(), Parsed::Help(Some("release")));
+        assert!(help(Some("build")).contains("--stage S"));
+        assert!(help(None).contains("Commands:"));
+    }
+
+    /// Every flag a command accepts is in its help, and every command's Task can be made from its own
+    /// flags (a `make` that read an undeclared flag would trip the debug assertion in `lookup`).
+    #[test]
+    fn help_lists_every_accepted_flag() {
+        for spec in COMMANDS {
+            let text = help(Some(spec.name));
+            for flag in spec.all_flags() {
+                assert!(text.contains(&format!("--{}", flag.long)), "{} --help lacks --{}", spec.name, flag.long);
+                let value = flag.value.map(|_| "linux/amd64");
+                let given = Given { spec, values: vec![(flag.long, value.map(Into::into))], positional: None };
+                let _ = (spec.make)(&given);
+            }
+        }
+        assert!(help(Some("ci")).contains("--cache MODE"));
     }
 }

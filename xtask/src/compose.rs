@@ -5,15 +5,16 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{bail, Result};
 
-use crate::build::Builder;
+use crate::build::BuildSetup;
 use crate::engine::{Engine, Kind};
-use crate::plan::{Command, Plan, Step};
+use crate::plan::{Plan, Step};
+use crate::process::Command;
 
 /// `docker compose --file F` (or `docker-compose --file F`), with the env the compose file reads:
 /// the flavor, the CA bundle secret and the published port.
-pub fn compose_command(builder: &Builder) -> Result<Command> {
-    let project = builder.project;
-    let engine = builder.engine;
+pub fn compose_command(setup: &BuildSetup) -> Result<Command> {
+    let project = setup.project;
+    let engine = setup.engine;
     let file = project.config.compose.file.as_str();
     let mut command = match engine.kind {
         Kind::Podman => bail!("podman on this host has no compose; run the stack with `--engine docker` (or install podman-compose and call it directly)"),
@@ -24,9 +25,9 @@ pub fn compose_command(builder: &Builder) -> Result<Command> {
     if app_store() == "mongo" {
         command = command.args(["--profile", "mongo"]);
     }
-    command.env.push(("FLAVOR".into(), builder.flavor.as_str().into()));
+    command.env.push(("FLAVOR".into(), setup.project.flavor.as_str().into()));
     command.env.push(("HTTP_PORT".into(), project.config.compose.http_port.to_string()));
-    if let Some(bundle) = builder.ca_bundle() {
+    if let Some(bundle) = setup.ca_bundle() {
         command.env.push(("CA_BUNDLE".into(), bundle));
     }
     Ok(command)
@@ -43,13 +44,13 @@ fn uses_compose_v1(engine: &Engine) -> bool {
     engine.query(&["compose", "version", "--short"]).is_err() && which::which("docker-compose").is_ok()
 }
 
-pub fn url(builder: &Builder) -> String {
-    format!("http://127.0.0.1:{}", builder.project.config.compose.http_port)
+pub fn url(setup: &BuildSetup) -> String {
+    format!("http://127.0.0.1:{}", setup.project.config.compose.http_port)
 }
 
-pub fn up_plan(builder: &Builder) -> Result<Plan> {
-    builder.package.check_lockfile()?;
-    let up = compose_command(builder)?.args(["up", "--detach", "--build", "--wait", "--wait-timeout", "180"]);
+pub fn up_plan(setup: &BuildSetup) -> Result<Plan> {
+    setup.package.check_lockfile()?;
+    let up = compose_command(setup)?.args(["up", "--detach", "--build", "--wait", "--wait-timeout", "180"]);
     let mut plan = Plan::default();
     plan.push(
         Step::exec("start the compose stack and wait until it is healthy", up)
@@ -58,9 +59,9 @@ pub fn up_plan(builder: &Builder) -> Result<Plan> {
     Ok(plan)
 }
 
-pub fn down_plan(builder: &Builder, volumes: bool) -> Result<Plan> {
+pub fn down_plan(setup: &BuildSetup, volumes: bool) -> Result<Plan> {
     // With the profile on whatever the store, so a mongo container left from an earlier `up` goes too.
-    let mut down = compose_command(builder)?;
+    let mut down = compose_command(setup)?;
     if !down.args.iter().any(|a| a == "--profile") {
         down = down.args(["--profile", "mongo"]);
     }
@@ -74,8 +75,8 @@ pub fn down_plan(builder: &Builder, volumes: bool) -> Result<Plan> {
     Ok(plan)
 }
 
-pub fn logs_plan(builder: &Builder, service: Option<&str>, follow: bool) -> Result<Plan> {
-    let mut logs = compose_command(builder)?.arg("logs");
+pub fn logs_plan(setup: &BuildSetup, service: Option<&str>, follow: bool) -> Result<Plan> {
+    let mut logs = compose_command(setup)?.arg("logs");
     if follow {
         logs = logs.arg("--follow");
     }
@@ -87,9 +88,9 @@ pub fn logs_plan(builder: &Builder, service: Option<&str>, follow: bool) -> Resu
     Ok(plan)
 }
 
-pub fn ps_plan(builder: &Builder) -> Result<Plan> {
+pub fn ps_plan(setup: &BuildSetup) -> Result<Plan> {
     let mut plan = Plan::default();
-    plan.push(Step::exec("list the stack's containers", compose_command(builder)?.arg("ps")));
+    plan.push(Step::exec("list the stack's containers", compose_command(setup)?.arg("ps")));
     Ok(plan)
 }
 

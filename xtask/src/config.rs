@@ -96,6 +96,16 @@ impl Cache {
         }
     }
 
+    pub fn name(self) -> &'static str {
+        match self {
+            Cache::None => "none",
+            Cache::Inline => "inline",
+            Cache::Registry => "registry",
+            Cache::Local => "local",
+            Cache::Gha => "gha",
+        }
+    }
+
     /// Whether the builder must export cache itself (the classic image store's `docker` driver cannot).
     pub fn needs_export(self) -> bool {
         matches!(self, Cache::Registry | Cache::Local | Cache::Gha)
@@ -253,7 +263,17 @@ fn check(config: &Config) -> Result<()> {
         Flavor::parse(flavor).context("[build] test_packages")?;
     }
     for key in config.build.args.keys().chain(config.smoke.env.keys()) {
-        crate::build::check_arg_name(key)?;
+        check_arg_name(key)?;
+    }
+    Ok(())
+}
+
+/// A build arg or environment variable name: letters, digits and '_', not starting with a digit.
+pub fn check_arg_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        bail!("'{name}' is not a valid variable name (letters, digits and '_', not starting with a digit)");
     }
     Ok(())
 }

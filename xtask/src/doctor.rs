@@ -3,8 +3,8 @@
 
 use anyhow::{bail, Result};
 
-use crate::engine::{query, Engine, Kind};
-use crate::plan::shell_quote;
+use crate::engine::{Engine, Kind};
+use crate::process::{query, shell_quote};
 
 struct Row {
     check: &'static str,

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Result};
 
-use crate::plan::Command;
+use crate::process::{self, Command};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -77,17 +77,13 @@ impl Engine {
 
     /// Runs a short engine query and returns its trimmed stdout.
     pub fn query(&self, args: &[&str]) -> Result<String> {
-        query(self.program, &self.query_args(args))
+        process::query(self.program, &self.query_args(args))
     }
 
     /// The server version, or a one-line error that says how to reach the engine.
     pub fn server_version(&self) -> Result<String> {
-        crate::plan::require_program(self.program)?;
-        let format = match self.kind {
-            Kind::Docker => "{{.Server.Version}}",
-            Kind::Podman => "{{.Server.Version}}",
-        };
-        match self.query(&["version", "--format", format]) {
+        process::require_program(self.program)?;
+        match self.query(&["version", "--format", "{{.Server.Version}}"]) {
             Ok(version) if !version.is_empty() && version != "<no value>" => Ok(version),
             Ok(_) => bail!("{}", self.unreachable("it answered without a server version")),
             Err(err) => bail!("{}", self.unreachable(&format!("{err:#}"))),
@@ -117,16 +113,4 @@ impl Engine {
         };
         format!("cannot reach the {} engine{target}: {why}; {fix}; `cargo xtask doctor` shows more", self.program)
     }
-}
-
-/// Runs `program args…`, captures stdout; a non-zero exit becomes an error holding stderr's first line.
-pub fn query(program: &str, args: &[&str]) -> Result<String> {
-    let shell = xshell::Shell::new()?;
-    let output = shell.cmd(program).args(args).quiet().ignore_status().output()?;
-    if output.status.success() {
-        return Ok(String::from_utf8_lossy(&output.stdout).trim().to_string());
-    }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let first = stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no error output");
-    bail!("{first}")
 }

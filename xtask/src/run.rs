@@ -6,15 +6,15 @@ use anyhow::Result;
 
 use crate::engine::Engine;
 use crate::plan::{Action, Plan, Step};
-use crate::project::{Package, Project};
+use crate::project::Project;
 
 /// The image `run` and `smoke` start: the first reference `release` tags for HEAD (the version
 /// tag, or the sha tag on pull requests); IMAGE:VERSION outside a git repository.
-pub fn release_image(project: &Project, package: &Package) -> String {
-    match crate::release::compute(project, package, None) {
+pub fn release_image(project: &Project) -> Result<String> {
+    Ok(match project.release(None) {
         Ok(release) if !release.references.is_empty() => release.references[0].clone(),
-        _ => format!("{}:{}", project.image(), package.version),
-    }
+        _ => format!("{}:{}", project.image(), project.package()?.version),
+    })
 }
 
 /// A container name unique to this invocation, so cleanup removes exactly what it started.

@@ -6,54 +6,55 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 
 use crate::config::Flavor;
-use crate::dockerfile::Dockerfile;
 use crate::engine::Engine;
 use crate::plan::{Plan, Step};
-use crate::project::Project;
+use crate::project::{Project, Role};
 
-/// The roles xtask.toml assigns, as (role, stage) pairs, each checked against the Dockerfile.
-pub fn roles(project: &Project, dockerfile: &Dockerfile) -> Result<Vec<(&'static str, String)>> {
-    let stages = &project.config.stages;
-    let label = project.config.build.dockerfile.as_str();
-    let mut roles = Vec::new();
-    for (role, name) in [("lint", &stages.lint), ("test", &stages.test), ("release", &stages.release)] {
-        dockerfile
-            .find_stage(name, label)
-            .map_err(|err| anyhow::anyhow!("xtask.toml [stages] {role} = \"{name}\": {err}"))?;
-        roles.push((role, name.to_lowercase()));
-    }
-    Ok(roles)
+/// Each role's stage, checked against the Dockerfile.
+fn roles(project: &Project) -> Result<Vec<(Role, String)>> {
+    Role::ALL.into_iter().map(|role| Ok((role, project.role_stage(role)?))).collect()
 }
 
-/// Build args as BuildKit would see them for FROM lines: the flavor plus the user's args.
-pub fn from_args(project: &Project, flavor: Flavor) -> BTreeMap<String, String> {
-    let mut args = project.config.build.args.clone();
-    args.insert("FLAVOR".to_string(), flavor.as_str().to_string());
-    args
-}
-
-pub fn print_stages(project: &Project, flavor: Flavor) -> Result<()> {
-    let dockerfile = project.dockerfile()?;
-    let roles = roles(project, &dockerfile)?;
-    let args = from_args(project, flavor);
-    // Which role stages need each stage, with this flavor.
-    let mut needed_by: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
-    for (role, stage) in &roles {
-        for index in dockerfile.dependencies(stage, &args)? {
-            needed_by.entry(index).or_default().push(role);
+/// For each stage index, the roles whose stages need it with these FROM args.
+fn needed_by(
+    project: &Project,
+    roles: &[(Role, String)],
+    args: &BTreeMap<String, String>,
+) -> Result<BTreeMap<usize, Vec<&'static str>>> {
+    let mut needed: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+    for (role, stage) in roles {
+        for index in project.dockerfile()?.dependencies(stage, args)? {
+            needed.entry(index).or_default().push(role.name());
         }
     }
+    Ok(needed)
+}
+
+pub fn print_stages(project: &Project) -> Result<()> {
+    let dockerfile = project.dockerfile()?;
+    let roles = roles(project)?;
+    let flavor = project.flavor;
+    let args = project.base_args();
+    let needed = needed_by(project, &roles, &args)?;
+    // A stage that only the other flavor uses is "not used with flavor X"; one no flavor uses, "not used".
+    let other = if flavor == Flavor::Alpine { Flavor::Debian } else { Flavor::Alpine };
+    let mut other_args = args.clone();
+    other_args.insert("FLAVOR".to_string(), other.as_str().to_string());
+    let needed_by_other = needed_by(project, &roles, &other_args).unwrap_or_default();
     let rows: Vec<[String; 3]> = dockerfile
         .stages
         .iter()
         .map(|stage| {
             let name = stage.name.clone().unwrap_or_else(|| format!("#{}", stage.index));
             let base = dockerfile.resolve_base(stage, &args);
-            let own = roles.iter().find(|(_, s)| *s == name).map(|(role, _)| *role);
-            let role = match (own, needed_by.get(&stage.index)) {
+            let own = roles.iter().find(|(_, s)| *s == name).map(|(role, _)| role.name());
+            let role = match (own, needed.get(&stage.index)) {
                 (Some(role), _) => role.to_string(),
                 (None, Some(users)) => format!("needed by {}", users.join(", ")),
-                (None, None) => format!("not used with flavor {}", flavor.as_str()),
+                (None, None) if needed_by_other.contains_key(&stage.index) => {
+                    format!("not used with flavor {}", flavor.as_str())
+                }
+                (None, None) => "not used".to_string(),
             };
             [name, base, role]
         })
@@ -68,11 +69,11 @@ pub fn print_stages(project: &Project, flavor: Flavor) -> Result<()> {
 }
 
 /// `pull`: every external image the lint, test and release stages need with this flavor.
-pub fn pull_plan(project: &Project, engine: &Engine, flavor: Flavor, platform: Option<&str>) -> Result<Plan> {
+pub fn pull_plan(project: &Project, engine: &Engine, platform: Option<&str>) -> Result<Plan> {
     let dockerfile = project.dockerfile()?;
-    let args = from_args(project, flavor);
+    let args = project.base_args();
     let mut images: Vec<String> = Vec::new();
-    for (_, stage) in roles(project, &dockerfile)? {
+    for (_, stage) in roles(project)? {
         for image in dockerfile.external_images(&stage, &args)? {
             if !images.contains(&image) {
                 images.push(image);

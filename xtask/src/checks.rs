@@ -1,6 +1,7 @@
-//! The kit's own checks on a running container: wait until the engine reports it healthy, then
-//! send one HTTP GET to the host port the engine published. Plain std networking, no HTTP crate.
-//! Every query goes through the engine (`docker --context C`, `DOCKER_HOST`), like the steps.
+//! The kit's own checks, run by the executor between commands: wait until the engine reports a
+//! container healthy, send one HTTP GET to the host port it published (plain std networking, no HTTP
+//! crate), and refuse to push over a released version. Every query goes through the engine
+//! (`docker --context C`, `DOCKER_HOST`), like the steps.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -112,4 +113,34 @@ fn last_logs(engine: &Engine, container: &str) -> String {
         }
         Err(_) => String::new(),
     }
+}
+
+/// A released version is never overwritten: the registry must not have `reference` yet, or have
+/// it with the digest of the image built here (then the push is a retry and changes nothing).
+pub fn keep_released(engine: &Engine, reference: &str) -> Result<()> {
+    if engine.kind == Kind::Podman {
+        bail!("podman cannot read a registry's digest for {reference} here (no `buildx imagetools`); push with --force, or release with --engine docker");
+    }
+    let remote = match engine.query(&["buildx", "imagetools", "inspect", "--format", "{{json .Manifest}}", reference]) {
+        Ok(json) => serde_json::from_str::<serde_json::Value>(&json)
+            .ok()
+            .and_then(|m| m.get("digest").and_then(|d| d.as_str()).map(str::to_string))
+            .with_context(|| format!("cannot read the digest of {reference} from the registry"))?,
+        Err(err) if is_not_found(&err.to_string()) => return Ok(()),
+        Err(err) => return Err(err.context(format!("cannot ask the registry about {reference}"))),
+    };
+    let local =
+        engine.query(&["image", "inspect", "--format", "{{.Id}} {{range .RepoDigests}}{{.}} {{end}}", reference])?;
+    if local.split_whitespace().any(|id| id == remote || id.ends_with(&format!("@{remote}"))) {
+        eprintln!("    {reference} already holds this image ({remote}); pushing again is a no-op");
+        return Ok(());
+    }
+    bail!(
+        "{reference} is already in the registry with digest {remote}, and this build differs; a released version is never overwritten: bump the version in package.json, or pass --force"
+    )
+}
+
+fn is_not_found(message: &str) -> bool {
+    let message = message.to_lowercase();
+    message.contains("not found") || message.contains("manifest unknown") || message.contains("no such manifest")
 }
