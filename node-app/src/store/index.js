@@ -34,14 +34,7 @@ const factories = {
   },
 };
 
-// The backend is unreachable (refused, timed out, restarting); the request may
-// succeed later. `cause` holds the driver's error for the logs.
-export class StoreUnavailableError extends Error {
-  constructor(message, options) {
-    super(message, options);
-    this.name = 'StoreUnavailableError';
-  }
-}
+export { StoreUnavailableError } from './errors.js';
 
 // A driver's complaint about a malformed URL, prefixed with the variable's name.
 function named(name, create) {

@@ -16,7 +16,7 @@ import {
   MongoServerSelectionError,
   MongoTopologyClosedError,
 } from 'mongodb';
-import { StoreUnavailableError } from './index.js';
+import { StoreUnavailableError } from './errors.js';
 
 const silent = { info() {}, warn() {}, error() {} };
 

@@ -8,7 +8,7 @@
 // - the 'error' event always has a listener (without one, Node would crash the
 //   process), and connection changes are logged once, not on every retry.
 import { createClient, ErrorReply } from 'redis';
-import { StoreUnavailableError } from './index.js';
+import { StoreUnavailableError } from './errors.js';
 
 const silent = { info() {}, warn() {}, error() {} };
 
