@@ -78,8 +78,7 @@ const GLOBAL: &[Flag] = &[
 ];
 
 const STAGE: Flag = valued("stage", "S", "The stage to build (default: the release stage; see `cargo xtask stages`)");
-const PLATFORM: Flag =
-    valued("platform", "P", "Target platform(s), e.g. linux/amd64 or linux/amd64,linux/arm64 (one pull per platform)");
+const PLATFORM: Flag = valued("platform", "P", "Target platform(s), e.g. linux/amd64 or linux/amd64,linux/arm64");
 const REGISTRY: Flag =
     valued("registry", "R", "Registry (and namespace) for the image, overriding xtask.toml, e.g. ghcr.io/acme");
 const JSON: Flag = switch("json", "Print JSON instead of lines");

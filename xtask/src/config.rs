@@ -124,6 +124,7 @@ pub struct Stages {
 #[serde(default, deny_unknown_fields)]
 pub struct Service {
     /// The port the service listens on: EXPOSE, the HEALTHCHECK, `run` and `smoke` follow it.
+    #[serde(deserialize_with = "port")]
     pub port: u16,
     /// Answered with 2xx when the service is alive: the HEALTHCHECK and `smoke` probe it.
     pub health_path: String,
@@ -141,6 +142,7 @@ pub struct Compose {
     /// The compose file `up`, `down`, `logs` and `ps` use.
     pub file: Utf8PathBuf,
     /// The stack's one published port (Nginx), on 127.0.0.1.
+    #[serde(deserialize_with = "port")]
     pub http_port: u16,
 }
 
@@ -204,10 +206,25 @@ impl Default for Smoke {
     }
 }
 
+/// A TCP port in words a reader understands, instead of serde's "expected u16".
+fn port<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
+    use serde::de::Error;
+    let value = toml::Value::deserialize(deserializer)?;
+    match value.as_integer().map(u16::try_from) {
+        Some(Ok(port)) if port > 0 => Ok(port),
+        _ => Err(D::Error::custom(format!("{value} is not a port: write a number from 1 to 65535, without quotes"))),
+    }
+}
+
 /// Reads and checks `xtask.toml` in `root`.
 pub fn load(root: &Utf8Path) -> Result<Config> {
     let path = root.join(FILE_NAME);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {path}"))?;
+    let text = String::from_utf8(bytes).map_err(|err| {
+        let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+        anyhow::anyhow!("{FILE_NAME}:{line}: not UTF-8 text; save the file as UTF-8")
+    })?;
     parse(&text, FILE_NAME)
 }
 
@@ -255,9 +272,6 @@ fn check(config: &Config) -> Result<()> {
     }
     if !config.service.health_path.starts_with('/') {
         bail!("[service] health_path '{}' must start with '/'", config.service.health_path);
-    }
-    if config.service.port == 0 {
-        bail!("[service] port must be between 1 and 65535");
     }
     for flavor in config.build.test_packages.keys() {
         Flavor::parse(flavor).context("[build] test_packages")?;
@@ -333,6 +347,17 @@ timeout = 5
         assert!(err.contains("xtask.toml:1") && err.contains("imgae"), "{err}");
         let err = parse("[build]\nflavor = \"arch\"\n", "xtask.toml").unwrap_err().to_string();
         assert!(err.contains("xtask.toml:2") && err.contains("arch"), "{err}");
+    }
+
+    #[test]
+    fn ports_are_explained() {
+        for text in ["[service]\nport = \"3000\"\n", "[service]\nport = 70000\n", "[service]\nport = 0\n"] {
+            let err = parse(text, "xtask.toml").unwrap_err().to_string();
+            assert!(err.starts_with("xtask.toml:2: key 'port':"), "{err}");
+            assert!(err.contains("a number from 1 to 65535"), "{err}");
+        }
+        let err = parse("[compose]\nhttp_port = -1\n", "xtask.toml").unwrap_err().to_string();
+        assert!(err.contains("key 'http_port'") && err.contains("-1 is not a port"), "{err}");
     }
 
     #[test]

@@ -7,11 +7,17 @@ pub use signal_hook::consts::{SIGINT, SIGTERM};
 
 static RECEIVED: AtomicUsize = AtomicUsize::new(0);
 
-/// From now on SIGINT and SIGTERM no longer kill the kit; `received` reports them.
+/// From now on SIGINT and SIGTERM no longer kill the kit; `received` reports them. A closed output
+/// pipe (`cargo xtask stages | head`) ends the kit quietly, as it does other command line tools,
+/// instead of a panic in `println!` (Rust ignores SIGPIPE unless told otherwise).
 pub fn install() {
     for sig in [SIGINT, SIGTERM] {
         // Fails only for signals that cannot be caught, which these two are not.
         let _ = signal_hook::flag::register_usize(sig, &RECEIVED, sig as usize);
+    }
+    // SAFETY: restores the default action of one signal; no handler runs in our code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -236,3 +236,38 @@ fn same_commit_same_labels() {
     let pinned = xtask(&repo_root(), &["tags"], &[("SOURCE_DATE_EPOCH", "0")]);
     assert!(pinned.stdout.contains("label org.opencontainers.image.created=1970-01-01T00:00:00Z"), "{}", pinned.stdout);
 }
+
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let target = scratch(&[]).join("copy");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["new", target.to_str().unwrap(), "--name", "shop", "--dry-run"])
+        .current_dir(repo_root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Like `| head -0`: the reader is gone before the kit prints its first line.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+    assert_eq!(output.status.signal(), Some(13), "ends by SIGPIPE, as `ls | head` does: {:?}", output.status);
+}
+
+#[test]
+fn a_mistyped_flag_points_to_the_commands_help() {
+    let run = xtask(&repo_root(), &["release", "--pusj"], &[]);
+    run.assert_error("unknown option '--pusj'; see `cargo xtask release --help`");
+    let run = xtask(&repo_root(), &["ci", "--help"], &[]);
+    run.assert_ok();
+    assert!(run.stdout.contains("--cache MODE"), "{}", run.stdout);
+}
+
+#[test]
+fn ports_are_explained_in_every_command() {
+    let dir = scratch(&[("xtask.toml", "[service]\nport = 70000\n")]);
+    let run = xtask(&dir, &["tags"], &[]);
+    run.assert_error("xtask.toml:2: key 'port': 70000 is not a port: write a number from 1 to 65535");
+}
