@@ -221,28 +221,18 @@ impl GitFacts {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Lockfile {
     Npm,
     Yarn,
     Pnpm,
+    #[default]
     Missing,
 }
 
+/// package.json's fields the kit reads, and what it found beside it.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-struct PackageJson {
-    name: String,
-    version: String,
-    description: String,
-    license: String,
-    homepage: String,
-    main: Option<String>,
-    repository: Option<serde_json::Value>,
-    scripts: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone)]
 pub struct Package {
     pub name: String,
     pub version: String,
@@ -252,10 +242,13 @@ pub struct Package {
     pub main: Option<String>,
     pub repository: Option<serde_json::Value>,
     pub scripts: BTreeMap<String, String>,
+    #[serde(skip)]
     pub lockfile: Lockfile,
     /// How the folder is named in messages, e.g. "node-app".
+    #[serde(skip)]
     pub label: Utf8PathBuf,
     /// package-lock.json, when there is a readable one.
+    #[serde(skip)]
     npm_lock: Option<serde_json::Value>,
 }
 
@@ -264,9 +257,9 @@ impl Package {
         let path = dir.join("package.json");
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {label}/package.json (is [build] context in xtask.toml right?)"))?;
-        let json: PackageJson =
+        let mut package: Package =
             serde_json::from_str(&text).map_err(|err| anyhow::anyhow!("{label}/package.json:{}: {err}", err.line()))?;
-        let lockfile = if dir.join("package-lock.json").is_file() || dir.join("npm-shrinkwrap.json").is_file() {
+        package.lockfile = if dir.join("package-lock.json").is_file() || dir.join("npm-shrinkwrap.json").is_file() {
             Lockfile::Npm
         } else if dir.join("yarn.lock").is_file() {
             Lockfile::Yarn
@@ -275,21 +268,11 @@ impl Package {
         } else {
             Lockfile::Missing
         };
-        Ok(Package {
-            name: json.name,
-            version: json.version,
-            description: json.description,
-            license: json.license,
-            homepage: json.homepage,
-            main: json.main,
-            repository: json.repository,
-            scripts: json.scripts,
-            lockfile,
-            label: label.to_owned(),
-            npm_lock: std::fs::read_to_string(dir.join("package-lock.json"))
-                .ok()
-                .and_then(|text| serde_json::from_str(&text).ok()),
-        })
+        package.label = label.to_owned();
+        package.npm_lock = std::fs::read_to_string(dir.join("package-lock.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        Ok(package)
     }
 
     /// Packages in the lockfile that run install scripts: usually native modules built with node-gyp,
