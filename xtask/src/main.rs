@@ -10,6 +10,7 @@ mod config;
 mod dockerfile;
 mod doctor;
 mod engine;
+mod expand;
 mod gha;
 mod inspect;
 mod new;
