@@ -3,6 +3,7 @@
 //! This is not a full Dockerfile parser: it follows BuildKit's rules for line joining,
 //! comments, parser directives, heredocs and `FROM`/`ARG` substitution closely enough to
 //! know which stages exist, what they are built from and which images a target needs.
+//! Reading the text (lines, words, `$` expansion) is in `expand`.
 
 // The kit's commands each use part of this API; unused parts must not fail `-D warnings`.
 #![allow(dead_code)]

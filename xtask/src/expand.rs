@@ -1,9 +1,9 @@
-//! How BuildKit's Dockerfile frontend reads text: instructions from lines (parser directives,
-//! line continuations, comments, heredoc bodies), words from instructions, and the expansion of
-//! the words of `FROM` lines and global `ARG` defaults by its shell lexer
-//! (`frontend/dockerfile/shell/lex.go`, `ProcessWord`): quotes are removed, the escape
-//! character escapes the next character, and `$NAME` and `${NAME...}` parameter expansions are
-//! replaced. Forms BuildKit rejects are errors here too.
+//! How BuildKit's Dockerfile frontend reads the text of a Dockerfile, as far as the stage graph
+//! needs it: instructions from lines (parser directives, line continuations, comments, heredoc
+//! bodies), words from instructions, and the expansion of a `FROM` line's or a global `ARG`
+//! default's words by its shell lexer (`frontend/dockerfile/shell/lex.go`, `ProcessWord`):
+//! quotes are removed, the escape character escapes the next character, and `$NAME` and
+//! `${NAME...}` are replaced. What BuildKit rejects is an error here too.
 
 use anyhow::{anyhow, bail, Result};
 
