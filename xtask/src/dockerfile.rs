@@ -3,13 +3,16 @@
 //! This is not a full Dockerfile parser: it follows BuildKit's rules for line joining,
 //! comments, parser directives, heredocs and `FROM`/`ARG` substitution closely enough to
 //! know which stages exist, what they are built from and which images a target needs.
+//! Reading the text (lines, words, `$` expansion) is in `expand`.
 
 // The kit's commands each use part of this API; unused parts must not fail `-D warnings`.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::expand::{expand, instructions, shell_words, split_keyword, Var};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dockerfile {
@@ -25,6 +28,8 @@ pub struct GlobalArg {
     pub name: String,
     /// The default as written (quotes and variables still in it).
     pub default: Option<String>,
+    /// 1-based line of the `ARG`.
+    pub line: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,10 +55,11 @@ pub enum Base {
     Scratch,
 }
 
-/// BUILDPLATFORM, TARGETARCH...: set by BuildKit, usable in `FROM` without an `ARG`.
-fn is_platform_arg(name: &str) -> bool {
+/// The args BuildKit defines for `FROM` lines without an `ARG`: those [`platform_args`] computes
+/// (BUILDPLATFORM, TARGETOSVERSION...) and TARGETSTAGE. Callers pass their values in the build args.
+fn is_automatic(name: &str) -> bool {
     let suffix = name.strip_prefix("BUILD").or(name.strip_prefix("TARGET"));
-    matches!(suffix, Some("PLATFORM" | "OS" | "ARCH" | "VARIANT"))
+    matches!(suffix, Some("PLATFORM" | "OS" | "OSVERSION" | "ARCH" | "VARIANT")) || name == "TARGETSTAGE"
 }
 
 pub fn parse(text: &str) -> Result<Dockerfile> {
@@ -66,13 +72,17 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
         let keyword = keyword.to_ascii_uppercase();
         if keyword == "FROM" {
             let stage = parse_from(rest, line, df.stages.len())?;
+            check_syntax(&stage.base, escape, || format!("line {line}: FROM {}", stage.base))?;
+            if let Some(platform) = &stage.platform {
+                check_syntax(platform, escape, || format!("line {line}: FROM --platform={platform}"))?;
+            }
             if let Some(name) = &stage.name {
                 if let Some(other) = df.stages.iter().find(|s| s.name.as_ref() == Some(name)) {
                     bail!("duplicate stage name '{name}' on line {line} (already used on line {})", other.line);
                 }
             }
             if !stage.base.contains('$') {
-                refs.push((stage.index, line, stage.base.clone(), true));
+                refs.push((stage.index, line, expand(&stage.base, escape, &|_| Var::Unset)?, true));
             }
             df.stages.push(stage);
             continue;
@@ -83,10 +93,13 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
             }
             for word in shell_words(rest, escape) {
                 let (name, default) = match word.split_once('=') {
-                    Some((name, value)) => (name.to_string(), Some(value.to_string())),
+                    Some((name, value)) => {
+                        check_syntax(value, escape, || format!("line {line}: ARG {word}"))?;
+                        (name.to_string(), Some(value.to_string()))
+                    }
                     None => (word, None),
                 };
-                df.global_args.push(GlobalArg { name, default });
+                df.global_args.push(GlobalArg { name, default, line });
             }
             continue;
         };
@@ -123,11 +136,11 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
     Ok(df)
 }
 
-fn split_keyword(text: &str) -> (&str, &str) {
-    let text = text.trim();
-    match text.split_once(char::is_whitespace) {
-        Some((keyword, rest)) => (keyword, rest.trim()),
-        None => (text, ""),
+/// Fails, as BuildKit would whatever the args, on a word its lexer rejects.
+fn check_syntax(word: &str, escape: char, context: impl Fn() -> String) -> Result<()> {
+    match expand(word, escape, &|_| Var::Any) {
+        Ok(_) => Ok(()),
+        Err(e) => bail!("{}: {e}", context()),
     }
 }
 
@@ -165,248 +178,6 @@ fn is_stage_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
 }
 
-/// Yields `(line, instruction)` with continuation lines joined and comments, blank lines
-/// and heredoc bodies dropped. Also returns the escape character from the directives.
-fn instructions(text: &str) -> Result<(char, Vec<(usize, String)>)> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let lines: Vec<&str> = text.lines().collect();
-    let escape = directives(&lines)?;
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let start = i + 1;
-        let first = lines[i].trim_start();
-        i += 1;
-        if first.is_empty() || first.starts_with('#') {
-            continue;
-        }
-        let (joined, mut continued) = trim_continuation(first, escape);
-        let mut joined = joined.to_string();
-        while continued && i < lines.len() {
-            let line = lines[i];
-            i += 1;
-            let trimmed = line.trim_start();
-            // Docker drops comment and blank lines inside a continued instruction.
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            let (part, more) = trim_continuation(line, escape);
-            joined.push_str(part);
-            continued = more;
-        }
-        for (name, strip_tabs) in heredocs(&joined, escape) {
-            loop {
-                let Some(line) = lines.get(i) else {
-                    bail!("unterminated heredoc '{name}' starting on line {start}");
-                };
-                i += 1;
-                let line = if strip_tabs { line.trim_start_matches('\t') } else { line };
-                if line == name {
-                    break;
-                }
-            }
-        }
-        out.push((start, joined));
-    }
-    Ok((escape, out))
-}
-
-/// Reads `# syntax=`, `# escape=` and `# check=` from the top of the file.
-fn directives(lines: &[&str]) -> Result<char> {
-    let mut escape = '\\';
-    let mut seen = Vec::new();
-    for (line_no, line) in (1..).zip(lines) {
-        let Some(body) = line.trim_start().strip_prefix('#') else {
-            break;
-        };
-        let Some((key, value)) = body.split_once('=') else {
-            break;
-        };
-        let key = key.trim().to_ascii_lowercase();
-        let value = value.trim();
-        if !["syntax", "escape", "check"].contains(&key.as_str()) || value.is_empty() {
-            break;
-        }
-        if seen.contains(&key) {
-            bail!("line {line_no}: only one {key} parser directive can be used");
-        }
-        if key == "escape" {
-            escape = match value {
-                "\\" => '\\',
-                "`" => '`',
-                _ => bail!("line {line_no}: invalid escape directive '{value}'; use '\\' or '`'"),
-            };
-        }
-        seen.push(key);
-    }
-    Ok(escape)
-}
-
-/// Strips a trailing escape character (a line continuation) unless it is itself escaped.
-fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
-    let trimmed = line.trim_end_matches([' ', '\t']);
-    match trimmed.strip_suffix(escape) {
-        Some(before) if !before.ends_with(escape) => (before, true),
-        _ => (line, false),
-    }
-}
-
-/// The heredoc terminators an instruction opens, and whether each is `<<-` (strip tabs).
-fn heredocs(instruction: &str, escape: char) -> Vec<(String, bool)> {
-    let (keyword, mut rest) = split_keyword(instruction);
-    let mut keyword = keyword.to_ascii_uppercase();
-    if keyword == "ONBUILD" {
-        let (inner, inner_rest) = split_keyword(rest);
-        keyword = inner.to_ascii_uppercase();
-        rest = inner_rest;
-    }
-    let mut args = rest.split_whitespace().skip_while(|w| w.starts_with("--"));
-    let exec_form = args.next().is_some_and(|w| w.starts_with('['));
-    if !["RUN", "COPY", "ADD"].contains(&keyword.as_str()) || exec_form {
-        return Vec::new();
-    }
-    let mut docs = Vec::new();
-    for word in shell_words(rest, escape) {
-        let Some(spec) = word.trim_start_matches(|c: char| c.is_ascii_digit()).strip_prefix("<<") else {
-            continue;
-        };
-        let strip_tabs = spec.starts_with('-');
-        let spec = spec.strip_prefix('-').unwrap_or(spec);
-        let name: String = spec.chars().filter(|c| !"\"'\\".contains(*c)).collect();
-        if !name.is_empty() && !spec.contains('<') {
-            docs.push((name, strip_tabs));
-        }
-    }
-    docs
-}
-
-/// Splits on whitespace outside quotes, keeping quotes and escapes in the words.
-fn shell_words(text: &str, escape: char) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut quote = None;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match quote {
-            _ if c == escape && quote != Some('\'') => {
-                word.push(c);
-                word.extend(chars.next());
-                continue;
-            }
-            Some(q) if c == q => quote = None,
-            None if c == '"' || c == '\'' => quote = Some(c),
-            None if c.is_whitespace() => {
-                if !word.is_empty() {
-                    words.push(std::mem::take(&mut word));
-                }
-                continue;
-            }
-            _ => {}
-        }
-        word.push(c);
-    }
-    if !word.is_empty() {
-        words.push(word);
-    }
-    words
-}
-
-/// The value of a variable during substitution.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Var {
-    Set(String),
-    Unset,
-    /// Not known here (a platform arg): the expression is left as written.
-    Keep,
-    /// Builds a glob: the whole expression becomes `*`.
-    Any,
-}
-
-/// Shell-style word expansion as BuildKit does it for `FROM`: quotes are removed, the escape
-/// character escapes the next character, and `$X`, `${X}`, `${X:-w}`, `${X-w}`, `${X:+w}`,
-/// `${X+w}` are substituted.
-fn expand(word: &str, escape: char, lookup: &dyn Fn(&str) -> Var) -> String {
-    let chars: Vec<char> = word.chars().collect();
-    let mut out = String::new();
-    let mut in_double = false;
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        i += 1;
-        if c == escape && i < chars.len() {
-            out.push(chars[i]);
-            i += 1;
-        } else if c == '\'' && !in_double {
-            while i < chars.len() && chars[i] != '\'' {
-                out.push(chars[i]);
-                i += 1;
-            }
-            i += 1;
-        } else if c == '"' {
-            in_double = !in_double;
-        } else if c == '$' {
-            let (text, end) = expand_var(&chars, i, escape, lookup);
-            out.push_str(&text);
-            i = end;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Expands the variable whose `$` is just before `chars[i]`; returns the text and the index
-/// after the expression.
-fn expand_var(chars: &[char], i: usize, escape: char, lookup: &dyn Fn(&str) -> Var) -> (String, usize) {
-    let braced = chars.get(i) == Some(&'{');
-    let name_start = i + usize::from(braced);
-    let name_end = (name_start..chars.len())
-        .find(|&j| !(chars[j].is_ascii_alphanumeric() || chars[j] == '_'))
-        .unwrap_or(chars.len());
-    let name: String = chars[name_start..name_end].iter().collect();
-    if name.is_empty() {
-        return ("$".to_string(), i);
-    }
-    if !braced {
-        let text = match lookup(&name) {
-            Var::Set(value) => value,
-            Var::Unset => String::new(),
-            Var::Keep => format!("${name}"),
-            Var::Any => "*".to_string(),
-        };
-        return (text, name_end);
-    }
-    // Find the closing brace, allowing nested `${...}` in the operand.
-    let mut depth = 0;
-    let mut end = name_end;
-    while end < chars.len() {
-        match chars[end] {
-            '{' => depth += 1,
-            '}' if depth == 0 => break,
-            '}' => depth -= 1,
-            _ => {}
-        }
-        end += 1;
-    }
-    let after = (end + 1).min(chars.len());
-    let rest: String = chars[name_end..end].iter().collect();
-    let value = lookup(&name);
-    let (op, operand) =
-        [":-", ":+", "-", "+"].iter().find_map(|op| rest.strip_prefix(op).map(|w| (*op, w))).unwrap_or(("", ""));
-    let operand = || expand(operand, escape, lookup);
-    let text = match (value, op) {
-        (Var::Keep, _) => format!("${{{name}{rest}}}"),
-        (Var::Any, _) => "*".to_string(),
-        (Var::Set(v), ":-") if v.is_empty() => operand(),
-        (Var::Unset, ":-" | "-") => operand(),
-        (Var::Set(v), ":+") if v.is_empty() => String::new(),
-        (Var::Set(_), ":+" | "+") => operand(),
-        (Var::Unset, _) => String::new(),
-        (Var::Set(v), _) => v,
-    };
-    (text, after)
-}
-
 /// `*` matches any run of characters; everything else matches itself.
 fn glob_match(pattern: &str, text: &str) -> bool {
     match pattern.split_once('*') {
@@ -440,40 +211,58 @@ impl Dockerfile {
         bail!("unknown stage '{name}' in {file_label}; valid stages: {}{hint}", names.join(", "))
     }
 
-    /// The stage's `FROM` text with global args, build args and known platform args
-    /// substituted. Platform args missing from `build_args` are left as written.
+    /// The stage's `FROM` text with the global args substituted, or the text as written if
+    /// that fails; for display. See [`Dockerfile::try_resolve_base`].
     pub fn resolve_base(&self, stage: &Stage, build_args: &BTreeMap<String, String>) -> String {
-        let mut env: BTreeMap<&str, Var> = BTreeMap::new();
-        let lookup = |env: &BTreeMap<&str, Var>, name: &str| match env.get(name) {
-            Some(value) => value.clone(),
-            None if is_platform_arg(name) => build_args.get(name).map_or(Var::Keep, |v| Var::Set(v.clone())),
-            None => Var::Unset,
-        };
+        self.try_resolve_base(stage, build_args).unwrap_or_else(|_| stage.base.clone())
+    }
+
+    /// The stage's `FROM` text with the global args substituted as BuildKit does: the values in
+    /// `build_args` of the global `ARG`s and of the automatic args (the platform args, see
+    /// [`platform_args`]), else the `ARG` defaults. Fails, naming the line, where BuildKit
+    /// would (`${X:?message}` with X unset, also in a global `ARG` default).
+    pub fn try_resolve_base(&self, stage: &Stage, build_args: &BTreeMap<String, String>) -> Result<String> {
+        let env = self.global_env(build_args)?;
+        let lookup = |name: &str| env.get(name).map_or(Var::Unset, |v| Var::Set(v.clone()));
+        expand(&stage.base, self.escape, &lookup).map_err(|e| anyhow!("line {}: FROM {}: {e}", stage.line, stage.base))
+    }
+
+    /// The values of the args a `FROM` line can use.
+    fn global_env(&self, build_args: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+        let automatic = build_args.iter().filter(|(name, _)| is_automatic(name));
+        let mut env: BTreeMap<String, String> = automatic.map(|(k, v)| (k.clone(), v.clone())).collect();
         for arg in &self.global_args {
-            let value = match (build_args.get(&arg.name), &arg.default) {
-                (Some(v), _) => Var::Set(v.clone()),
-                (None, Some(default)) => Var::Set(expand(default, self.escape, &|n| lookup(&env, n))),
-                (None, None) if is_platform_arg(&arg.name) => continue,
-                (None, None) => Var::Unset,
+            // BuildKit uses an automatic arg's global default unless a --build-arg names it; the
+            // caller's map cannot tell its automatic values from --build-args, so the default wins.
+            let automatic_default = is_automatic(&arg.name) && arg.default.is_some();
+            let given = build_args.get(&arg.name).filter(|_| !automatic_default);
+            let value = match (given, &arg.default) {
+                (Some(v), _) => v.clone(),
+                (None, Some(default)) => {
+                    let lookup = |name: &str| env.get(name).map_or(Var::Unset, |v| Var::Set(v.clone()));
+                    let value = expand(default, self.escape, &lookup);
+                    value.map_err(|e| anyhow!("line {}: ARG {}={default}: {e}", arg.line, arg.name))?
+                }
+                // An ARG without a default that no build arg sets leaves the value as it was.
+                (None, None) => continue,
             };
-            env.insert(&arg.name, value);
+            env.insert(arg.name.clone(), value);
         }
-        expand(&stage.base, self.escape, &|n| lookup(&env, n))
+        Ok(env)
     }
 
     /// What the stage's `FROM` refers to once resolved.
     pub fn parent(&self, stage: &Stage, build_args: &BTreeMap<String, String>) -> Result<Base> {
-        let resolved = self.resolve_base(stage, build_args);
+        let resolved = self.try_resolve_base(stage, build_args)?;
         let line = stage.line;
         if resolved.is_empty() {
             bail!("FROM {} (line {line}) resolves to an empty name", stage.base);
         }
         let base = self.reference(&resolved, stage.index, line, true)?;
-        let looks_like_stage = resolved.contains('$') || is_stage_name(&resolved.to_ascii_lowercase());
-        if matches!(base, Base::Image(_)) && stage.base.contains('$') && looks_like_stage {
+        if matches!(base, Base::Image(_)) && stage.base.contains('$') && is_stage_name(&resolved.to_ascii_lowercase()) {
             // A FROM built from an arg that fits earlier stage names but names none of them
             // is almost certainly a bad arg value, not an image to pull.
-            let pattern = expand(&stage.base, self.escape, &|_| Var::Any);
+            let pattern = expand(&stage.base, self.escape, &|_| Var::Any)?;
             let has_literal = pattern.contains(|c| c != '*');
             let matching: Vec<&str> = self.stages[..stage.index]
                 .iter()
@@ -503,6 +292,12 @@ impl Dockerfile {
             "" => self.stages.len().checked_sub(1).context("the Dockerfile has no stages")?,
             name => self.find_stage(name, "the Dockerfile")?.index,
         };
+        // BuildKit resolves every stage's FROM, needed or not, and fails on any that fails.
+        for stage in &self.stages {
+            if self.try_resolve_base(stage, build_args)?.is_empty() {
+                bail!("FROM {} (line {}) resolves to an empty name", stage.base, stage.line);
+            }
+        }
         // References only point backwards, so one backward sweep finds them all.
         let mut needed = vec![false; target + 1];
         needed[target] = true;
@@ -577,6 +372,112 @@ impl Dockerfile {
             None => Ok(Base::Image(reference.to_string())),
         }
     }
+}
+
+/// BuildKit's automatic platform args (`TARGETPLATFORM`, `TARGETOS`, `TARGETOSVERSION`,
+/// `TARGETARCH`, `TARGETVARIANT` and the same for `BUILD`) for a build for `target` on `build`,
+/// each `os/arch` or `os/arch/variant`. Platforms are normalized as BuildKit does: `linux/arm`
+/// is `linux/arm/v7`, `linux/arm64/v8` is `linux/arm64` (no variant), and a missing variant
+/// is an empty value, not an unset one. One platform each: split `a,b` lists first.
+pub fn platform_args(target: &str, build: &str) -> Result<BTreeMap<String, String>> {
+    let mut args = BTreeMap::new();
+    for (prefix, platform) in [("TARGET", target), ("BUILD", build)] {
+        let [os, os_version, arch, variant] = normalize_platform(platform)?;
+        // Only TARGETPLATFORM shows an OS version, as `os(version)`.
+        let mut full = match prefix == "TARGET" && !os_version.is_empty() {
+            true => format!("{os}({os_version})/{arch}"),
+            false => format!("{os}/{arch}"),
+        };
+        if !variant.is_empty() {
+            full = format!("{full}/{variant}");
+        }
+        args.insert(format!("{prefix}PLATFORM"), full);
+        args.insert(format!("{prefix}OS"), os);
+        args.insert(format!("{prefix}OSVERSION"), os_version);
+        args.insert(format!("{prefix}ARCH"), arch);
+        args.insert(format!("{prefix}VARIANT"), variant);
+    }
+    Ok(args)
+}
+
+/// `[os, os version, arch, variant]` of a platform, as containerd's `platforms.Parse` followed
+/// by `platforms.Normalize` gives them (which is what BuildKit does with `--platform`).
+fn normalize_platform(platform: &str) -> Result<[String; 4]> {
+    let invalid = || anyhow!("invalid platform '{platform}': use os/arch or os/arch/variant, e.g. linux/arm64");
+    let (os, arch, variant) = match platform.split('/').collect::<Vec<_>>()[..] {
+        [os, arch] => (os, arch, None),
+        [os, arch, variant] => (os, arch, Some(variant)),
+        _ => return Err(invalid()),
+    };
+    let (os, version) = match os.split_once('(') {
+        Some((os, version)) => (os, version.strip_suffix(')').ok_or_else(invalid)?),
+        None => (os, ""),
+    };
+    let valid = |part: &str, extra: &str| {
+        part.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c) || extra.contains(c))
+    };
+    let parts_valid = [arch, variant.unwrap_or("x")].iter().all(|p| !p.is_empty() && valid(p, "."));
+    if os.is_empty() || !valid(os, "") || !valid(version, ".") || !parts_valid {
+        return Err(invalid());
+    }
+    let os = match os.to_ascii_lowercase().as_str() {
+        "macos" => "darwin".to_string(),
+        os => os.to_string(),
+    };
+    let (arch, parsed) = normalize_arch(arch, variant.unwrap_or(""));
+    // Parse's own adjustments, before Normalize runs the arch rules again.
+    let parsed = match (variant, arch.as_str(), parsed.as_str()) {
+        (None, "arm", "v7") => "",
+        (Some(_), "arm64", "") => "v8",
+        (_, _, parsed) => parsed,
+    };
+    let (arch, variant) = normalize_arch(&arch, parsed);
+    Ok([os, version.to_string(), arch, variant])
+}
+
+/// containerd's `normalizeArch`: Go's names, and the variant each implies or drops.
+fn normalize_arch(arch: &str, variant: &str) -> (String, String) {
+    let (arch, variant) = (arch.to_ascii_lowercase(), variant.to_ascii_lowercase());
+    let (arch, variant) = match (arch.as_str(), variant.as_str()) {
+        ("i386", _) => ("386", ""),
+        ("x86_64" | "x86-64" | "amd64", "v1") => ("amd64", ""),
+        ("x86_64" | "x86-64" | "amd64", variant) => ("amd64", variant),
+        ("aarch64" | "arm64", "8" | "v8" | "v8.0") => ("arm64", ""),
+        ("aarch64" | "arm64", "9" | "9.0" | "v9.0") => ("arm64", "v9"),
+        ("aarch64" | "arm64", variant) => ("arm64", variant),
+        ("armhf", _) => ("arm", "v7"),
+        ("armel", _) => ("arm", "v6"),
+        ("arm", "" | "7") => ("arm", "v7"),
+        ("arm", variant @ ("5" | "6" | "8")) => return ("arm".to_string(), format!("v{variant}")),
+        (arch, variant) => (arch, variant),
+    };
+    (arch.to_string(), variant.to_string())
+}
+
+/// The platform of the machine the kit runs on, in Go/OCI names (`linux/amd64`, `darwin/arm64`).
+/// The engine's can differ: Docker Desktop builds in a Linux VM on macOS and Windows.
+pub fn host_platform() -> String {
+    go_platform(std::env::consts::OS, std::env::consts::ARCH, cfg!(target_endian = "little"))
+}
+
+/// Maps Rust's `std::env::consts` names to Go's `GOOS/GOARCH`.
+fn go_platform(os: &str, arch: &str, little_endian: bool) -> String {
+    let os = if os == "macos" { "darwin" } else { os };
+    let arch = match arch {
+        "x86_64" => "amd64",
+        "x86" => "386",
+        "aarch64" => "arm64",
+        "loongarch64" => "loong64",
+        "powerpc" => "ppc",
+        "powerpc64" if little_endian => "ppc64le",
+        "powerpc64" => "ppc64",
+        "mips" if little_endian => "mipsle",
+        "mips64" if little_endian => "mips64le",
+        "wasm32" => "wasm",
+        // arm, riscv64, s390x, sparc64, big-endian mips and mips64 are the same in Go.
+        arch => arch,
+    };
+    format!("{os}/{arch}")
 }
 
 /// The candidate nearest to `word` (case-insensitive Damerau-Levenshtein distance), if it is
@@ -671,8 +572,8 @@ mod tests {
         assert_eq!(
             df.global_args,
             [
-                GlobalArg { name: "BASE".into(), default: Some("node:20".into()) },
-                GlobalArg { name: "NODE_ENV".into(), default: None },
+                GlobalArg { name: "BASE".into(), default: Some("node:20".into()), line: 1 },
+                GlobalArg { name: "NODE_ENV".into(), default: None, line: 2 },
             ]
         );
         let app = &df.stages[0];
@@ -736,7 +637,7 @@ mod tests {
     }
 
     #[test]
-    fn platform_args_are_kept_unless_given() {
+    fn platform_args_are_ordinary_args() {
         let df = parse(
             "ARG TARGETARCH\n\
              FROM --platform=$BUILDPLATFORM tonistiigi/xx AS xx\n\
@@ -744,9 +645,15 @@ mod tests {
         )
         .unwrap();
         let tool = &df.stages[1];
-        assert_eq!(df.resolve_base(tool, &no_args()), "ghcr.io/acme/tool-$TARGETARCH:${TARGETOS:-linux}");
+        // Not given, a platform arg is unset like an ARG without a default.
+        assert_eq!(df.resolve_base(tool, &no_args()), "ghcr.io/acme/tool-:linux");
         let a = args(&[("TARGETARCH", "arm64"), ("TARGETOS", "linux")]);
         assert_eq!(df.resolve_base(tool, &a), "ghcr.io/acme/tool-arm64:linux");
+        // `ARG TARGETARCH` without a default keeps the automatic value.
+        let a = platform_args("windows/amd64", "linux/arm64").unwrap();
+        assert_eq!(df.resolve_base(tool, &a), "ghcr.io/acme/tool-amd64:windows");
+        assert_eq!(df.parent(&df.stages[0], &a).unwrap(), Base::Image("tonistiigi/xx".into()));
+        assert_eq!(df.stages[0].platform.as_deref(), Some("$BUILDPLATFORM"));
     }
 
     #[test]
@@ -786,10 +693,10 @@ mod tests {
                    stages that match base-${FLAVOR}: base-alpine, base-debian";
         assert_eq!(df.external_images("base", &arch).unwrap_err().to_string(), msg);
         assert_eq!(df.dependencies("base", &arch).unwrap_err().to_string(), msg);
-        // An unknown platform arg cannot pick a stage either.
+        // A platform arg that is not given cannot pick a stage either.
         let df = parse(&text.replace("${FLAVOR}", "$TARGETARCH")).unwrap();
         let e = df.dependencies("base", &no_args()).unwrap_err().to_string();
-        assert!(e.starts_with("FROM base-$TARGETARCH (line 12) names no stage"), "{e}");
+        assert!(e.starts_with("FROM base- (line 12) names no stage"), "{e}");
         // A plain image from an arg is fine when no stage fits the pattern.
         let df = parse("ARG BASE=node:20\nFROM node:18 AS old\nFROM ${BASE}\n").unwrap();
         assert_eq!(df.external_images("", &args(&[("BASE", "x")])).unwrap(), ["x"]);
@@ -1151,17 +1058,208 @@ COPY --from=build /app/target/release/app /
         assert_eq!(df.dependencies("buildkit", &debug).unwrap(), [0, 1, 3]);
         assert_eq!(
             df.external_images("buildkit", &no_args()).unwrap_err().to_string(),
-            "FROM buildkit-${TARGETOS} (line 5) names no stage; stages that match \
+            "FROM buildkit- (line 5) names no stage; stages that match \
              buildkit-${TARGETOS}${BUILDKIT_DEBUG:+-debug}: \
              buildkit-linux, buildkit-linux-debug, buildkit-windows"
         );
     }
 
+    fn platform(target: &str) -> BTreeMap<String, String> {
+        platform_args(target, "linux/amd64").unwrap()
+    }
+
     #[test]
-    fn glob_and_words() {
+    fn platform_args_of_platforms() {
+        let expected: BTreeMap<String, String> = [
+            ("BUILDARCH", "amd64"),
+            ("BUILDOS", "linux"),
+            ("BUILDOSVERSION", ""),
+            ("BUILDPLATFORM", "linux/amd64"),
+            ("BUILDVARIANT", ""),
+            ("TARGETARCH", "arm"),
+            ("TARGETOS", "linux"),
+            ("TARGETOSVERSION", ""),
+            ("TARGETPLATFORM", "linux/arm/v7"),
+            ("TARGETVARIANT", "v7"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(platform_args("linux/arm/v7", "linux/amd64").unwrap(), expected);
+        let cases = [
+            ("linux/amd64", "linux/amd64", "amd64", ""),
+            ("linux/arm", "linux/arm/v7", "arm", "v7"),
+            ("linux/arm/v6", "linux/arm/v6", "arm", "v6"),
+            ("linux/armhf", "linux/arm/v7", "arm", "v7"),
+            ("linux/arm/7", "linux/arm/v7", "arm", "v7"),
+            // BuildKit normalizes arm64/v8 to arm64 (docker/buildx#1652).
+            ("linux/arm64/v8", "linux/arm64", "arm64", ""),
+            ("linux/aarch64", "linux/arm64", "arm64", ""),
+            ("linux/arm64/v9.0", "linux/arm64/v9", "arm64", "v9"),
+            ("Linux/X86_64", "linux/amd64", "amd64", ""),
+            ("linux/amd64/v1", "linux/amd64", "amd64", ""),
+            ("linux/amd64/v3", "linux/amd64/v3", "amd64", "v3"),
+            ("linux/i386", "linux/386", "386", ""),
+            ("linux/riscv64", "linux/riscv64", "riscv64", ""),
+            ("macos/arm64", "darwin/arm64", "arm64", ""),
+        ];
+        for (given, full, arch, variant) in cases {
+            let a = platform(given);
+            assert_eq!(a["TARGETPLATFORM"], full, "{given}");
+            assert_eq!((a["TARGETARCH"].as_str(), a["TARGETVARIANT"].as_str()), (arch, variant), "{given}");
+        }
+        let windows = platform_args("windows(10.0.17763)/amd64", "windows(10.0.17763)/amd64").unwrap();
+        assert_eq!(windows["TARGETPLATFORM"], "windows(10.0.17763)/amd64");
+        assert_eq!(windows["TARGETOSVERSION"], "10.0.17763");
+        assert_eq!(windows["BUILDPLATFORM"], "windows/amd64");
+        for bad in ["linux", "", "linux/", "linux/arm64/", "/amd64", "linux/amd64/v2/x", "linux/*", "linux(1/amd64"] {
+            let e = platform_args(bad, "linux/amd64").unwrap_err().to_string();
+            assert_eq!(e, format!("invalid platform '{bad}': use os/arch or os/arch/variant, e.g. linux/arm64"));
+        }
+        assert!(platform_args("linux/amd64", "linux").is_err());
+    }
+
+    #[test]
+    fn host_platform_names() {
+        assert_eq!(go_platform("linux", "x86_64", true), "linux/amd64");
+        assert_eq!(go_platform("macos", "aarch64", true), "darwin/arm64");
+        assert_eq!(go_platform("windows", "x86", true), "windows/386");
+        assert_eq!(go_platform("linux", "powerpc64", true), "linux/ppc64le");
+        assert_eq!(go_platform("linux", "powerpc64", false), "linux/ppc64");
+        assert_eq!(go_platform("linux", "s390x", false), "linux/s390x");
+        assert_eq!(go_platform("linux", "loongarch64", true), "linux/loong64");
+        assert_eq!(go_platform("freebsd", "riscv64", true), "freebsd/riscv64");
+        let host = host_platform();
+        assert!(platform_args(&host, &host).is_ok(), "{host}");
+    }
+
+    #[test]
+    fn glob() {
         assert!(glob_match("base-*", "base-alpine"));
         assert!(glob_match("*-slim-*", "py-slim-x"));
         assert!(!glob_match("base-*", "based"));
-        assert_eq!(shell_words("A=1 B=\"x y\"  C", '\\'), ["A=1", "B=\"x y\"", "C"]);
+    }
+
+    #[test]
+    fn from_lines_with_platform_args() {
+        let df = parse(
+            "FROM --platform=$BUILDPLATFORM tonistiigi/xx:1.6 AS xx\n\
+             FROM node-$TARGETARCH\n\
+             FROM golang:1.23-alpine AS base-amd64\n\
+             FROM arm64v8/golang:1.23-alpine AS base-arm64\n\
+             FROM base-${TARGETARCH} AS final\n\
+             COPY --from=xx / /\n\
+             FROM something-${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}\n",
+        )
+        .unwrap();
+        let (amd64, arm64) = (platform("linux/amd64"), platform("linux/arm64/v8"));
+        assert_eq!(df.resolve_base(&df.stages[1], &arm64), "node-arm64");
+        assert_eq!(df.resolve_base(&df.stages[1], &amd64), "node-amd64");
+        assert_eq!(df.parent(&df.stages[0], &arm64).unwrap(), Base::Image("tonistiigi/xx:1.6".into()));
+        assert_eq!(df.dependencies("final", &amd64).unwrap(), [0, 2, 4]);
+        assert_eq!(df.dependencies("final", &arm64).unwrap(), [0, 3, 4]);
+        assert_eq!(df.external_images("final", &arm64).unwrap(), ["tonistiigi/xx:1.6", "arm64v8/golang:1.23-alpine"]);
+        assert_eq!(df.resolve_base(&df.stages[5], &platform("linux/arm/v7")), "something-linux-arm-v7");
+        assert_eq!(df.resolve_base(&df.stages[5], &arm64), "something-linux-arm64");
+        let e = df.dependencies("final", &platform("linux/riscv64")).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "FROM base-riscv64 (line 5) names no stage; stages that match base-${TARGETARCH}: base-amd64, base-arm64"
+        );
+        // A --build-arg of a platform arg wins over the automatic value...
+        let mut given = arm64.clone();
+        given.insert("TARGETARCH".into(), "amd64".into());
+        assert_eq!(df.dependencies("final", &given).unwrap(), [0, 2, 4]);
+        // ...but a global default for one wins over both, as BuildKit uses it unless a
+        // --build-arg names the arg, which the map cannot tell apart.
+        let df = parse("ARG TARGETARCH=amd64\nARG TARGETOS\nFROM tool-$TARGETOS-$TARGETARCH\n").unwrap();
+        assert_eq!(df.resolve_base(&df.stages[0], &arm64), "tool-linux-amd64");
+    }
+
+    #[test]
+    fn expansion_forms_in_from() {
+        let df = parse(
+            "ARG IMAGE=docker.io/library/node:20-alpine\n\
+             ARG VERSION=1.2.3\n\
+             ARG FLAVOR=alpine-debug\n\
+             FROM alpine AS base-alpine\n\
+             FROM base-alpine AS base-alpine-debug\n\
+             FROM ${IMAGE#docker.io/}\n\
+             FROM ${IMAGE%%:*}:${VERSION//./-}\n\
+             FROM ${IMAGE/alpine/slim}\n\
+             FROM base-${FLAVOR%-debug}${DEBUG:+-debug} AS picked\n\
+             FROM \"base-${FLAVOR%%-*}\"'-debug' AS quoted\n",
+        )
+        .unwrap();
+        let resolve = |i: usize, a: &BTreeMap<String, String>| df.resolve_base(&df.stages[i], a);
+        assert_eq!(resolve(2, &no_args()), "library/node:20-alpine");
+        assert_eq!(resolve(3, &no_args()), "docker.io/library/node:1-2-3");
+        assert_eq!(resolve(4, &no_args()), "docker.io/library/node:20-slim");
+        assert_eq!(df.parent(&df.stages[5], &no_args()).unwrap(), Base::Stage(0));
+        assert_eq!(df.parent(&df.stages[6], &no_args()).unwrap(), Base::Stage(1));
+        let debug = args(&[("FLAVOR", "alpine")]);
+        assert_eq!(df.parent(&df.stages[5], &debug).unwrap(), Base::Stage(0));
+        // A literal FROM goes through the same lexer: quotes are removed.
+        let df = parse("FROM alpine AS a\nFROM \"a\" AS b\nFROM 'b'\n").unwrap();
+        assert_eq!(df.dependencies("", &no_args()).unwrap(), [0, 1, 2]);
+    }
+
+    #[test]
+    fn expansion_errors_name_the_line() {
+        let cases = [
+            (
+                "FROM alpine\nFROM ${BASE:=alpine}\n",
+                "line 2: FROM ${BASE:=alpine}: unsupported modifier (:=) in substitution",
+            ),
+            ("FROM ${BASE\n", "line 1: FROM ${BASE: syntax error: missing '}'"),
+            ("FROM base${X:0:3}\n", "line 1: FROM base${X:0:3}: unsupported modifier (:0) in substitution"),
+            ("FROM ${X^^}\n", "line 1: FROM ${X^^}: unsupported modifier (^) in substitution"),
+            (
+                "FROM 'alpine\n",
+                "line 1: FROM 'alpine: unexpected end of statement while looking for matching single-quote",
+            ),
+            ("ARG A=1 B=${A/x}\nFROM a\n", "line 1: ARG B=${A/x}: syntax error: missing '/' in ${}"),
+            (
+                "ARG A=${B#\\q}\nFROM a\n",
+                "line 1: ARG A=${B#\\q}: invalid pattern (\\q) in substitution: invalid escape '\\q'",
+            ),
+            (
+                "FROM --platform=${P:x} alpine\n",
+                "line 1: FROM --platform=${P:x}: unsupported modifier (:x) in substitution",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(err(text), expected);
+        }
+        // `:?` fails on the values: when resolving, for any stage, as BuildKit resolves them all.
+        let df = parse(
+            "ARG BASE\n\
+             ARG VERSION\n\
+             ARG TAG=\"${VERSION:?give VERSION}\"\n\
+             FROM alpine AS tools\n\
+             FROM ${BASE:?set-BASE} AS test\n",
+        )
+        .unwrap();
+        assert_eq!(
+            df.dependencies("tools", &args(&[("TAG", "1")])).unwrap_err().to_string(),
+            "line 5: FROM ${BASE:?set-BASE}: BASE: set-BASE"
+        );
+        assert_eq!(
+            df.try_resolve_base(&df.stages[0], &args(&[("BASE", "x")])).unwrap_err().to_string(),
+            "line 3: ARG TAG=\"${VERSION:?give VERSION}\": VERSION: give VERSION"
+        );
+        let ok = args(&[("BASE", "node:20"), ("VERSION", "1")]);
+        assert_eq!(df.external_images("test", &ok).unwrap(), ["node:20"]);
+        assert_eq!(df.resolve_base(&df.stages[1], &no_args()), "${BASE:?set-BASE}");
+        // A global ARG sees only the ARGs before it.
+        let df = parse("ARG TAG=${V:-none}\nARG V=1\nFROM x:$TAG\n").unwrap();
+        assert_eq!(df.resolve_base(&df.stages[0], &args(&[("V", "2")])), "x:none");
+        // Unquoted, the space splits the ARG, as in BuildKit, and the first half is cut short.
+        let e = err("ARG TAG=${VERSION:?give VERSION}\nFROM a\n");
+        assert_eq!(e, "line 1: ARG TAG=${VERSION:?give: syntax error: missing '}'");
+        // An empty base fails too, needed or not.
+        let df = parse("ARG DEV\nFROM alpine AS app\nFROM ${DEV} AS dev\n").unwrap();
+        let e = df.dependencies("app", &no_args()).unwrap_err().to_string();
+        assert_eq!(e, "FROM ${DEV} (line 3) resolves to an empty name");
     }
 }

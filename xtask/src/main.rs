@@ -18,6 +18,7 @@ mod config;
 mod dockerfile;
 mod doctor;
 mod engine;
+mod expand;
 mod gha;
 mod inspect;
 mod new;

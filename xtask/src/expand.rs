@@ -1,0 +1,983 @@
+//! How BuildKit's Dockerfile frontend reads the text of a Dockerfile, as far as the stage graph
+//! needs it: instructions from lines (parser directives, line continuations, comments, heredoc
+//! bodies), words from instructions, and the expansion of a `FROM` line's or a global `ARG`
+//! default's words by its shell lexer (`frontend/dockerfile/shell/lex.go`, `ProcessWord`):
+//! quotes are removed, the escape character escapes the next character, and `$NAME` and
+//! `${NAME...}` are replaced. What BuildKit rejects is an error here too.
+
+use anyhow::{anyhow, bail, Result};
+
+/// Yields `(line, instruction)` with continuation lines joined and comments, blank lines
+/// and heredoc bodies dropped. Also returns the escape character from the directives.
+pub fn instructions(text: &str) -> Result<(char, Vec<(usize, String)>)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let lines: Vec<&str> = text.lines().collect();
+    let escape = directives(&lines)?;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let start = i + 1;
+        let first = lines[i].trim_start();
+        i += 1;
+        if first.is_empty() || first.starts_with('#') {
+            continue;
+        }
+        let (joined, mut continued) = trim_continuation(first, escape);
+        let mut joined = joined.to_string();
+        while continued && i < lines.len() {
+            let line = lines[i];
+            i += 1;
+            let trimmed = line.trim_start();
+            // Docker drops comment and blank lines inside a continued instruction.
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let (part, more) = trim_continuation(line, escape);
+            joined.push_str(part);
+            continued = more;
+        }
+        for (name, strip_tabs) in heredocs(&joined, escape) {
+            loop {
+                let Some(line) = lines.get(i) else {
+                    bail!("unterminated heredoc '{name}' starting on line {start}");
+                };
+                i += 1;
+                let line = if strip_tabs { line.trim_start_matches('\t') } else { line };
+                if line == name {
+                    break;
+                }
+            }
+        }
+        out.push((start, joined));
+    }
+    Ok((escape, out))
+}
+
+/// Reads `# syntax=`, `# escape=` and `# check=` from the top of the file.
+fn directives(lines: &[&str]) -> Result<char> {
+    let mut escape = '\\';
+    let mut seen = Vec::new();
+    for (line_no, line) in (1..).zip(lines) {
+        let Some(body) = line.trim_start().strip_prefix('#') else {
+            break;
+        };
+        let Some((key, value)) = body.split_once('=') else {
+            break;
+        };
+        let key = key.trim().to_ascii_lowercase();
+        let value = value.trim();
+        if !["syntax", "escape", "check"].contains(&key.as_str()) || value.is_empty() {
+            break;
+        }
+        if seen.contains(&key) {
+            bail!("line {line_no}: only one {key} parser directive can be used");
+        }
+        if key == "escape" {
+            escape = match value {
+                "\\" => '\\',
+                "`" => '`',
+                _ => bail!("line {line_no}: invalid escape directive '{value}'; use '\\' or '`'"),
+            };
+        }
+        seen.push(key);
+    }
+    Ok(escape)
+}
+
+/// Strips a trailing escape character (a line continuation) unless it is itself escaped.
+fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
+    let trimmed = line.trim_end_matches([' ', '\t']);
+    match trimmed.strip_suffix(escape) {
+        Some(before) if !before.ends_with(escape) => (before, true),
+        _ => (line, false),
+    }
+}
+
+/// The heredoc terminators an instruction opens, and whether each is `<<-` (strip tabs).
+fn heredocs(instruction: &str, escape: char) -> Vec<(String, bool)> {
+    let (keyword, mut rest) = split_keyword(instruction);
+    let mut keyword = keyword.to_ascii_uppercase();
+    if keyword == "ONBUILD" {
+        let (inner, inner_rest) = split_keyword(rest);
+        keyword = inner.to_ascii_uppercase();
+        rest = inner_rest;
+    }
+    let mut args = rest.split_whitespace().skip_while(|w| w.starts_with("--"));
+    let exec_form = args.next().is_some_and(|w| w.starts_with('['));
+    if !["RUN", "COPY", "ADD"].contains(&keyword.as_str()) || exec_form {
+        return Vec::new();
+    }
+    let mut docs = Vec::new();
+    for word in shell_words(rest, escape) {
+        let Some(spec) = word.trim_start_matches(|c: char| c.is_ascii_digit()).strip_prefix("<<") else {
+            continue;
+        };
+        let strip_tabs = spec.starts_with('-');
+        let spec = spec.strip_prefix('-').unwrap_or(spec);
+        let name: String = spec.chars().filter(|c| !"\"'\\".contains(*c)).collect();
+        if !name.is_empty() && !spec.contains('<') {
+            docs.push((name, strip_tabs));
+        }
+    }
+    docs
+}
+
+/// An instruction's keyword (as written) and the rest, trimmed.
+pub fn split_keyword(text: &str) -> (&str, &str) {
+    let text = text.trim();
+    match text.split_once(char::is_whitespace) {
+        Some((keyword, rest)) => (keyword, rest.trim()),
+        None => (text, ""),
+    }
+}
+
+/// Splits on whitespace outside quotes, keeping quotes and escapes in the words.
+pub fn shell_words(text: &str, escape: char) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match quote {
+            _ if c == escape && quote != Some('\'') => {
+                word.push(c);
+                word.extend(chars.next());
+                continue;
+            }
+            Some(q) if c == q => quote = None,
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                continue;
+            }
+            _ => {}
+        }
+        word.push(c);
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// The value of a variable during expansion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Var {
+    Set(String),
+    Unset,
+    /// Builds a glob: every parameter expansion becomes `*` (and never fails on its value).
+    Any,
+}
+
+/// Expands `word`, asking `lookup` for each variable's value.
+pub fn expand(word: &str, escape: char, lookup: &dyn Fn(&str) -> Var) -> Result<String> {
+    let mut lexer = Lexer { chars: word.chars().collect(), pos: 0, escape, lookup };
+    lexer.word(None, false)
+}
+
+struct Lexer<'a> {
+    chars: Vec<char>,
+    pos: usize,
+    escape: char,
+    lookup: &'a dyn Fn(&str) -> Var,
+}
+
+impl Lexer<'_> {
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    fn next(&mut self) -> Option<char> {
+        let c = self.peek();
+        self.pos += usize::from(c.is_some());
+        c
+    }
+
+    /// Expands up to `stop` (consumed) or the end of the input. With `raw`, escape characters
+    /// stay in the result, as BuildKit keeps them in patterns and replacements.
+    fn word(&mut self, stop: Option<char>, raw: bool) -> Result<String> {
+        let mut out = String::new();
+        while let Some(c) = self.peek() {
+            if Some(c) == stop {
+                self.pos += 1;
+                return Ok(out);
+            }
+            match c {
+                '$' => out.push_str(&self.dollar()?),
+                '\'' => out.push_str(&self.single_quoted()?),
+                '"' => out.push_str(&self.double_quoted(raw)?),
+                _ => {
+                    self.pos += 1;
+                    if c == self.escape {
+                        if raw {
+                            out.push(c);
+                        }
+                        // An escape at the very end is dropped.
+                        match self.next() {
+                            Some(escaped) => out.push(escaped),
+                            None => break,
+                        }
+                    } else {
+                        out.push(c);
+                    }
+                }
+            }
+        }
+        match stop {
+            Some(stop) => bail!("unexpected end of statement while looking for matching {stop}"),
+            None => Ok(out),
+        }
+    }
+
+    fn single_quoted(&mut self) -> Result<String> {
+        self.pos += 1;
+        let mut out = String::new();
+        loop {
+            match self.next() {
+                None => bail!("unexpected end of statement while looking for matching single-quote"),
+                Some('\'') => return Ok(out),
+                Some(c) => out.push(c),
+            }
+        }
+    }
+
+    /// Inside double quotes the escape character only escapes `"`, `$` and itself.
+    fn double_quoted(&mut self, raw: bool) -> Result<String> {
+        self.pos += 1;
+        let mut out = String::new();
+        loop {
+            match self.peek() {
+                None => bail!("unexpected end of statement while looking for matching double-quote"),
+                Some('"') => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some('$') => out.push_str(&self.dollar()?),
+                Some(c) => {
+                    self.pos += 1;
+                    if c == self.escape {
+                        if raw {
+                            out.push(c);
+                        }
+                        match self.peek() {
+                            None => continue,
+                            Some(next) if next == '"' || next == '$' || next == self.escape => {
+                                self.pos += 1;
+                                out.push(next);
+                                continue;
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                    out.push(c);
+                }
+            }
+        }
+    }
+
+    fn value(&self, name: &str) -> String {
+        match (self.lookup)(name) {
+            Var::Set(value) => value,
+            Var::Unset => String::new(),
+            Var::Any => "*".to_string(),
+        }
+    }
+
+    /// Expands the parameter whose `$` is at the current position.
+    fn dollar(&mut self) -> Result<String> {
+        self.pos += 1;
+        if self.peek() != Some('{') {
+            let name = self.name();
+            return Ok(if name.is_empty() { "$".to_string() } else { self.value(&name) });
+        }
+        self.pos += 1;
+        match self.peek() {
+            None => bail!("syntax error: missing '}}'"),
+            Some('{' | '}' | ':') => bail!("syntax error: bad substitution"),
+            Some(_) => {}
+        }
+        let name = self.name();
+        match self.next() {
+            Some('}') => Ok(self.value(&name)),
+            Some('/') => self.replace(&name),
+            Some(c @ (':' | '+' | '-' | '?' | '#' | '%')) => self.modified(&name, c),
+            Some(c) => bail!("unsupported modifier ({c}) in substitution"),
+            None => bail!("syntax error: missing '}}'"),
+        }
+    }
+
+    /// A name, a run of digits (a positional parameter) or one special parameter character.
+    fn name(&mut self) -> String {
+        let start = self.pos;
+        match self.peek() {
+            Some(c) if c.is_numeric() => {
+                while self.peek().is_some_and(char::is_numeric) {
+                    self.pos += 1;
+                }
+            }
+            Some('@' | '*' | '#' | '?' | '-' | '$' | '!') => self.pos += 1,
+            _ => {
+                while self.peek().is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                    self.pos += 1;
+                }
+            }
+        }
+        self.chars[start..self.pos].iter().collect()
+    }
+
+    /// The operand of a modifier, up to `stop`; `missing` is the error when the input ends first.
+    fn operand(&mut self, stop: char, raw: bool, missing: &str) -> Result<String> {
+        let result = self.word(Some(stop), raw);
+        result.map_err(|e| if self.peek().is_none() { anyhow!("{missing}") } else { e })
+    }
+
+    /// `${NAME-w}`, `${NAME+w}`, `${NAME?w}`, `${NAME#p}`, `${NAME%p}`, their `:` forms for
+    /// `-`, `+` and `?`, and `##` / `%%`.
+    fn modified(&mut self, name: &str, first: char) -> Result<String> {
+        let (colon, op) = if first == ':' { (true, self.next()) } else { (false, Some(first)) };
+        let shown = format!("{}{}", if colon { ":" } else { "" }, op.map(String::from).unwrap_or_default());
+        let trims = matches!(op, Some('#' | '%'));
+        if colon && trims {
+            bail!("unsupported modifier ({shown}) in substitution");
+        }
+        // BuildKit expands the operand (and fails on its errors) whatever the variable holds.
+        let word = self.operand('}', trims, "syntax error: missing '}'")?;
+        let pattern = match op {
+            Some(op @ ('#' | '%')) => {
+                let greedy = word.starts_with(op);
+                let pattern = if greedy { &word[1..] } else { &word[..] };
+                Some((compile(pattern)?, greedy, op == '%'))
+            }
+            Some('-' | '+' | '?') => None,
+            _ => bail!("unsupported modifier ({shown}) in substitution"),
+        };
+        let value = match (self.lookup)(name) {
+            Var::Any => return Ok("*".to_string()),
+            Var::Set(value) => Some(value),
+            Var::Unset => None,
+        };
+        // With `:`, an empty value counts as unset.
+        let usable = value.clone().filter(|v| !(colon && v.is_empty()));
+        Ok(match (op, pattern) {
+            (_, Some((pattern, greedy, suffix))) => trim(&value.unwrap_or_default(), &pattern, greedy, suffix),
+            (Some('-'), _) => usable.unwrap_or(word),
+            (Some('+'), _) => usable.map(|_| word).unwrap_or_default(),
+            _ => match (value, usable) {
+                (_, Some(value)) => value,
+                (None, _) if word.is_empty() => bail!("{name}: is not allowed to be unset"),
+                (Some(_), _) if word.is_empty() => bail!("{name}: is not allowed to be empty"),
+                _ => bail!("{name}: {word}"),
+            },
+        })
+    }
+
+    /// `${NAME/pattern/replacement}` and `${NAME//pattern/replacement}`.
+    fn replace(&mut self, name: &str) -> Result<String> {
+        let all = self.peek() == Some('/');
+        self.pos += usize::from(all);
+        let pattern = self.operand('/', true, "syntax error: missing '/' in ${}")?;
+        let replacement = self.operand('}', true, "syntax error: missing '}'")?;
+        let pattern = compile(&pattern)?;
+        Ok(match (self.lookup)(name) {
+            Var::Any => "*".to_string(),
+            Var::Set(value) => replace(&value, &pattern, &replacement, all),
+            Var::Unset => replace("", &pattern, &replacement, all),
+        })
+    }
+}
+
+/// One element of a shell pattern: BuildKit supports `*`, `?` and `\` escapes, no brackets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pat {
+    Char(char),
+    AnyChar,
+    Star,
+}
+
+/// Parses a pattern as BuildKit's `convertShellPatternToRegex` does: `\` is always the pattern's
+/// escape, whatever the Dockerfile's escape character, and may only escape `*`, `?`, `\`, and
+/// the `}` and `/` that would otherwise end the expression.
+fn compile(pattern: &str) -> Result<Vec<Pat>> {
+    let mut chars = pattern.chars().peekable();
+    let mut out = Vec::new();
+    while let Some(c) = chars.next() {
+        out.push(match c {
+            '*' => Pat::Star,
+            '?' => Pat::AnyChar,
+            '\\' if matches!(chars.peek(), Some('}' | '/')) => continue,
+            '\\' => match chars.next() {
+                Some(c @ ('*' | '?' | '\\')) => Pat::Char(c),
+                other => {
+                    let other = other.map(String::from).unwrap_or_default();
+                    bail!("invalid pattern ({pattern}) in substitution: invalid escape '\\{other}'")
+                }
+            },
+            c => Pat::Char(c),
+        });
+    }
+    Ok(out)
+}
+
+/// Where a match of `pattern` starting at `start` ends, choosing among matches as Go's regexp
+/// (and so BuildKit) does: the first a backtracking matcher finds, each `*` trying its longest
+/// run first when `greedy`, its shortest otherwise. Like Go's `.`, no wildcard matches `\n`.
+fn match_at(pattern: &[Pat], text: &[char], start: usize, greedy: bool) -> Option<usize> {
+    let Some((first, rest)) = pattern.split_first() else {
+        return Some(start);
+    };
+    match first {
+        Pat::Char(c) => (text.get(start) == Some(c)).then(|| match_at(rest, text, start + 1, greedy)).flatten(),
+        Pat::AnyChar => text.get(start).filter(|&&c| c != '\n').and_then(|_| match_at(rest, text, start + 1, greedy)),
+        Pat::Star => {
+            let longest = (start..text.len()).find(|&i| text[i] == '\n').unwrap_or(text.len());
+            let try_end = |end: usize| match_at(rest, text, end, greedy);
+            if greedy {
+                (start..=longest).rev().find_map(try_end)
+            } else {
+                (start..=longest).find_map(try_end)
+            }
+        }
+    }
+}
+
+/// `${NAME#p}` / `${NAME##p}` strip a matching prefix; `%` / `%%` (`suffix`) a matching suffix,
+/// found by matching the reversed pattern against the reversed value, as BuildKit does.
+fn trim(value: &str, pattern: &[Pat], greedy: bool, suffix: bool) -> String {
+    let mut text: Vec<char> = value.chars().collect();
+    let mut pattern = pattern.to_vec();
+    if suffix {
+        text.reverse();
+        pattern.reverse();
+    }
+    let end = match_at(&pattern, &text, 0, greedy).unwrap_or(0);
+    let mut rest = text.split_off(end);
+    if suffix {
+        rest.reverse();
+    }
+    rest.into_iter().collect()
+}
+
+/// Replaces the leftmost match of `pattern` (longest runs for `*`), or with `all` every match
+/// as Go's `Regexp.ReplaceAllString` does (which also expands `$` in the replacement).
+fn replace(value: &str, pattern: &[Pat], replacement: &str, all: bool) -> String {
+    let text: Vec<char> = value.chars().collect();
+    let find = |from: usize| (from..=text.len()).find_map(|s| match_at(pattern, &text, s, true).map(|e| (s, e)));
+    let slice = |from: usize, to: usize| text[from..to].iter().collect::<String>();
+    if !all {
+        return match find(0) {
+            Some((start, end)) => slice(0, start) + replacement + &slice(end, text.len()),
+            None => value.to_string(),
+        };
+    }
+    let mut out = String::new();
+    let (mut last_end, mut search) = (0, 0);
+    while search <= text.len() {
+        let Some((start, end)) = find(search) else {
+            break;
+        };
+        out.push_str(&slice(last_end, start));
+        // An empty match right after the previous match is not replaced again.
+        if end > last_end || start == 0 {
+            out.push_str(&go_template(replacement, &slice(start, end)));
+        }
+        last_end = end;
+        search = (search + 1).max(end);
+    }
+    out + &slice(last_end, text.len())
+}
+
+/// Go's `Regexp.Expand` for a pattern without groups: `$$` is `$`, `$0` or `${0}` the match,
+/// any other `$name` or `${name}` empty, and a `$` without a valid name stays.
+fn go_template(template: &str, matched: &str) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some((before, after)) = rest.split_once('$') {
+        out.push_str(before);
+        if let Some(after) = after.strip_prefix('$') {
+            out.push('$');
+            rest = after;
+            continue;
+        }
+        let (braced, body) = after.strip_prefix('{').map_or((false, after), |body| (true, body));
+        let len = body.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(body.len());
+        if len == 0 || (braced && !body[len..].starts_with('}')) {
+            out.push('$');
+            rest = after;
+            continue;
+        }
+        if &body[..len] == "0" {
+            out.push_str(matched);
+        }
+        rest = &body[len + usize::from(braced)..];
+    }
+    out + rest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Expands with `\` as the escape character and `env` as the only set variables.
+    fn lex(word: &str, env: &[(&str, &str)]) -> Result<String> {
+        lex_with(word, '\\', env)
+    }
+
+    fn lex_with(word: &str, escape: char, env: &[(&str, &str)]) -> Result<String> {
+        let lookup = |name: &str| match env.iter().find(|(n, _)| *n == name) {
+            Some((_, value)) => Var::Set(value.to_string()),
+            None => Var::Unset,
+        };
+        expand(word, escape, &lookup)
+    }
+
+    /// BuildKit's own cases: frontend/dockerfile/shell/envVarTest (moby/buildkit), run by
+    /// TestShellParser4EnvVars in lex_test.go with the env below. `None` means an error.
+    /// The rows tagged Windows-only are left out.
+    const ENV_VAR_TEST: &[(&str, Option<&str>)] = &[
+        (r"hello", Some(r"hello")),
+        (r"he'll'o", Some(r"hello")),
+        (r"he'llo", None),
+        (r"he\'llo", Some(r"he'llo")),
+        (r"he\\'llo", None),
+        (r"abc\tdef", Some(r"abctdef")),
+        (r#""abc\tdef""#, Some(r"abc\tdef")),
+        (r#""abc\\tdef""#, Some(r"abc\tdef")),
+        (r"'abc\tdef'", Some(r"abc\tdef")),
+        (r"hello\", Some(r"hello")),
+        (r"hello\\", Some(r"hello\")),
+        (r#""hello"#, None),
+        (r#""hello\""#, None),
+        (r#""hel'lo""#, Some(r"hel'lo")),
+        (r"'hello", None),
+        (r"'hello\'", Some(r"hello\")),
+        (r"'hello\there'", Some(r"hello\there")),
+        (r"'hello\\there'", Some(r"hello\\there")),
+        (r#""''""#, Some(r"''")),
+        (r"$.", Some(r"$.")),
+        (r"he$1x", Some(r"hex")),
+        (r"he$.x", Some(r"he$.x")),
+        (r"he$pwd.", Some(r"he.")),
+        (r"he$PWD", Some(r"he/home")),
+        (r"he\$PWD", Some(r"he$PWD")),
+        (r"he\\$PWD", Some(r"he\/home")),
+        (r#""he\$PWD""#, Some(r"he$PWD")),
+        (r#""he\\$PWD""#, Some(r"he\/home")),
+        (r"\${}", Some(r"${}")),
+        (r"\${}aaa", Some(r"${}aaa")),
+        (r"he\${}", Some(r"he${}")),
+        (r"he\${}xx", Some(r"he${}xx")),
+        (r"${}", None),
+        (r"${}aaa", None),
+        (r"he${}", None),
+        (r"he${}xx", None),
+        (r"he${hi}", Some(r"he")),
+        (r"he${hi}xx", Some(r"hexx")),
+        (r"he${PWD}", Some(r"he/home")),
+        (r"he${.}", None),
+        (r"he${XXX:-000}xx", Some(r"he000xx")),
+        (r"he${PWD:-000}xx", Some(r"he/homexx")),
+        (r"he${XXX:-$PWD}xx", Some(r"he/homexx")),
+        (r"he${XXX:-${PWD:-yyy}}xx", Some(r"he/homexx")),
+        (r"he${XXX:-${YYY:-yyy}}xx", Some(r"heyyyxx")),
+        (r"he${XXX:YYY}", None),
+        (r"he${XXX?}", None),
+        (r"he${XXX:?}", None),
+        (r"he${PWD?}", Some(r"he/home")),
+        (r"he${PWD:?}", Some(r"he/home")),
+        (r"he${NULL?}", Some(r"he")),
+        (r"he${NULL:?}", None),
+        (r"he${XXX:+${PWD}}xx", Some(r"hexx")),
+        (r"he${PWD:+${XXX}}xx", Some(r"hexx")),
+        (r"he${PWD:+${SHELL}}xx", Some(r"hebashxx")),
+        (r"he${XXX:+000}xx", Some(r"hexx")),
+        (r"he${PWD:+000}xx", Some(r"he000xx")),
+        (r"'he${XX}'", Some(r"he${XX}")),
+        (r#""he${PWD}""#, Some(r"he/home")),
+        (r#""he'$PWD'""#, Some(r"he'/home'")),
+        (r#""$PWD""#, Some(r"/home")),
+        (r"'$PWD'", Some(r"$PWD")),
+        (r"'\$PWD'", Some(r"\$PWD")),
+        (r#"'"hello"'"#, Some(r#""hello""#)),
+        (r"he\$PWD", Some(r"he$PWD")),
+        (r#""he\$PWD""#, Some(r"he$PWD")),
+        (r"'he\$PWD'", Some(r"he\$PWD")),
+        (r"he${PWD", None),
+        (r"he${PWD:=000}xx", None),
+        (r"he${PWD:+${PWD}:}xx", Some(r"he/home:xx")),
+        (r"he${XXX:-\$PWD:}xx", Some(r"he$PWD:xx")),
+        (r"he${XXX:-\${PWD}z}xx", Some(r"he${PWDz}xx")),
+        (r"안녕하세요", Some(r"안녕하세요")),
+        (r"안'녕'하세요", Some(r"안녕하세요")),
+        (r"안'녕하세요", None),
+        (r"안녕\'하세요", Some(r"안녕'하세요")),
+        (r"안\\'녕하세요", None),
+        (r"안녕\t하세요", Some(r"안녕t하세요")),
+        (r#""안녕\t하세요""#, Some(r"안녕\t하세요")),
+        (r"'안녕\t하세요", None),
+        (r"안녕하세요\", Some(r"안녕하세요")),
+        (r"안녕하세요\\", Some(r"안녕하세요\")),
+        (r#""안녕하세요"#, None),
+        (r#""안녕하세요\""#, None),
+        (r#""안녕'하세요""#, Some(r"안녕'하세요")),
+        (r"'안녕하세요", None),
+        (r"'안녕하세요\'", Some(r"안녕하세요\")),
+        (r"안녕$1x", Some(r"안녕x")),
+        (r"안녕$.x", Some(r"안녕$.x")),
+        (r"안녕$pwd.", Some(r"안녕.")),
+        (r"안녕$PWD", Some(r"안녕/home")),
+        (r"안녕\$PWD", Some(r"안녕$PWD")),
+        (r"안녕\\$PWD", Some(r"안녕\/home")),
+        (r"안녕\${}", Some(r"안녕${}")),
+        (r"안녕\${}xx", Some(r"안녕${}xx")),
+        (r"안녕${}", None),
+        (r"안녕${}xx", None),
+        (r"안녕${hi}", Some(r"안녕")),
+        (r"안녕${hi}xx", Some(r"안녕xx")),
+        (r"안녕${PWD}", Some(r"안녕/home")),
+        (r"안녕${.}", None),
+        (r"안녕${XXX:-000}xx", Some(r"안녕000xx")),
+        (r"안녕${PWD:-000}xx", Some(r"안녕/homexx")),
+        (r"안녕${XXX:-$PWD}xx", Some(r"안녕/homexx")),
+        (r"안녕${XXX:-${PWD:-yyy}}xx", Some(r"안녕/homexx")),
+        (r"안녕${XXX:-${YYY:-yyy}}xx", Some(r"안녕yyyxx")),
+        (r"안녕${XXX:YYY}", None),
+        (r"안녕${XXX:+${PWD}}xx", Some(r"안녕xx")),
+        (r"안녕${PWD:+${XXX}}xx", Some(r"안녕xx")),
+        (r"안녕${PWD:+${SHELL}}xx", Some(r"안녕bashxx")),
+        (r"안녕${XXX:+000}xx", Some(r"안녕xx")),
+        (r"안녕${PWD:+000}xx", Some(r"안녕000xx")),
+        (r"'안녕${XX}'", Some(r"안녕${XX}")),
+        (r#""안녕${PWD}""#, Some(r"안녕/home")),
+        (r#""안녕'$PWD'""#, Some(r"안녕'/home'")),
+        (r#"'"안녕"'"#, Some(r#""안녕""#)),
+        (r"안녕\$PWD", Some(r"안녕$PWD")),
+        (r#""안녕\$PWD""#, Some(r"안녕$PWD")),
+        (r"'안녕\$PWD'", Some(r"안녕\$PWD")),
+        (r"안녕${PWD", None),
+        (r"안녕${PWD:=000}xx", None),
+        (r"안녕${PWD:+${PWD}:}xx", Some(r"안녕/home:xx")),
+        (r"안녕${XXX:-\$PWD:}xx", Some(r"안녕$PWD:xx")),
+        (r"안녕${XXX:-\${PWD}z}xx", Some(r"안녕${PWDz}xx")),
+        (r"$KOREAN", Some(r"한국어")),
+        (r"안녕$KOREAN", Some(r"안녕한국어")),
+        (r"${{aaa}", None),
+        (r"${aaa}}", Some(r"}")),
+        (r"${aaa", None),
+        (r"${{aaa:-bbb}", None),
+        (r"${aaa:-bbb}}", Some(r"bbb}")),
+        (r"${aaa:-bbb", None),
+        (r"${aaa:-bbb}", Some(r"bbb")),
+        (r"${aaa:-${bbb:-ccc}}", Some(r"ccc")),
+        (r"${aaa:-bbb ${foo}", None),
+        (r"${aaa:-bbb {foo}", Some(r"bbb {foo")),
+        (r"${:}", None),
+        (r"${:-bbb}", None),
+        (r"${:+bbb}", None),
+        // Positional parameters won't be set:
+        // http://pubs.opengroup.org/onlinepubs/009695399/utilities/xcu_chap02.html#tag_02_05_01
+        (r"$1", Some(r"")),
+        (r"${1}", Some(r"")),
+        (r"${1:+bbb}", Some(r"")),
+        (r"${1:-bbb}", Some(r"bbb")),
+        (r"$2", Some(r"")),
+        (r"${2}", Some(r"")),
+        (r"${2:+bbb}", Some(r"")),
+        (r"${2:-bbb}", Some(r"bbb")),
+        (r"$3", Some(r"")),
+        (r"${3}", Some(r"")),
+        (r"${3:+bbb}", Some(r"")),
+        (r"${3:-bbb}", Some(r"bbb")),
+        (r"$4", Some(r"")),
+        (r"${4}", Some(r"")),
+        (r"${4:+bbb}", Some(r"")),
+        (r"${4:-bbb}", Some(r"bbb")),
+        (r"$5", Some(r"")),
+        (r"${5}", Some(r"")),
+        (r"${5:+bbb}", Some(r"")),
+        (r"${5:-bbb}", Some(r"bbb")),
+        (r"$6", Some(r"")),
+        (r"${6}", Some(r"")),
+        (r"${6:+bbb}", Some(r"")),
+        (r"${6:-bbb}", Some(r"bbb")),
+        (r"$7", Some(r"")),
+        (r"${7}", Some(r"")),
+        (r"${7:+bbb}", Some(r"")),
+        (r"${7:-bbb}", Some(r"bbb")),
+        (r"$8", Some(r"")),
+        (r"${8}", Some(r"")),
+        (r"${8:+bbb}", Some(r"")),
+        (r"${8:-bbb}", Some(r"bbb")),
+        (r"$9", Some(r"")),
+        (r"${9}", Some(r"")),
+        (r"${9:+bbb}", Some(r"")),
+        (r"${9:-bbb}", Some(r"bbb")),
+        (r"$999", Some(r"")),
+        (r"${999}", Some(r"")),
+        (r"${999:+bbb}", Some(r"")),
+        (r"${999:-bbb}", Some(r"bbb")),
+        (r"$999aaa", Some(r"aaa")),
+        (r"${999}aaa", Some(r"aaa")),
+        (r"${999:+bbb}aaa", Some(r"aaa")),
+        (r"${999:-bbb}aaa", Some(r"bbbaaa")),
+        (r"$001", Some(r"")),
+        (r"${001}", Some(r"")),
+        (r"${001:+bbb}", Some(r"")),
+        (r"${001:-bbb}", Some(r"bbb")),
+        (r"$001aaa", Some(r"aaa")),
+        (r"${001}aaa", Some(r"aaa")),
+        (r"${001:+bbb}aaa", Some(r"aaa")),
+        (r"${001:-bbb}aaa", Some(r"bbbaaa")),
+        // Special parameters won't be set in the Dockerfile:
+        // http://pubs.opengroup.org/onlinepubs/009695399/utilities/xcu_chap02.html#tag_02_05_02
+        (r"$@", Some(r"")),
+        (r"${@}", Some(r"")),
+        (r"${@:+bbb}", Some(r"")),
+        (r"${@:-bbb}", Some(r"bbb")),
+        (r"$@@@", Some(r"@@")),
+        (r"$@aaa", Some(r"aaa")),
+        (r"${@}aaa", Some(r"aaa")),
+        (r"${@:+bbb}aaa", Some(r"aaa")),
+        (r"${@:-bbb}aaa", Some(r"bbbaaa")),
+        (r"$*", Some(r"")),
+        (r"${*}", Some(r"")),
+        (r"${*:+bbb}", Some(r"")),
+        (r"${*:-bbb}", Some(r"bbb")),
+        (r"$#", Some(r"")),
+        (r"${#}", Some(r"")),
+        (r"${#:+bbb}", Some(r"")),
+        (r"${#:-bbb}", Some(r"bbb")),
+        (r"$?", Some(r"")),
+        (r"${?}", Some(r"")),
+        (r"${?:+bbb}", Some(r"")),
+        (r"${?:-bbb}", Some(r"bbb")),
+        (r"$-", Some(r"")),
+        (r"${-}", Some(r"")),
+        (r"${-:+bbb}", Some(r"")),
+        (r"${-:-bbb}", Some(r"bbb")),
+        (r"$$", Some(r"")),
+        (r"${$}", Some(r"")),
+        (r"${$:+bbb}", Some(r"")),
+        (r"${$:-bbb}", Some(r"bbb")),
+        (r"$!", Some(r"")),
+        (r"${!}", Some(r"")),
+        (r"${!:+bbb}", Some(r"")),
+        (r"${!:-bbb}", Some(r"bbb")),
+        (r"$0", Some(r"")),
+        (r"${0}", Some(r"")),
+        (r"${0:+bbb}", Some(r"")),
+        (r"${0:-bbb}", Some(r"bbb")),
+    ];
+
+    #[test]
+    fn buildkit_env_var_test() {
+        let env = [("PWD", "/home"), ("SHELL", "bash"), ("KOREAN", "한국어"), ("NULL", "")];
+        for (word, expected) in ENV_VAR_TEST {
+            let got = lex(word, &env);
+            match expected {
+                Some(expected) => assert_eq!(got.as_deref().ok(), Some(*expected), "{word}: {got:?}"),
+                None => assert!(got.is_err(), "{word} should fail, got {got:?}"),
+            }
+        }
+    }
+
+    /// A word, the variables that are set, and the result (`None` for an error).
+    type Case = (&'static str, &'static [(&'static str, &'static str)], Option<&'static str>);
+
+    /// BuildKit's TestProcessWithMatches, TestShellParserMandatoryEnvVars and
+    /// TestProcessWithMatchesPlatform (frontend/dockerfile/shell/lex_test.go, moby/buildkit).
+    const PROCESS_WITH_MATCHES: &[Case] = &[
+        ("x", &[("DUMMY", "dummy")], Some("x")),
+        ("x ${UNUSED}", &[("DUMMY", "dummy")], Some("x ")),
+        ("x ${FOO}", &[("FOO", "y")], Some("x y")),
+        ("${FOO-aaa} ${BAR-bbb} ${BAZ-ccc}", &[("FOO", "xxx"), ("BAR", "")], Some("xxx  ccc")),
+        ("${FOO:-aaa} ${BAR:-bbb} ${BAZ:-ccc}", &[("FOO", "xxx"), ("BAR", "")], Some("xxx bbb ccc")),
+        ("${FOO:-}", &[("FOO", "xxx"), ("BAR", "")], Some("xxx")),
+        ("${FOO:-}", &[], Some("")),
+        ("${FOO+aaa} ${BAR+bbb} ${BAZ+ccc}", &[("FOO", "xxx"), ("BAR", "")], Some("aaa bbb ")),
+        ("${FOO:+aaa} ${BAR:+bbb} ${BAZ:+ccc}", &[("FOO", "xxx"), ("BAR", "")], Some("aaa  ")),
+        ("${FOO?aaa}", &[("FOO", "xxx"), ("BAR", "")], Some("xxx")),
+        ("${BAR?bbb}", &[("FOO", "xxx"), ("BAR", "")], Some("")),
+        ("${BAZ?ccc}", &[("FOO", "xxx"), ("BAR", "")], None),
+        ("${FOO:?aaa}", &[("FOO", "xxx"), ("BAR", "")], Some("xxx")),
+        ("${BAR:?bbb}", &[("FOO", "xxx"), ("BAR", "")], None),
+        ("${BAZ:?ccc}", &[("FOO", "xxx"), ("BAR", "")], None),
+        ("${BAZ:?}", &[("FOO", "xxx"), ("BAR", "")], None),
+        ("${FOO=aaa}", &[("FOO", "xxx"), ("BAR", "")], None),
+        ("${FOO=:aaa}", &[("FOO", "xxx"), ("BAR", "")], None),
+        ("${FOO=}", &[], None),
+        (r"${FOO#()[]{\}^$.\*\?|\\}", &[("FOO", r"()[]{}^$.*?|\x")], Some("x")),
+        (r"${FOO%%\**}", &[("FOO", "xx**")], Some("xx")),
+        ("${FOO#*x*y}", &[("FOO", "xxyy")], Some("y")),
+        ("${FOO#*}", &[("FOO", "xxyy")], Some("xxyy")),
+        ("${FOO#$BAR}", &[("FOO", "xxyy"), ("BAR", "x")], Some("xyy")),
+        ("${FOO#$BAR}", &[("FOO", "xxyy"), ("BAR", "")], Some("xxyy")),
+        ("${FOO#}", &[("FOO", "xxyy")], Some("xxyy")),
+        ("${FOO##*x}", &[("FOO", "xxyy")], Some("yy")),
+        ("${FOO##}", &[("FOO", "xxyy")], Some("xxyy")),
+        (r"${FOO#?\?}", &[("FOO", "???y")], Some("?y")),
+        ("${ABC:-.}${FOO%x}${ABC:-.}", &[("FOO", "xxyy")], Some(".xxyy.")),
+        (r"${FOO%%\**\*}", &[("FOO", "a***yy*")], Some("a")),
+        ("${FOO%}", &[("FOO", "xxyy")], Some("xxyy")),
+        ("${FOO%%$BAR}", &[("FOO", "xxyy"), ("BAR", "")], Some("xxyy")),
+        ("${FOO:#}", &[], None),
+        ("${FOO:##}", &[], None),
+        ("${FOO:%}", &[], None),
+        ("${FOO:%%}", &[], None),
+        (
+            "${FOO/$NEEDLE/.} - ${FOO//$NEEDLE/.}",
+            &[("FOO", "/foo*/*/*.txt"), ("NEEDLE", r"\*/")],
+            Some("/foo.*/*.txt - /foo..*.txt"),
+        ),
+        (
+            "${FOO/$NEEDLE/} - ${FOO//$NEEDLE/}",
+            &[("FOO", "/tmp/tmp/bar.txt"), ("NEEDLE", "/tmp")],
+            Some("/tmp/bar.txt - /bar.txt"),
+        ),
+        (
+            "${FOO/$NEEDLE/$REPLACEMENT} - ${FOO//$NEEDLE/$REPLACEMENT}",
+            &[("FOO", "/a/foo/b/c.txt"), ("NEEDLE", "/?/"), ("REPLACEMENT", "/")],
+            Some("/foo/b/c.txt - /foo/c.txt"),
+        ),
+        (
+            "${FOO/$NEEDLE/$REPLACEMENT}",
+            &[("FOO", "http://google.de"), ("NEEDLE", "http://"), ("REPLACEMENT", "https://")],
+            Some("https://google.de"),
+        ),
+        (r"${FOO//\//\/}", &[("FOO", "/tmp/foo.txt")], Some(r"\/tmp\/foo.txt")),
+        ("${FOO/$BAR/ww}", &[("FOO", "xxyy"), ("BAR", "")], Some("wwxxyy")),
+        ("${FOO//ww}", &[("FOO", "xxyy")], None),
+        ("${FOO//}", &[("FOO", "xxyy")], None),
+        ("${FOO///}", &[("FOO", "xxyy")], Some("xxyy")),
+        ("${FOO///}", &[], Some("")),
+        // TestShellParserMandatoryEnvVars
+        ("${VAR:?message here$ARG}", &[("VAR", "plain"), ("ARG", "x")], Some("plain")),
+        ("${VAR:?message here$ARG}", &[("VAR", ""), ("ARG", "x")], None),
+        ("${VAR:?message here$ARG}", &[("ARG", "x")], None),
+        ("${VAR?message here$ARG}", &[("VAR", "plain"), ("ARG", "x")], Some("plain")),
+        ("${VAR?message here$ARG}", &[("VAR", ""), ("ARG", "x")], Some("")),
+        ("${VAR?message here$ARG}", &[("ARG", "x")], None),
+        // TestProcessWithMatchesPlatform
+        (
+            "something-${VERSION}.${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tar.gz",
+            &[("VERSION", "v1.2.3"), ("TARGETOS", "linux"), ("TARGETARCH", "arm"), ("TARGETVARIANT", "v7")],
+            Some("something-v1.2.3.linux-arm-v7.tar.gz"),
+        ),
+        (
+            "something-${VERSION}.${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tar.gz",
+            &[("VERSION", "v1.2.3"), ("TARGETOS", "linux"), ("TARGETARCH", "arm64"), ("TARGETVARIANT", "")],
+            Some("something-v1.2.3.linux-arm64.tar.gz"),
+        ),
+        (
+            "something-${VERSION}.${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tar.gz",
+            &[("VERSION", "v1.2.3"), ("TARGETOS", "linux"), ("TARGETARCH", "arm64")],
+            Some("something-v1.2.3.linux-arm64.tar.gz"),
+        ),
+    ];
+
+    #[test]
+    fn buildkit_process_with_matches() {
+        for (word, env, expected) in PROCESS_WITH_MATCHES {
+            let got = lex(word, env);
+            match expected {
+                Some(expected) => assert_eq!(got.as_deref().ok(), Some(*expected), "{word}: {got:?}"),
+                None => assert!(got.is_err(), "{word} should fail, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn error_messages() {
+        let err = |word: &str, env: &[(&str, &str)]| lex(word, env).unwrap_err().to_string();
+        assert_eq!(err("${VAR:?message here$ARG}", &[("ARG", "x")]), "VAR: message herex");
+        assert_eq!(err("${VAR:?}", &[("VAR", "")]), "VAR: is not allowed to be empty");
+        assert_eq!(err("${VAR?}", &[]), "VAR: is not allowed to be unset");
+        assert_eq!(err("${X:=a}", &[]), "unsupported modifier (:=) in substitution");
+        assert_eq!(err("${X:#a}", &[]), "unsupported modifier (:#) in substitution");
+        assert_eq!(err("${X^^}", &[]), "unsupported modifier (^) in substitution");
+        assert_eq!(err("${X:0:2}", &[]), "unsupported modifier (:0) in substitution");
+        assert_eq!(err("${!X}", &[]), "unsupported modifier (X) in substitution");
+        assert_eq!(err("${#X}", &[]), "unsupported modifier (X) in substitution");
+        assert_eq!(err("${}", &[]), "syntax error: bad substitution");
+        assert_eq!(err("a${X", &[]), "syntax error: missing '}'");
+        assert_eq!(err("${X:-a", &[]), "syntax error: missing '}'");
+        assert_eq!(err("${X/a}", &[]), "syntax error: missing '/' in ${}");
+        assert_eq!(err(r"${X#\a}", &[]), r"invalid pattern (\a) in substitution: invalid escape '\a'");
+        assert_eq!(err("'a", &[]), "unexpected end of statement while looking for matching single-quote");
+        assert_eq!(err("\"a", &[]), "unexpected end of statement while looking for matching double-quote");
+    }
+
+    #[test]
+    fn operands_are_expanded_even_when_unused() {
+        // As in BuildKit: the `:?` inside fails although X is set.
+        assert!(lex("${X:-${Y:?}}", &[("X", "x")]).is_err());
+        assert!(lex(r"${X#\q}", &[]).is_err());
+        assert_eq!(lex("${X:+${Y:-y}}", &[("X", "x")]).unwrap(), "y");
+    }
+
+    #[test]
+    fn patterns() {
+        let v = [("IMAGE", "docker.io/library/node:20-alpine"), ("V", "1.2.3"), ("D", "a\nb")];
+        let cases = [
+            ("${IMAGE#*/}", "library/node:20-alpine"),
+            ("${IMAGE##*/}", "node:20-alpine"),
+            ("${IMAGE%:*}", "docker.io/library/node"),
+            ("${IMAGE%%[:]*}", "docker.io/library/node:20-alpine"),
+            ("${IMAGE%-*}", "docker.io/library/node:20"),
+            ("${IMAGE%?o*}", "docker.io/library/"),
+            ("${IMAGE%%?o*}", ""),
+            ("${IMAGE/alpine/slim}", "docker.io/library/node:20-slim"),
+            ("${IMAGE/#docker.io/ghcr.io}", "docker.io/library/node:20-alpine"),
+            ("${V//./-}", "1-2-3"),
+            ("${V/./}", "12.3"),
+            ("${V//?/x}", "xxxxx"),
+            ("${V//*/x}", "x"),
+            ("${V//}", "error"),
+            ("${V//./$$}", "123"),
+            // A wildcard does not cross a newline, as Go's `.` does not.
+            ("${D#*}", "a\nb"),
+            ("${D##*}", "\nb"),
+            ("${D//?/x}", "x\nx"),
+        ];
+        for (word, expected) in cases {
+            let got = lex(word, &v);
+            match expected {
+                "error" => assert!(got.is_err(), "{word}: {got:?}"),
+                _ => assert_eq!(got.unwrap(), expected, "{word}"),
+            }
+        }
+    }
+
+    #[test]
+    fn replace_all_expands_dollars_like_go() {
+        // Only `${X//p/r}` goes through Go's template expansion, and only a `$` the lexer left.
+        let env = [("V", "a.b"), ("R", "<$0|$$|$1|${0}|$|${x>")];
+        assert_eq!(lex("${V//./$R}", &env).unwrap(), "a<.|$||.|$|${x>b");
+        assert_eq!(lex("${V/./$R}", &env).unwrap(), "a<$0|$$|$1|${0}|$|${x>b");
+        assert_eq!(go_template("$a-$0b-${0}b", "M"), "--Mb");
+    }
+
+    #[test]
+    fn backtick_escape() {
+        assert_eq!(lex_with(r"C:\dir`$X", '`', &[("X", "x")]).unwrap(), r"C:\dir$X");
+        assert_eq!(lex_with("\"a`\"b\"", '`', &[]).unwrap(), "a\"b");
+        // Patterns keep their own `\` escapes whatever the escape character.
+        assert_eq!(lex_with(r"${X#\*}", '`', &[("X", "*a")]).unwrap(), "a");
+        // ...and keep the escape character itself in a pattern, as BuildKit does.
+        assert_eq!(lex_with("${X%`}}", '`', &[("X", "a`}")]).unwrap(), "a");
+    }
+
+    #[test]
+    fn glob_mode() {
+        let any = |word: &str| expand(word, '\\', &|_| Var::Any).unwrap();
+        assert_eq!(any("base-${FLAVOR}${DEBUG:+-debug}"), "base-**");
+        assert_eq!(any("$A/${B#x}:${C:?}"), "*/*:*");
+        assert!(expand("${A:=x}", '\\', &|_| Var::Any).is_err());
+    }
+
+    #[test]
+    fn words() {
+        assert_eq!(shell_words("A=1 B=\"x y\"  C", '\\'), ["A=1", "B=\"x y\"", "C"]);
+    }
+}
