@@ -303,10 +303,13 @@ impl<'a> BuildSetup<'a> {
     /// Named stages `stage` needs that no needed stage is built FROM: only COPY --from reaches them.
     fn copied_only(&self, stage: &str, args: &BTreeMap<String, String>) -> Result<Vec<String>> {
         let dockerfile = self.project.dockerfile()?;
-        // As `command` passes them: kit args, then xtask.toml's, then --build-arg.
+        // As BuildKit sees them: the platform args, then what `command` passes (kit args, xtask.toml's,
+        // --build-arg). podman builds one platform (`check_podman`).
+        let engine_platform = self.engine.platform();
+        let target = self.flags.platform.as_deref().unwrap_or(&engine_platform);
+        let mut from_args = self.project.stage_graph_args(target, &engine_platform)?;
         let user_args = self.project.config.build.args.iter().chain(self.flags.build_args.iter().map(|(k, v)| (k, v)));
-        let from_args: BTreeMap<String, String> =
-            args.iter().chain(user_args).map(|(k, v)| (k.clone(), v.clone())).collect();
+        from_args.extend(args.iter().chain(user_args).map(|(k, v)| (k.clone(), v.clone())));
         let needed = dockerfile.dependencies(stage, &from_args)?;
         let mut parents = Vec::new();
         for &index in &needed {

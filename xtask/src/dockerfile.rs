@@ -211,17 +211,11 @@ impl Dockerfile {
         bail!("unknown stage '{name}' in {file_label}; valid stages: {}{hint}", names.join(", "))
     }
 
-    /// The stage's `FROM` text with the global args substituted, or the text as written if
-    /// that fails; for display. See [`Dockerfile::try_resolve_base`].
-    pub fn resolve_base(&self, stage: &Stage, build_args: &BTreeMap<String, String>) -> String {
-        self.try_resolve_base(stage, build_args).unwrap_or_else(|_| stage.base.clone())
-    }
-
     /// The stage's `FROM` text with the global args substituted as BuildKit does: the values in
     /// `build_args` of the global `ARG`s and of the automatic args (the platform args, see
     /// [`platform_args`]), else the `ARG` defaults. Fails, naming the line, where BuildKit
     /// would (`${X:?message}` with X unset, also in a global `ARG` default).
-    pub fn try_resolve_base(&self, stage: &Stage, build_args: &BTreeMap<String, String>) -> Result<String> {
+    pub fn resolve_base(&self, stage: &Stage, build_args: &BTreeMap<String, String>) -> Result<String> {
         let env = self.global_env(build_args)?;
         let lookup = |name: &str| env.get(name).map_or(Var::Unset, |v| Var::Set(v.clone()));
         expand(&stage.base, self.escape, &lookup).map_err(|e| anyhow!("line {}: FROM {}: {e}", stage.line, stage.base))
@@ -253,7 +247,7 @@ impl Dockerfile {
 
     /// What the stage's `FROM` refers to once resolved.
     pub fn parent(&self, stage: &Stage, build_args: &BTreeMap<String, String>) -> Result<Base> {
-        let resolved = self.try_resolve_base(stage, build_args)?;
+        let resolved = self.resolve_base(stage, build_args)?;
         let line = stage.line;
         if resolved.is_empty() {
             bail!("FROM {} (line {line}) resolves to an empty name", stage.base);
@@ -294,7 +288,7 @@ impl Dockerfile {
         };
         // BuildKit resolves every stage's FROM, needed or not, and fails on any that fails.
         for stage in &self.stages {
-            if self.try_resolve_base(stage, build_args)?.is_empty() {
+            if self.resolve_base(stage, build_args)?.is_empty() {
                 bail!("FROM {} (line {}) resolves to an empty name", stage.base, stage.line);
             }
         }
@@ -578,10 +572,10 @@ mod tests {
         );
         let app = &df.stages[0];
         assert_eq!(app.base, "${BASE}");
-        assert_eq!(df.resolve_base(app, &no_args()), "node:20");
-        assert_eq!(df.resolve_base(&df.stages[1], &no_args()), "node:20");
+        assert_eq!(df.resolve_base(app, &no_args()).unwrap(), "node:20");
+        assert_eq!(df.resolve_base(&df.stages[1], &no_args()).unwrap(), "node:20");
         let overridden = args(&[("BASE", "node:22-slim")]);
-        assert_eq!(df.resolve_base(app, &overridden), "node:22-slim");
+        assert_eq!(df.resolve_base(app, &overridden).unwrap(), "node:22-slim");
         assert_eq!(df.parent(app, &overridden).unwrap(), Base::Image("node:22-slim".into()));
     }
 
@@ -599,7 +593,7 @@ mod tests {
              FROM price\\$tag\n",
         )
         .unwrap();
-        let resolve = |i: usize, a: &BTreeMap<String, String>| df.resolve_base(&df.stages[i], a);
+        let resolve = |i: usize, a: &BTreeMap<String, String>| df.resolve_base(&df.stages[i], a).unwrap();
         assert_eq!(resolve(0, &no_args()), "docker.io/library/alpine:3.21");
         assert_eq!(resolve(1, &no_args()), "alpine:3.21");
         // A build arg feeds the defaults of later global args.
@@ -615,9 +609,9 @@ mod tests {
     #[test]
     fn arg_without_default_resolves_empty() {
         let df = parse("ARG NODE_VERSION\nFROM node:${NODE_VERSION}-alpine\n").unwrap();
-        assert_eq!(df.resolve_base(&df.stages[0], &no_args()), "node:-alpine");
+        assert_eq!(df.resolve_base(&df.stages[0], &no_args()).unwrap(), "node:-alpine");
         let a = args(&[("NODE_VERSION", "22")]);
-        assert_eq!(df.resolve_base(&df.stages[0], &a), "node:22-alpine");
+        assert_eq!(df.resolve_base(&df.stages[0], &a).unwrap(), "node:22-alpine");
     }
 
     #[test]
@@ -631,9 +625,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(df.global_args.len(), 1);
-        assert_eq!(df.resolve_base(&df.stages[1], &no_args()), "alpine:3.21");
+        assert_eq!(df.resolve_base(&df.stages[1], &no_args()).unwrap(), "alpine:3.21");
         let a = args(&[("OTHER", "busybox")]);
-        assert_eq!(df.resolve_base(&df.stages[1], &a), "alpine:3.21");
+        assert_eq!(df.resolve_base(&df.stages[1], &a).unwrap(), "alpine:3.21");
     }
 
     #[test]
@@ -646,12 +640,12 @@ mod tests {
         .unwrap();
         let tool = &df.stages[1];
         // Not given, a platform arg is unset like an ARG without a default.
-        assert_eq!(df.resolve_base(tool, &no_args()), "ghcr.io/acme/tool-:linux");
+        assert_eq!(df.resolve_base(tool, &no_args()).unwrap(), "ghcr.io/acme/tool-:linux");
         let a = args(&[("TARGETARCH", "arm64"), ("TARGETOS", "linux")]);
-        assert_eq!(df.resolve_base(tool, &a), "ghcr.io/acme/tool-arm64:linux");
+        assert_eq!(df.resolve_base(tool, &a).unwrap(), "ghcr.io/acme/tool-arm64:linux");
         // `ARG TARGETARCH` without a default keeps the automatic value.
         let a = platform_args("windows/amd64", "linux/arm64").unwrap();
-        assert_eq!(df.resolve_base(tool, &a), "ghcr.io/acme/tool-amd64:windows");
+        assert_eq!(df.resolve_base(tool, &a).unwrap(), "ghcr.io/acme/tool-amd64:windows");
         assert_eq!(df.parent(&df.stages[0], &a).unwrap(), Base::Image("tonistiigi/xx".into()));
         assert_eq!(df.stages[0].platform.as_deref(), Some("$BUILDPLATFORM"));
     }
@@ -1153,14 +1147,14 @@ COPY --from=build /app/target/release/app /
         )
         .unwrap();
         let (amd64, arm64) = (platform("linux/amd64"), platform("linux/arm64/v8"));
-        assert_eq!(df.resolve_base(&df.stages[1], &arm64), "node-arm64");
-        assert_eq!(df.resolve_base(&df.stages[1], &amd64), "node-amd64");
+        assert_eq!(df.resolve_base(&df.stages[1], &arm64).unwrap(), "node-arm64");
+        assert_eq!(df.resolve_base(&df.stages[1], &amd64).unwrap(), "node-amd64");
         assert_eq!(df.parent(&df.stages[0], &arm64).unwrap(), Base::Image("tonistiigi/xx:1.6".into()));
         assert_eq!(df.dependencies("final", &amd64).unwrap(), [0, 2, 4]);
         assert_eq!(df.dependencies("final", &arm64).unwrap(), [0, 3, 4]);
         assert_eq!(df.external_images("final", &arm64).unwrap(), ["tonistiigi/xx:1.6", "arm64v8/golang:1.23-alpine"]);
-        assert_eq!(df.resolve_base(&df.stages[5], &platform("linux/arm/v7")), "something-linux-arm-v7");
-        assert_eq!(df.resolve_base(&df.stages[5], &arm64), "something-linux-arm64");
+        assert_eq!(df.resolve_base(&df.stages[5], &platform("linux/arm/v7")).unwrap(), "something-linux-arm-v7");
+        assert_eq!(df.resolve_base(&df.stages[5], &arm64).unwrap(), "something-linux-arm64");
         let e = df.dependencies("final", &platform("linux/riscv64")).unwrap_err().to_string();
         assert_eq!(
             e,
@@ -1173,7 +1167,7 @@ COPY --from=build /app/target/release/app /
         // ...but a global default for one wins over both, as BuildKit uses it unless a
         // --build-arg names the arg, which the map cannot tell apart.
         let df = parse("ARG TARGETARCH=amd64\nARG TARGETOS\nFROM tool-$TARGETOS-$TARGETARCH\n").unwrap();
-        assert_eq!(df.resolve_base(&df.stages[0], &arm64), "tool-linux-amd64");
+        assert_eq!(df.resolve_base(&df.stages[0], &arm64).unwrap(), "tool-linux-amd64");
     }
 
     #[test]
@@ -1191,7 +1185,7 @@ COPY --from=build /app/target/release/app /
              FROM \"base-${FLAVOR%%-*}\"'-debug' AS quoted\n",
         )
         .unwrap();
-        let resolve = |i: usize, a: &BTreeMap<String, String>| df.resolve_base(&df.stages[i], a);
+        let resolve = |i: usize, a: &BTreeMap<String, String>| df.resolve_base(&df.stages[i], a).unwrap();
         assert_eq!(resolve(2, &no_args()), "library/node:20-alpine");
         assert_eq!(resolve(3, &no_args()), "docker.io/library/node:1-2-3");
         assert_eq!(resolve(4, &no_args()), "docker.io/library/node:20-slim");
@@ -1245,15 +1239,15 @@ COPY --from=build /app/target/release/app /
             "line 5: FROM ${BASE:?set-BASE}: BASE: set-BASE"
         );
         assert_eq!(
-            df.try_resolve_base(&df.stages[0], &args(&[("BASE", "x")])).unwrap_err().to_string(),
+            df.resolve_base(&df.stages[0], &args(&[("BASE", "x")])).unwrap_err().to_string(),
             "line 3: ARG TAG=\"${VERSION:?give VERSION}\": VERSION: give VERSION"
         );
         let ok = args(&[("BASE", "node:20"), ("VERSION", "1")]);
         assert_eq!(df.external_images("test", &ok).unwrap(), ["node:20"]);
-        assert_eq!(df.resolve_base(&df.stages[1], &no_args()), "${BASE:?set-BASE}");
+        assert!(df.resolve_base(&df.stages[1], &no_args()).is_err(), "BASE unset: the FROM line fails as in BuildKit");
         // A global ARG sees only the ARGs before it.
         let df = parse("ARG TAG=${V:-none}\nARG V=1\nFROM x:$TAG\n").unwrap();
-        assert_eq!(df.resolve_base(&df.stages[0], &args(&[("V", "2")])), "x:none");
+        assert_eq!(df.resolve_base(&df.stages[0], &args(&[("V", "2")])).unwrap(), "x:none");
         // Unquoted, the space splits the ARG, as in BuildKit, and the first half is cut short.
         let e = err("ARG TAG=${VERSION:?give VERSION}\nFROM a\n");
         assert_eq!(e, "line 1: ARG TAG=${VERSION:?give: syntax error: missing '}'");

@@ -80,6 +80,16 @@ impl Engine {
         process::query(self.program, &self.query_args(args))
     }
 
+    /// The engine's own platform (`linux/amd64`): what a build targets without `--platform`. The
+    /// client machine's when the engine cannot be asked (a dry run without an engine, podman).
+    pub fn platform(&self) -> String {
+        let platform = self.query(&["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"]).unwrap_or_default();
+        match platform.split_once('/') {
+            Some((os, arch)) if !os.is_empty() && !arch.is_empty() && !platform.contains('<') => platform,
+            _ => crate::dockerfile::host_platform(),
+        }
+    }
+
     /// The server version, or a one-line error that says how to reach the engine.
     pub fn server_version(&self) -> Result<String> {
         process::require_program(self.program)?;

@@ -102,7 +102,7 @@ fn run(global: &Global, task: Task) -> Result<()> {
     };
     let plan = match task {
         Task::Doctor => unreachable!("handled above, before the project is read"),
-        Task::Stages => return stages::print_stages(&project),
+        Task::Stages => return stages::print_stages(&project, &engine),
         Task::Inspect => return inspect::inspect(&project),
         Task::New { dir, name } => return new::new_project(&project.root, &dir, name.as_deref(), global.dry_run),
         Task::Tags { json, registry } => {

@@ -118,11 +118,13 @@ impl Project {
         })
     }
 
-    /// The build args BuildKit sees in FROM lines: the flavor plus xtask.toml's args.
-    pub fn base_args(&self) -> BTreeMap<String, String> {
-        let mut args = self.config.build.args.clone();
+    /// The build args BuildKit sees in FROM lines, building for `target` on `build` (both platforms
+    /// such as linux/amd64): the automatic platform args, xtask.toml's args and the flavor.
+    pub fn stage_graph_args(&self, target: &str, build: &str) -> Result<BTreeMap<String, String>> {
+        let mut args = dockerfile::platform_args(target, build)?;
+        args.extend(self.config.build.args.clone());
         args.insert("FLAVOR".to_string(), self.flavor.as_str().to_string());
-        args
+        Ok(args)
     }
 
     /// The full image repository: `registry/name`, or just `name` for local images.

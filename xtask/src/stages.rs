@@ -30,11 +30,12 @@ fn needed_by(
     Ok(needed)
 }
 
-pub fn print_stages(project: &Project) -> Result<()> {
+pub fn print_stages(project: &Project, engine: &Engine) -> Result<()> {
     let dockerfile = project.dockerfile()?;
     let roles = roles(project)?;
     let flavor = project.flavor;
-    let args = project.base_args();
+    let platform = engine.platform();
+    let args = project.stage_graph_args(&platform, &platform)?;
     let needed = needed_by(project, &roles, &args)?;
     // A stage that only the other flavor uses is "not used with flavor X"; one no flavor uses, "not used".
     let other = if flavor == Flavor::Alpine { Flavor::Debian } else { Flavor::Alpine };
@@ -46,7 +47,7 @@ pub fn print_stages(project: &Project) -> Result<()> {
         .iter()
         .map(|stage| {
             let name = stage.name.clone().unwrap_or_else(|| format!("#{}", stage.index));
-            let base = dockerfile.resolve_base(stage, &args);
+            let base = dockerfile.resolve_base(stage, &args)?;
             let own = roles.iter().find(|(_, s)| *s == name).map(|(role, _)| role.name());
             let role = match (own, needed.get(&stage.index)) {
                 (Some(role), _) => role.to_string(),
@@ -56,10 +57,10 @@ pub fn print_stages(project: &Project) -> Result<()> {
                 }
                 (None, None) => "not used".to_string(),
             };
-            [name, base, role]
+            Ok([name, base, role])
         })
-        .collect();
-    let header = ["STAGE".to_string(), format!("BASE (flavor {})", flavor.as_str()), "ROLE".to_string()];
+        .collect::<Result<_>>()?;
+    let header = ["STAGE".to_string(), format!("BASE (flavor {}, {platform})", flavor.as_str()), "ROLE".to_string()];
     let width0 = rows.iter().map(|r| r[0].len()).chain([header[0].len()]).max().unwrap_or(0);
     let width1 = rows.iter().map(|r| r[1].len()).chain([header[1].len()]).max().unwrap_or(0);
     for row in std::iter::once(&header).chain(&rows) {
@@ -68,34 +69,37 @@ pub fn print_stages(project: &Project) -> Result<()> {
     Ok(())
 }
 
-/// `pull`: every external image the lint, test and release stages need with this flavor.
-pub fn pull_plan(project: &Project, engine: &Engine, platform: Option<&str>) -> Result<Plan> {
+/// `pull`: every external image the lint, test and release stages need with this flavor, for each
+/// platform (`--platform a,b`: one `docker pull --platform` per image and platform, as `docker pull`
+/// takes one), else for the engine's own.
+pub fn pull_plan(project: &Project, engine: &Engine, platforms: Option<&str>) -> Result<Plan> {
     let dockerfile = project.dockerfile()?;
-    let args = project.base_args();
-    let mut images: Vec<String> = Vec::new();
-    for (_, stage) in roles(project)? {
-        for image in dockerfile.external_images(&stage, &args)? {
-            if !images.contains(&image) {
-                images.push(image);
+    let roles = roles(project)?;
+    let engine_platform = engine.platform();
+    let targets: Vec<Option<&str>> = match platforms {
+        Some(list) => list.split(',').map(Some).collect(),
+        None => vec![None],
+    };
+    let mut pulls: Vec<(String, Option<&str>)> = Vec::new();
+    for target in targets {
+        let args = project.stage_graph_args(target.unwrap_or(&engine_platform), &engine_platform)?;
+        for (_, stage) in &roles {
+            for image in dockerfile.external_images(stage, &args)? {
+                if !pulls.contains(&(image.clone(), target)) {
+                    pulls.push((image, target));
+                }
             }
         }
     }
     let mut plan = Plan::default();
-    for image in images {
-        // `docker pull` takes one platform: one pull per platform of a multi-platform build.
-        let platforms: Vec<Option<&str>> = match platform {
-            Some(list) => list.split(',').map(Some).collect(),
-            None => vec![None],
-        };
-        for platform in platforms {
-            let mut pull = engine.command(["pull"]);
-            let mut title = format!("pull {image}");
-            if let Some(platform) = platform {
-                pull = pull.args(["--platform", platform]);
-                title.push_str(&format!(" for {platform}"));
-            }
-            plan.push(Step::exec(title, pull.arg(image.as_str())));
+    for (image, platform) in pulls {
+        let mut pull = engine.command(["pull"]);
+        let mut title = format!("pull {image}");
+        if let Some(platform) = platform {
+            pull = pull.args(["--platform", platform]);
+            title.push_str(&format!(" for {platform}"));
         }
+        plan.push(Step::exec(title, pull.arg(image.as_str())));
     }
     Ok(plan)
 }

@@ -271,3 +271,33 @@ fn ports_are_explained_in_every_command() {
     let run = xtask(&dir, &["tags"], &[]);
     run.assert_error("xtask.toml:2: key 'port': 70000 is not a port: write a number from 1 to 65535");
 }
+
+#[test]
+fn platform_args_follow_the_engine_or_the_platform_flag() {
+    let dockerfile = "FROM alpine:3.21 AS base-linux\nFROM node:22-${TARGETARCH:-none} AS tool\n\
+                      FROM base-$TARGETOS AS lint\nCOPY --from=tool /x /x\nFROM base-linux AS test\n\
+                      FROM base-${TARGETOS} AS release\n";
+    let dir = scratch(&[("xtask.toml", ""), ("docker/Dockerfile", dockerfile)]);
+    let run = xtask(&dir, &["stages"], &[]);
+    run.assert_ok();
+    assert!(line_with(&run, "lint ").contains("base-linux"), "{}", run.stdout);
+    let run = xtask(&dir, &["pull", "--dry-run", "--platform", "linux/arm64,linux/amd64"], &[]);
+    run.assert_ok();
+    for line in ["docker pull --platform linux/arm64 node:22-arm64", "docker pull --platform linux/amd64 node:22-amd64"]
+    {
+        assert!(run.stdout.lines().any(|l| l == line), "{line} missing:\n{}", run.stdout);
+    }
+    assert!(!run.stdout.contains("none"), "TARGETARCH is always set: {}", run.stdout);
+    let run = xtask(&dir, &["pull", "--dry-run"], &[]);
+    assert!(
+        run.stdout.lines().any(|l| l.starts_with("docker pull node:22-") && !l.ends_with("-none")),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn an_unsupported_expansion_names_its_line() {
+    let dir = scratch(&[("xtask.toml", ""), ("docker/Dockerfile", "FROM alpine AS base\nFROM ${X:=alpine} AS lint\n")]);
+    xtask(&dir, &["stages"], &[]).assert_error("line 2");
+}
