@@ -25,6 +25,7 @@ mod plan;
 mod process;
 mod project;
 mod release;
+mod rename;
 mod run;
 mod signals;
 mod stages;
