@@ -541,4 +541,87 @@ mod tests {
         );
         assert_eq!(temp_sibling(Utf8Path::new("/p/shop")), format!("/p/.shop.xtask-new-{}", std::process::id()));
     }
+
+    #[test]
+    fn the_benchmark_leaves_the_workspace_members() {
+        let cargo = |members: &str| format!("[workspace]\nmembers = {members}\nresolver = \"2\"\n");
+        for (members, want) in [
+            (r#"["xtask", "xtask/bench"]"#, r#"["xtask"]"#),
+            (r#"["xtask/bench", "xtask"]"#, r#"["xtask"]"#),
+            (r#"["xtask", './xtask/bench/', "tools"]"#, r#"["xtask", "tools"]"#),
+            (r#"["xtask/bench"]"#, "[]"),
+            ("[\n    \"xtask\",\n    \"xtask/bench\",\n]", "[\n    \"xtask\",\n]"),
+            ("[\n    \"xtask/bench\", # the benchmark\n    \"xtask\",\n]", "[\n    \"xtask\",\n]"),
+            (r#"["xtask", "xtask/bench", "xtask/bench"]"#, r#"["xtask"]"#),
+            // A template without it is left as it is.
+            (r#"["xtask"]"#, r#"["xtask"]"#),
+            (r#"["xtask", "xtask/benchmarks", "xtask/*"]"#, r#"["xtask", "xtask/benchmarks", "xtask/*"]"#),
+        ] {
+            let got = without_bench(Utf8Path::new("Cargo.toml"), &cargo(members)).unwrap();
+            assert_eq!(got, cargo(want), "{members}");
+        }
+        let both = "[package]\nname = \"kit\" # [workspace]\n\n[workspace]\nmembers = [\"xtask\", \"xtask/bench\"]\n\
+                    default-members = [\"xtask/bench\", \"xtask\"]\n";
+        assert_eq!(
+            without_bench(Utf8Path::new("Cargo.toml"), both).unwrap(),
+            "[package]\nname = \"kit\" # [workspace]\n\n[workspace]\nmembers = [\"xtask\"]\ndefault-members = [\"xtask\"]\n"
+        );
+        let no_workspace = "[package]\nname = \"xtask/bench\"\n";
+        assert_eq!(without_bench(Utf8Path::new("Cargo.toml"), no_workspace).unwrap(), no_workspace);
+        let elsewhere = cargo(r#"["xtask", "xtask/bench"]"#);
+        assert_eq!(without_bench(Utf8Path::new("xtask/Cargo.toml"), &elsewhere).unwrap(), elsewhere);
+        assert!(without_bench(Utf8Path::new("Cargo.toml"), "[workspace\n").is_err());
+    }
+
+    #[test]
+    fn the_benchmark_alias_is_removed() {
+        let path = Utf8Path::new(".cargo/config.toml");
+        let xtask = "[alias]\nxtask = \"run --package xtask --quiet --\"\n";
+        let with_bench = format!("{xtask}xbench = \"run --package xtask-bench --quiet --\"\n\n[env]\nA = \"1\"\n");
+        assert_eq!(without_bench(path, &with_bench).unwrap(), format!("{xtask}\n[env]\nA = \"1\"\n"));
+        assert_eq!(without_bench(path, xtask).unwrap(), xtask, "no alias: unchanged");
+        let crlf = "[alias]\r\nxbench   =   \"run\"\r\nxtask = \"run\"";
+        assert_eq!(without_bench(path, crlf).unwrap(), "[alias]\r\nxtask = \"run\"");
+    }
+
+    #[test]
+    fn plan_leaves_the_benchmark_out() {
+        let dir = std::env::temp_dir().join(format!("xtask-new-bench-{}", std::process::id()));
+        let root = Utf8PathBuf::from_path_buf(dir).unwrap();
+        let _ = std::fs::remove_dir_all(&root);
+        let files = [
+            ("Cargo.toml", "[workspace]\nmembers = [\"xtask\", \"xtask/bench\"]\n"),
+            (".cargo/config.toml", "[alias]\nxtask = \"run --package xtask --quiet --\"\nxbench = \"run --package xtask-bench --quiet --\"\n"),
+            ("xtask/bench/Cargo.toml", "[package]\nname = \"xtask-bench\"\n"),
+            ("xtask/bench/src/main.rs", "fn main() {}\n"),
+            ("xtask/benchmarks.md", "kept\n"),
+            ("xtask/src/main.rs", "fn main() {}\n"),
+        ];
+        for (path, text) in files {
+            std::fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
+            std::fs::write(root.join(path), text).unwrap();
+        }
+        // xtask/bench/gone.rs is tracked but deleted: left out all the same, not reported as skipped.
+        let mut tracked: Vec<Utf8PathBuf> = files.iter().map(|(path, _)| path.into()).collect();
+        tracked.push("xtask/bench/gone.rs".into());
+        let Contents { files, skipped, .. } = plan(&root, &tracked, &rename()).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let notes: Vec<(&str, Option<&str>)> = files.iter().map(|f| (f.path.as_str(), f.note.as_deref())).collect();
+        assert_eq!(
+            notes,
+            [
+                ("Cargo.toml", Some("(xtask/bench left out)")),
+                (".cargo/config.toml", Some("(xtask/bench left out)")),
+                ("xtask/benchmarks.md", None),
+                ("xtask/src/main.rs", None),
+            ]
+        );
+        let text = |file: &FileToWrite| match &file.body {
+            Body::File { bytes, .. } => String::from_utf8(bytes.clone()).unwrap(),
+            Body::Symlink(_) => panic!("a file"),
+        };
+        assert_eq!(text(&files[0]), "[workspace]\nmembers = [\"xtask\"]\n");
+        assert_eq!(text(&files[1]), "[alias]\nxtask = \"run --package xtask --quiet --\"\n");
+    }
 }
