@@ -92,10 +92,7 @@ pub fn new_project(template_root: &Utf8Path, target: &Utf8Path, name: Option<&st
             rename.old
         );
         for file in files {
-            let link = match &file.body {
-                Body::Symlink(link) => format!(" -> {link}"),
-                Body::File { .. } => String::new(),
-            };
+            let link = if let Body::Symlink(link) = &file.body { format!(" -> {link}") } else { String::new() };
             println!("{}{link}{}", file.path, file.note.as_ref().map(|note| format!(" {note}")).unwrap_or_default());
         }
         for note in notes(&contents, &rename) {
@@ -280,8 +277,8 @@ pub fn plan(root: &Utf8Path, tracked: &[Utf8PathBuf], rename: &Rename) -> Result
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
                 return Err(err).with_context(|| format!("cannot read {path} in the template"));
             }
-            // A folder is a submodule: its own repository, not part of the template's files.
             Ok(metadata) if !metadata.is_dir() => metadata,
+            // Gone from disk, or a folder: a submodule, its own repository, not part of the template's files.
             _ => {
                 contents.skipped.push(path.clone());
                 continue;
@@ -432,10 +429,7 @@ fn build_project(temp: &Utf8Path, target: &Utf8Path, files: &[FileToWrite], mess
 }
 
 fn stop_if_interrupted() -> Result<()> {
-    match crate::signals::received() {
-        Some(sig) => Err(Interrupted(sig).into()),
-        None => Ok(()),
-    }
+    crate::signals::received().map_or(Ok(()), |sig| Err(Interrupted(sig).into()))
 }
 
 fn write_file(path: &Utf8Path, body: &Body) -> Result<()> {

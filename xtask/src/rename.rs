@@ -1,6 +1,6 @@
-//! The service's new name in a copy of the template, file by file: what `new` writes, and what
-//! `update` does to the template's commits so that they line up with the copy. NEW replaces OLD
-//! (package.json's `name` in the template):
+//! The service's new name in a copy of the template, file by file: what `new` writes, and what a
+//! coming `update` will do to the template's old and new commits so that they line up with the
+//! copy. NEW replaces OLD (package.json's `name` in the template):
 //!
 //! - package.json and its lockfile: `name` and `version` (reset to 0.1.0), written back as npm
 //!   writes them (key order, the file's indentation and final newline);
@@ -71,17 +71,15 @@ pub fn rename_file(path: &Utf8Path, text: &str, rename: &Rename) -> Result<Strin
 
 /// How `rename_file` changed a file, e.g. `(renamed: old-svc → new-svc) (version: 1.2.3 → 0.1.0)`.
 pub fn change_note(path: &Utf8Path, rename: &Rename) -> String {
-    let mut notes = Vec::new();
-    if rename.old != rename.new {
-        notes.push(format!("(renamed: {} → {})", rename.old, rename.new));
-    }
-    if rename.is_package_file(path) && rename.old_version != FIRST_VERSION {
-        notes.push(format!("(version: {} → {FIRST_VERSION})", rename.old_version));
-    }
+    let renamed = (rename.old != rename.new).then(|| format!("(renamed: {} → {})", rename.old, rename.new));
+    let version_reset = rename.is_package_file(path) && rename.old_version != FIRST_VERSION;
+    let version = version_reset.then(|| format!("(version: {} → {FIRST_VERSION})", rename.old_version));
+    let notes: Vec<String> = renamed.into_iter().chain(version).collect();
     if notes.is_empty() {
-        notes.push("(edited)".to_string());
+        "(edited)".to_string()
+    } else {
+        notes.join(" ")
     }
-    notes.join(" ")
 }
 
 /// Replaces each whole-word occurrence of the old name. A match may not follow a letter or digit,
@@ -107,8 +105,7 @@ pub fn replace_words(text: &str, rename: &Rename) -> String {
         if start < done || !starts_word(&text[..start]) || !ends_word(&text[end..]) || in_new_name(start) {
             continue;
         }
-        out.push_str(&text[done..start]);
-        out.push_str(rename.new);
+        out.extend([&text[done..start], rename.new]);
         done = end;
         // A tag runs on through letters, digits, `_`, `-` and `+` (`1.2.3-rc.1` is not `1.2.3`).
         let after_colon = text[end..].strip_prefix(':').unwrap_or_default();
@@ -116,8 +113,7 @@ pub fn replace_words(text: &str, rename: &Rename) -> String {
             after_colon.strip_prefix(old_tag.as_str()).is_some_and(|rest| boundary(rest.chars(), "_-+", "."))
         });
         if let Some((old_tag, new_tag)) = tag {
-            out.push(':');
-            out.push_str(new_tag);
+            out.extend([":", new_tag]);
             done = end + 1 + old_tag.len();
         }
     }
