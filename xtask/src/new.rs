@@ -166,39 +166,36 @@ pub fn check_name(name: &str) -> Result<()> {
     if name.is_empty() {
         bail!("the service name is empty; give one with --name, e.g. --name my-service");
     }
-    let unscoped = name.rsplit('/').next().filter(|bare| !bare.is_empty()).unwrap_or("my-service");
     let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
-    let not_allowed = name.chars().find(|c| !allowed(*c));
-    let rules = [
-        (
-            name.starts_with('@'),
-            format!(
-                "a scoped npm name is not a valid image name; use the name without its scope, e.g. --name {unscoped}"
-            ),
-        ),
-        (name.chars().any(char::is_whitespace), "it may not contain spaces".into()),
-        (
-            name.contains('/'),
-            "it may not contain '/' (npm names are URL-safe; an image name with '/' has a namespace)".into(),
-        ),
-        (name.starts_with(['.', '_']), "npm names may not start with '.' or '_'".into()),
-        (name.len() > 214, format!("it has {} characters; npm allows at most 214", name.len())),
-        (name.chars().any(char::is_uppercase), "npm and image names must be lower-case".into()),
-        (name == "node_modules" || name == "favicon.ico", "npm reserves this name".into()),
-        (
-            name.contains('.'),
+    let problem = if name.starts_with('@') {
+        let bare = name.rsplit('/').next().unwrap_or_default();
+        Some(format!(
+            "a scoped npm name is not a valid image name; use the name without its scope, e.g. --name {}",
+            if bare.is_empty() { "my-service" } else { bare }
+        ))
+    } else if name.chars().any(char::is_whitespace) {
+        Some("it may not contain spaces".to_string())
+    } else if name.contains('/') {
+        Some("it may not contain '/' (npm names are URL-safe; an image name with '/' has a namespace)".to_string())
+    } else if name.starts_with('.') || name.starts_with('_') {
+        Some("npm names may not start with '.' or '_'".to_string())
+    } else if name.len() > 214 {
+        Some(format!("it has {} characters; npm allows at most 214", name.len()))
+    } else if name.chars().any(|c| c.is_uppercase()) {
+        Some("npm and image names must be lower-case".to_string())
+    } else if name == "node_modules" || name == "favicon.ico" {
+        Some("npm reserves this name".to_string())
+    } else if name.contains('.') {
+        Some(
             "it may not contain '.': compose uses it as the project name, which allows only a-z, 0-9, '-' and '_'"
-                .into(),
-        ),
-        (
-            not_allowed.is_some(),
-            format!(
-                "'{}' is not allowed; use lower-case letters, digits, '-' and '_'",
-                not_allowed.unwrap_or_default()
-            ),
-        ),
-    ];
-    if let Some((_, problem)) = rules.iter().find(|(broken, _)| *broken) {
+                .to_string(),
+        )
+    } else {
+        name.chars()
+            .find(|c| !allowed(*c))
+            .map(|c| format!("'{c}' is not allowed; use lower-case letters, digits, '-' and '_'"))
+    };
+    if let Some(problem) = problem {
         bail!("invalid service name '{name}': {problem}");
     }
     if let Err(err) = crate::tags::validate_repository(name) {
