@@ -26,6 +26,7 @@ mod plan;
 mod process;
 mod project;
 mod release;
+mod rename;
 mod run;
 mod signals;
 mod stages;

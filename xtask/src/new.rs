@@ -1,56 +1,35 @@
 //! `new DIR [--name NAME]`: copy the template into a new project, renamed, with a fresh git repository.
 //!
 //! The copy holds what `git ls-files` lists in the template, as it is on disk (tracked files deleted
-//! from disk are skipped; nothing untracked, so no node_modules/, target/ or local state). The old
-//! service name is package.json's `name`; NAME (default: DIR's file name) replaces it:
-//!
-//! - package.json and its lockfile: `name` and `version` (reset to 0.1.0), written back as npm
-//!   writes them (key order, the file's indentation and final newline);
-//! - xtask.toml: `[image] name`, edited as text, then parsed again;
-//! - README.md: the title (the first `# ` line) names the new service;
-//! - README.md, compose files and, when the old name holds a `-`, every other text file (docs, the
-//!   kit's own tests): each whole-word occurrence of the old name, and an image reference to the
-//!   template's version (`OLD:1.0.0`) becomes `NEW:0.1.0`. A name without `-` may be a word of code
-//!   (`mod engine;`), so it is not replaced in other files; those that still hold it are listed.
-//!   Lockfiles are left alone (they name dependencies, not the service);
-//! - CHANGELOG.md is the template's history: the copy starts a fresh one.
+//! from disk are skipped; nothing untracked, so no node_modules/, target/ or local state), except
+//! the kit's own benchmark, xtask/bench/, a maintainers' tool: the copy's Cargo.toml and
+//! .cargo/config.toml no longer name it. NAME (default: DIR's file name) replaces the service's old
+//! name, package.json's `name`, as rename.rs describes; files copied as they are that still name it
+//! are listed. CHANGELOG.md is the template's history: the copy starts a fresh one.
 //!
 //! The service folder (node-app/) is the kit's convention and keeps its name. DIR may not be a file,
 //! a folder that is not empty, or inside the template (unless git ignores that place, like target/).
 //! All or nothing: the files go into a hidden sibling of DIR, which gets `git init`, `git add` and
 //! one commit, and only then is renamed to DIR; on any error it is removed.
 
-use anyhow::{bail, Context, Result};
+use std::os::unix::fs::PermissionsExt;
+
+use anyhow::{anyhow, bail, Context, Result};
 use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
-use serde_json::{Map, Value};
+use toml::de::DeTable;
 
 use crate::config;
 use crate::plan::Interrupted;
 use crate::process::{query, shell_quote};
 use crate::project::Package;
+use crate::rename::{change_note, is_lockfile, rename_file, replace_words, Rename, FIRST_VERSION};
 
-/// The version a new project starts at.
-pub const FIRST_VERSION: &str = "0.1.0";
-
-/// Lockfiles name dependencies, never the service: no whole-word renaming in them.
-const LOCKFILES: &[&str] = &["package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "Cargo.lock"];
-
-/// The commit identity used when git has none configured.
-const FALLBACK_USER: (&str, &str) = ("cargo xtask new", "xtask-new@localhost");
-
-/// What the service is called in the template and what it is called in the copy.
-pub struct Rename<'a> {
-    pub old: &'a str,
-    pub new: &'a str,
-    /// package.json's version in the template.
-    pub old_version: &'a str,
-    /// The service's folder relative to the root (xtask.toml's `[build] context`), e.g. `node-app`.
-    pub service_dir: &'a Utf8Path,
-}
+/// The kit's benchmark, a workspace member of its own that no project made from the template carries.
+const BENCH_DIR: &str = "xtask/bench";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
-    /// A file's bytes and its permission bits (kept on unix: `.ci/run` stays executable).
+    /// A file's bytes and its permission bits (`.ci/run` stays executable).
     File {
         bytes: Vec<u8>,
         mode: u32,
@@ -81,22 +60,16 @@ pub struct FileToWrite {
 /// service `name` (default: the target folder's name); `dry_run` lists what would be written.
 pub fn new_project(template_root: &Utf8Path, target: &Utf8Path, name: Option<&str>, dry_run: bool) -> Result<()> {
     let target_path = resolve_target(target)?;
-    let name = match name {
-        Some(name) => {
-            check_name(name)?;
-            name.to_string()
-        }
-        None => {
-            let name = target_path.file_name().unwrap_or_default().to_string();
-            check_name(&name)
-                .map_err(|err| anyhow::anyhow!("{err:#} (it is the folder's name: choose one with --name)"))?;
-            name
-        }
-    };
+    let named_by_folder = name.is_none();
+    let name = name.or(target_path.file_name()).unwrap_or_default();
+    check_name(name).map_err(|err| match named_by_folder {
+        true => anyhow!("{err:#} (it is the folder's name: choose one with --name)"),
+        false => err,
+    })?;
     let root = template_root
         .canonicalize_utf8()
         .with_context(|| format!("cannot read the template folder {template_root}"))?;
-    check_target(target, &target_path, &root, &name)?;
+    check_target(target, &target_path, &root, name)?;
 
     let config = config::load(&root)?;
     let service_dir: Utf8PathBuf = config.build.context.components().filter(|c| *c != Utf8Component::CurDir).collect();
@@ -107,17 +80,9 @@ pub fn new_project(template_root: &Utf8Path, target: &Utf8Path, name: Option<&st
             config.build.context
         );
     }
-    let rename = Rename { old: &package.name, new: &name, old_version: &package.version, service_dir: &service_dir };
-    let Contents { files, skipped, still_named } = plan(&root, &tracked_files(&root)?, &rename)?;
-    let still_named_note = (!still_named.is_empty()).then(|| {
-        let list: Vec<&str> = still_named.iter().map(|p| p.as_str()).collect();
-        let why = if rename.old.contains('-') {
-            ""
-        } else {
-            " (a name without '-' may be a word of code, so it is replaced only in README.md and compose files)"
-        };
-        format!("{} still name '{}'{why}; check them by hand", list.join(", "), rename.old)
-    });
+    let rename = Rename { old: &package.name, new: name, old_version: &package.version, service_dir: &service_dir };
+    let contents = plan(&root, &tracked_files(&root)?, &rename)?;
+    let files = &contents.files;
     let message = format!("Start {name} from the {} template", rename.old);
 
     if dry_run {
@@ -126,13 +91,11 @@ pub fn new_project(template_root: &Utf8Path, target: &Utf8Path, name: Option<&st
             files.len(),
             rename.old
         );
-        for file in &files {
-            print_file_line(file);
+        for file in files {
+            let link = if let Body::Symlink(link) = &file.body { format!(" -> {link}") } else { String::new() };
+            println!("{}{link}{}", file.path, file.note.as_ref().map(|note| format!(" {note}")).unwrap_or_default());
         }
-        for path in &skipped {
-            println!("# skipped {path}: tracked but deleted from disk");
-        }
-        if let Some(note) = &still_named_note {
+        for note in notes(&contents, &rename) {
             println!("# {note}");
         }
         let parent = target_path.parent().unwrap_or(&root);
@@ -149,26 +112,12 @@ pub fn new_project(template_root: &Utf8Path, target: &Utf8Path, name: Option<&st
             .with_context(|| format!("cannot remove the leftover temporary folder {temp}"))?;
     }
     std::fs::create_dir(&temp).with_context(|| format!("cannot create the temporary folder {temp}"))?;
-    let commit = match build_project(&temp, &files, &message).and_then(|commit| {
-        move_into_place(&temp, &target_path)?;
-        Ok(commit)
-    }) {
-        Ok(commit) => commit,
-        Err(err) => {
-            let _ = std::fs::remove_dir_all(&temp);
-            return Err(err.context(format!("cannot create {target} (the partial copy was removed)")));
-        }
-    };
+    let commit = build_project(&temp, &target_path, files, &message).map_err(|err| {
+        let _ = std::fs::remove_dir_all(&temp);
+        err.context(format!("cannot create {target} (the partial copy was removed)"))
+    })?;
 
-    if !skipped.is_empty() {
-        let list: Vec<&str> = skipped.iter().map(|p| p.as_str()).collect();
-        eprintln!(
-            "xtask: skipped {} tracked files deleted from the template's folder: {}",
-            skipped.len(),
-            list.join(", ")
-        );
-    }
-    if let Some(note) = &still_named_note {
+    for note in notes(&contents, &rename) {
         eprintln!("xtask: {note}");
     }
     if !commit.identity.is_empty() {
@@ -190,6 +139,25 @@ pub fn new_project(template_root: &Utf8Path, target: &Utf8Path, name: Option<&st
     );
     println!("next: cd {} && cargo xtask doctor && cargo xtask ci", shell_quote(target.as_str()));
     Ok(())
+}
+
+/// What to tell about the copy beside its files: those skipped, those that still name the old service.
+fn notes(contents: &Contents, rename: &Rename) -> Vec<String> {
+    let list = |paths: &[Utf8PathBuf]| paths.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ");
+    let mut notes = Vec::new();
+    if !contents.skipped.is_empty() {
+        let (count, list) = (contents.skipped.len(), list(&contents.skipped));
+        notes.push(format!("skipped {count} tracked files deleted from the template's folder: {list}"));
+    }
+    if !contents.still_named.is_empty() {
+        let why = if rename.old.contains('-') {
+            ""
+        } else {
+            " (a name without '-' may be a word of code, so it is replaced only in README.md and compose files)"
+        };
+        notes.push(format!("{} still name '{}'{why}; check them by hand", list(&contents.still_named), rename.old));
+    }
+    notes
 }
 
 /// npm's package-name rules (lower-case, at most 214 characters, URL-safe, no leading `.` or `_`),
@@ -242,8 +210,8 @@ pub fn check_name(name: &str) -> Result<()> {
 /// component is the new folder's name.
 fn resolve_target(target: &Utf8Path) -> Result<Utf8PathBuf> {
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
-    let cwd = Utf8PathBuf::from_path_buf(cwd)
-        .map_err(|p| anyhow::anyhow!("the current folder {} is not UTF-8", p.display()))?;
+    let cwd =
+        Utf8PathBuf::from_path_buf(cwd).map_err(|p| anyhow!("the current folder {} is not UTF-8", p.display()))?;
     let path = cwd.join(target);
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         bail!("'{target}' does not name a new folder; give a path such as ../my-service");
@@ -256,14 +224,9 @@ fn resolve_target(target: &Utf8Path) -> Result<Utf8PathBuf> {
 }
 
 /// Refuses a target inside the template (except where git ignores it, such as target/), a file, a
-/// symlink or a folder that is not empty.
+/// symlink or a folder that is not empty. `path` is resolved already (see `resolve_target`).
 fn check_target(target: &Utf8Path, path: &Utf8Path, template_root: &Utf8Path, name: &str) -> Result<()> {
-    let metadata = std::fs::symlink_metadata(path).ok();
-    let resolved = match &metadata {
-        Some(m) if m.is_dir() => path.canonicalize_utf8().unwrap_or_else(|_| path.to_owned()),
-        _ => path.to_owned(),
-    };
-    if let Ok(inside) = resolved.strip_prefix(template_root) {
+    if let Ok(inside) = path.strip_prefix(template_root) {
         let ignored = !inside.as_str().is_empty()
             && query("git", &["-C", template_root.as_str(), "check-ignore", "--quiet", "--", inside.as_str()]).is_ok();
         if !ignored {
@@ -277,18 +240,17 @@ fn check_target(target: &Utf8Path, path: &Utf8Path, template_root: &Utf8Path, na
             );
         }
     }
-    match metadata {
-        None => Ok(()),
-        Some(m) if m.is_symlink() => bail!("{target} exists and is a symbolic link; choose a new folder"),
-        Some(m) if !m.is_dir() => bail!("{target} exists and is a file; choose a new folder for the project"),
-        Some(_) => {
-            let mut entries = std::fs::read_dir(path).with_context(|| format!("cannot read the folder {target}"))?;
-            if entries.next().is_some() {
-                bail!("{target} exists and is not empty; choose a new folder, or empty it first");
-            }
-            Ok(())
-        }
+    let Ok(metadata) = std::fs::symlink_metadata(path) else { return Ok(()) };
+    if metadata.is_symlink() {
+        bail!("{target} exists and is a symbolic link; choose a new folder");
     }
+    if !metadata.is_dir() {
+        bail!("{target} exists and is a file; choose a new folder for the project");
+    }
+    if std::fs::read_dir(path).with_context(|| format!("cannot read the folder {target}"))?.next().is_some() {
+        bail!("{target} exists and is not empty; choose a new folder, or empty it first");
+    }
+    Ok(())
 }
 
 /// What git tracks in the template, relative to its root.
@@ -303,349 +265,94 @@ fn tracked_files(root: &Utf8Path) -> Result<Vec<Utf8PathBuf>> {
 }
 
 /// The files of the new project: each tracked file read from the template, renamed where the
-/// service is named.
+/// service is named; xtask/bench/ left out.
 pub fn plan(root: &Utf8Path, tracked: &[Utf8PathBuf], rename: &Rename) -> Result<Contents> {
     let mut contents = Contents::default();
-    for path in tracked {
+    for path in tracked.iter().filter(|path| !path.starts_with(BENCH_DIR)) {
         let source = root.join(path);
         let metadata = match std::fs::symlink_metadata(&source) {
-            Ok(metadata) => metadata,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                return Err(err).with_context(|| format!("cannot read {path} in the template"));
+            }
+            Ok(metadata) if !metadata.is_dir() => metadata,
+            // Gone from disk, or a folder: a submodule, its own repository, not part of the template's files.
+            _ => {
                 contents.skipped.push(path.clone());
                 continue;
             }
-            Err(err) => return Err(err).with_context(|| format!("cannot read {path} in the template")),
         };
-        if metadata.is_dir() {
-            // A submodule: its own repository, not part of the template's files.
-            contents.skipped.push(path.clone());
-            continue;
-        }
         if metadata.is_symlink() {
             let link = source.read_link_utf8().with_context(|| format!("cannot read the symbolic link {path}"))?;
             contents.files.push(FileToWrite { path: path.clone(), body: Body::Symlink(link), note: None });
             continue;
         }
         let bytes = std::fs::read(&source).with_context(|| format!("cannot read {path} in the template"))?;
-        let mode = file_mode(&metadata);
-        let (bytes, note) = if path.file_name() == Some("CHANGELOG.md") {
-            (
-                fresh_changelog(rename.old).into_bytes(),
-                Some("(fresh: the template's history is not copied)".to_string()),
-            )
-        } else {
-            match std::str::from_utf8(&bytes) {
-                Ok(text) if !text.contains('\0') => {
-                    let renamed = rename_file(path, text, rename)
-                        .with_context(|| format!("cannot rename the service in {path}"))?;
-                    let is_lockfile = path.file_name().is_some_and(|name| LOCKFILES.contains(&name));
-                    if !is_lockfile && rename.old != rename.new && replace_words(&renamed, rename) != renamed {
-                        contents.still_named.push(path.clone());
-                    }
-                    let note = (renamed != text).then(|| change_note(path, rename));
-                    (renamed.into_bytes(), note)
-                }
-                _ => (bytes, None), // binary: copied as it is
+        let (bytes, note) = match std::str::from_utf8(&bytes) {
+            _ if path.file_name() == Some("CHANGELOG.md") => {
+                let fresh = format!(
+                    "# Changelog\n\n## {FIRST_VERSION} — created from the template\n\nStarted from the {} template \
+                     with `cargo xtask new`; the template's history stays with the template.\n",
+                    rename.old
+                );
+                (fresh.into_bytes(), Some("(fresh: the template's history is not copied)".to_string()))
             }
+            Ok(text) if !text.contains('\0') => {
+                let renamed =
+                    rename_file(path, text, rename).with_context(|| format!("cannot rename the service in {path}"))?;
+                let edited =
+                    without_bench(path, &renamed).with_context(|| format!("cannot leave {BENCH_DIR} out of {path}"))?;
+                if !is_lockfile(path) && rename.old != rename.new && replace_words(&renamed, rename) != renamed {
+                    contents.still_named.push(path.clone());
+                }
+                let notes = [
+                    (renamed != text).then(|| change_note(path, rename)),
+                    (edited != renamed).then(|| format!("({BENCH_DIR} left out)")),
+                ];
+                let notes: Vec<String> = notes.into_iter().flatten().collect();
+                (edited.into_bytes(), (!notes.is_empty()).then(|| notes.join(" ")))
+            }
+            _ => (bytes, None), // binary: copied as it is
         };
+        let mode = metadata.permissions().mode() & 0o7777;
         contents.files.push(FileToWrite { path: path.clone(), body: Body::File { bytes, mode }, note });
     }
     Ok(contents)
 }
 
-/// One file's text in the copy.
-pub fn rename_file(path: &Utf8Path, text: &str, rename: &Rename) -> Result<String> {
-    let is_service_file = |name: &str| path == rename.service_dir.join(name);
-    if is_service_file("package.json") {
-        return rename_package_json(text, rename.new);
-    }
-    if is_service_file("package-lock.json") || is_service_file("npm-shrinkwrap.json") {
-        return rename_lockfile(text, rename.new);
-    }
-    if path.file_name().is_some_and(|name| LOCKFILES.contains(&name)) {
-        return Ok(text.to_string());
-    }
-    // A name with a '-' cannot be an identifier, keyword or module name: renaming it in code only
-    // touches strings and comments. Without one, only the files that name the service are edited.
-    let everywhere = rename.old.contains('-');
-    let file_name = path.file_name().unwrap_or_default();
-    let is_compose = matches!(path.extension(), Some("yaml" | "yml"))
-        && (path.parent() == Some(Utf8Path::new("docker")) || file_name.contains("compose"));
+/// The root Cargo.toml and .cargo/config.toml of a project that has no xtask/bench/: without the
+/// benchmark's workspace member and its `xbench` alias.
+pub fn without_bench(path: &Utf8Path, text: &str) -> Result<String> {
     match path.as_str() {
-        config::FILE_NAME if everywhere => Ok(replace_words(&set_image_name(text, rename.new)?, rename)),
-        config::FILE_NAME => set_image_name(text, rename.new),
-        "README.md" => Ok(set_readme_title(&replace_words(text, rename), rename.new)),
-        _ if everywhere || is_compose => Ok(replace_words(text, rename)),
+        "Cargo.toml" => drop_bench_member(text),
+        ".cargo/config.toml" => {
+            let is_alias = |line: &str| line.split_once('=').is_some_and(|(key, _)| key.trim() == "xbench");
+            Ok(text.split_inclusive('\n').filter(|line| !is_alias(line)).collect())
+        }
         _ => Ok(text.to_string()),
     }
 }
 
-fn change_note(path: &Utf8Path, rename: &Rename) -> String {
-    let mut note = String::new();
-    if rename.old != rename.new {
-        note = format!("(renamed: {} → {})", rename.old, rename.new);
-    }
-    let package_file = ["package.json", "package-lock.json", "npm-shrinkwrap.json"]
-        .iter()
-        .any(|name| path == rename.service_dir.join(name));
-    if package_file && rename.old_version != FIRST_VERSION {
-        let version = format!("(version: {} → {FIRST_VERSION})", rename.old_version);
-        note = if note.is_empty() { version } else { format!("{note} {version}") };
-    }
-    if note.is_empty() {
-        note = "(edited)".to_string();
-    }
-    note
-}
-
-fn fresh_changelog(old: &str) -> String {
-    format!(
-        "# Changelog\n\n## {FIRST_VERSION} — created from the template\n\n\
-         Started from the {old} template with `cargo xtask new`; the template's history stays with the template.\n"
-    )
-}
-
-/// Replaces each whole-word occurrence of the old name. A match may not follow a letter or digit,
-/// or a `_`, `-` or `.` joined to one (so `legacy-old-svc` stays, `${IMAGE:-old-svc}` does not),
-/// nor run on into a letter, digit or `_`, or into a `.` followed by one (so `old-svcs` and a file
-/// name `old-svc.js` stay); names built on it, like `old-svc-mongo` or `old-svc:compose`, are renamed. An image reference to the template's
-/// version, `OLD:1.0.0` (or `:1.0`, `:1`), becomes `NEW:0.1.0` (`:0.1`, `:0`). An occurrence that
-/// is part of the new name (old `api`, new `api-v2`) is left as it is.
-pub fn replace_words(text: &str, rename: &Rename) -> String {
-    if rename.old.is_empty() || (rename.old == rename.new && rename.old_version == FIRST_VERSION) {
-        return text.to_string();
-    }
-    let tags = version_tags(rename.old_version);
-    let old_in_new: Vec<usize> = rename.new.match_indices(rename.old).map(|(k, _)| k).collect();
-    let in_new_name = |start: usize| {
-        old_in_new.iter().any(|k| start >= *k && text.get(start - k..).is_some_and(|t| t.starts_with(rename.new)))
-    };
-    let mut out = String::with_capacity(text.len());
-    let mut done = 0;
-    for (start, _) in text.match_indices(rename.old) {
-        let end = start + rename.old.len();
-        if start < done || !starts_word(&text[..start]) || !ends_word(&text[end..]) || in_new_name(start) {
-            continue;
-        }
-        out.push_str(&text[done..start]);
-        out.push_str(rename.new);
-        done = end;
-        let after_colon = text[end..].strip_prefix(':').unwrap_or_default();
-        if let Some((old_tag, new_tag)) =
-            tags.iter().find(|(old_tag, _)| after_colon.strip_prefix(old_tag.as_str()).is_some_and(ends_tag))
-        {
-            out.push(':');
-            out.push_str(new_tag);
-            done = end + 1 + old_tag.len();
-        }
-    }
-    out.push_str(&text[done..]);
-    out
-}
-
-/// A word starts here unless a letter or digit comes before, or a `_`, `-` or `.` that follows one
-/// (`legacy-old-svc`, but `${IMAGE:-old-svc}` or `--old-svc` start a word).
-fn starts_word(before: &str) -> bool {
-    let mut chars = before.chars().rev();
-    match chars.next() {
-        None => true,
-        Some(c) if c.is_alphanumeric() => false,
-        Some('_' | '-' | '.') => !chars.next().is_some_and(char::is_alphanumeric),
-        Some(_) => true,
-    }
-}
-
-fn ends_word(rest: &str) -> bool {
-    let mut chars = rest.chars();
-    match chars.next() {
-        None => true,
-        Some(c) if c.is_alphanumeric() || c == '_' => false,
-        Some('.') => !chars.next().is_some_and(char::is_alphanumeric),
-        Some(_) => true,
-    }
-}
-
-fn ends_tag(rest: &str) -> bool {
-    let mut chars = rest.chars();
-    match chars.next() {
-        None => true,
-        Some(c) if c.is_alphanumeric() || "_-+".contains(c) => false,
-        Some('.') => !chars.next().is_some_and(char::is_alphanumeric),
-        Some(_) => true,
-    }
-}
-
-/// `1.2.3` → the release tags it makes and the new project's: (1.2.3, 0.1.0), (1.2, 0.1), (1, 0).
-fn version_tags(version: &str) -> Vec<(String, String)> {
-    let parts: Vec<&str> = version.split('.').collect();
-    let numeric = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
-    if parts.len() != 3 || !parts.iter().all(numeric) || version == FIRST_VERSION {
-        return Vec::new();
-    }
-    vec![
-        (version.to_string(), FIRST_VERSION.to_string()),
-        (format!("{}.{}", parts[0], parts[1]), "0.1".to_string()),
-        (parts[0].to_string(), "0".to_string()),
-    ]
-}
-
-/// package.json: `name` and `version` (reset).
-fn rename_package_json(text: &str, new: &str) -> Result<String> {
-    edit_npm_json(text, |root| set_name_and_version(root, new))
-}
-
-/// package-lock.json: the root's `name` and `version` and those of `packages[""]` (the service).
-fn rename_lockfile(text: &str, new: &str) -> Result<String> {
-    edit_npm_json(text, |root| {
-        set_name_and_version(root, new);
-        if let Some(Value::Object(service)) = root.get_mut("packages").and_then(|packages| packages.get_mut("")) {
-            set_name_and_version(service, new);
-        }
-    })
-}
-
-/// Sets `name`, and `version` where it is or else right after `name`.
-fn set_name_and_version(object: &mut Map<String, Value>, new: &str) {
-    object.insert("name".into(), new.into());
-    match object.get_mut("version") {
-        Some(version) => *version = FIRST_VERSION.into(),
-        None => {
-            let after_name = object.keys().position(|key| key == "name").map_or(object.len(), |i| i + 1);
-            object.shift_insert(after_name, "version".into(), FIRST_VERSION.into());
-        }
-    }
-}
-
-/// Edits a JSON object file and writes it back the way npm does: keys in their order, the file's own
-/// indentation (that of its first indented line, else two spaces), line ending and final newline.
-fn edit_npm_json(text: &str, edit: impl FnOnce(&mut Map<String, Value>)) -> Result<String> {
-    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut value: Value =
-        serde_json::from_str(body).map_err(|err| anyhow::anyhow!("invalid JSON (line {}): {err}", err.line()))?;
-    let Value::Object(root) = &mut value else { bail!("the top of the file is not a JSON object") };
-    edit(root);
-    let indent = body.lines().nth(1).map(|line| &line[..line.len() - line.trim_start().len()]);
-    let indent = indent.filter(|indent| !indent.is_empty()).unwrap_or("  ");
-    let mut out = Vec::new();
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(indent.as_bytes());
-    serde::Serialize::serialize(&value, &mut serde_json::Serializer::with_formatter(&mut out, formatter))?;
-    let mut out = String::from_utf8(out)?;
-    if body.ends_with('\n') {
-        out.push('\n');
-    }
-    if body.contains("\r\n") {
-        out = out.replace('\n', "\r\n");
-    }
-    Ok(out)
-}
-
-/// `text` with `range` replaced by `with`.
-fn splice(text: &str, range: std::ops::Range<usize>, with: &str) -> String {
-    format!("{}{with}{}", &text[..range.start], &text[range.end..])
-}
-
-/// xtask.toml: `name = "…"` in the `[image]` table, edited in place (added when missing), then the
-/// file is parsed again as the kit reads it.
-fn set_image_name(text: &str, new: &str) -> Result<String> {
-    let value = format!("\"{new}\"");
-    let mut table = String::new();
-    let mut header_end = None;
-    let mut offset = 0;
-    let mut edited = None;
-    for line in text.split_inclusive('\n') {
-        let start = offset;
-        offset += line.len();
-        let trimmed = line.trim_start();
-        if trimmed.starts_with('[') {
-            table = trimmed.trim_start_matches('[').split(']').next().unwrap_or_default().trim().to_string();
-            if table == "image" {
-                header_end = Some(offset);
-            }
-            continue;
-        }
-        let Some(rest) = trimmed.strip_prefix("name") else { continue };
-        let Some(rest) = rest.trim_start().strip_prefix('=') else { continue };
-        if table != "image" {
-            continue;
-        }
-        let value_start = start + (line.len() - rest.trim_start().len());
-        let quote = text[value_start..].chars().next();
-        let Some(quote @ ('"' | '\'')) = quote else {
-            bail!("[image] name is not a quoted string; set it to \"{new}\" by hand");
+/// Cuts the benchmark from the `[workspace]` arrays that name it (`members`, `default-members`): the
+/// element, found by the TOML parser, and the comma that joins it to a neighbour. The rest of the
+/// file stays as it is.
+fn drop_bench_member(text: &str) -> Result<String> {
+    let document = DeTable::parse(text)?;
+    let workspace = document.get_ref().get("workspace");
+    for key in ["members", "default-members"] {
+        let Some(array) = workspace.and_then(|workspace| workspace.get_ref().get(key)) else { continue };
+        let Some(members) = array.get_ref().as_array() else { continue };
+        let is_bench = |member: &str| member.trim_start_matches("./").trim_end_matches('/') == BENCH_DIR;
+        let Some(i) = members.iter().position(|m| m.get_ref().as_str().is_some_and(is_bench)) else { continue };
+        let cut = match (i.checked_sub(1), members.get(i + 1)) {
+            (_, Some(next)) => members[i].span().start..next.span().start,
+            (Some(previous), None) => members[previous].span().end..members[i].span().end,
+            (None, None) => members[i].span().start..array.span().end - 1,
         };
-        let mut end = value_start + 1;
-        let bytes = text.as_bytes();
-        while end < offset && bytes[end] != quote as u8 {
-            end += if quote == '"' && bytes[end] == b'\\' { 2 } else { 1 };
-        }
-        if end >= offset {
-            bail!("[image] name is not a one-line string; set it to \"{new}\" by hand");
-        }
-        // Keep a trailing comment in its column: `name = "x"     # …`.
-        let after = &text[end + 1..offset];
-        let spaces = after.len() - after.trim_start_matches(' ').len();
-        let pad = if after[spaces..].starts_with('#') {
-            " ".repeat((spaces + end + 1 - value_start).saturating_sub(value.len()).max(1))
-        } else {
-            " ".repeat(spaces)
-        };
-        edited = Some(splice(text, value_start..end + 1 + spaces, &format!("{value}{pad}")));
-        break;
+        let mut edited = text.to_string();
+        edited.replace_range(cut, "");
+        return drop_bench_member(&edited); // the same member may be named twice, or in the other key
     }
-    let edited = match (edited, header_end) {
-        (Some(edited), _) => edited,
-        (None, Some(at)) => {
-            let newline = if text[..at].ends_with('\n') { "" } else { "\n" };
-            splice(text, at..at, &format!("{newline}name = {value}\n"))
-        }
-        (None, None) => {
-            let newline = if text.is_empty() || text.ends_with('\n') { "" } else { "\n" };
-            format!("{text}{newline}\n[image]\nname = {value}\n")
-        }
-    };
-    let config = config::parse(&edited, config::FILE_NAME).context("the edited file no longer reads")?;
-    if config.image.name != new {
-        bail!("could not set [image] name (it reads '{}'); set it to \"{new}\" by hand", config.image.name);
-    }
-    Ok(edited)
-}
-
-/// README.md: a title that does not name the new service (the old name was replaced already)
-/// becomes `# NEW`; a README without a title gets one.
-fn set_readme_title(text: &str, new: &str) -> String {
-    let mut offset = 0;
-    let mut in_fence = false;
-    for line in text.split_inclusive('\n') {
-        let start = offset;
-        offset += line.len();
-        let content = line.trim_end_matches(['\n', '\r']);
-        if content.trim_start().starts_with("```") || content.trim_start().starts_with("~~~") {
-            in_fence = !in_fence;
-            continue;
-        }
-        if in_fence || !content.starts_with("# ") {
-            continue;
-        }
-        let names_it =
-            content.match_indices(new).any(|(i, _)| starts_word(&content[..i]) && ends_word(&content[i + new.len()..]));
-        if names_it {
-            return text.to_string();
-        }
-        return splice(text, start..start + content.len(), &format!("# {new}"));
-    }
-    format!("# {new}\n\n{text}")
-}
-
-fn print_file_line(file: &FileToWrite) {
-    let mut line = file.path.to_string();
-    if let Body::Symlink(link) = &file.body {
-        line.push_str(&format!(" -> {link}"));
-    }
-    if let Some(note) = &file.note {
-        line.push(' ');
-        line.push_str(note);
-    }
-    println!("{line}");
+    Ok(text.to_string())
 }
 
 /// `.NAME.xtask-new-PID` next to the target: same file system, so the final rename is atomic.
@@ -654,13 +361,16 @@ fn temp_sibling(target: &Utf8Path) -> Utf8PathBuf {
     target.with_file_name(format!(".{name}.xtask-new-{}", std::process::id()))
 }
 
+/// A setting of git's configuration as seen from `dir`, when set.
+fn git_config(dir: &Utf8Path, key: &str) -> Option<String> {
+    query("git", &["-C", dir.as_str(), "config", key]).ok().filter(|value| !value.is_empty())
+}
+
 /// The `-c user.…=…` options the commit needs when git has no identity configured.
 fn git_identity(dir: &Utf8Path) -> Vec<String> {
-    let (user, email) = FALLBACK_USER;
     let mut options = Vec::new();
-    for (key, fallback) in [("user.name", user), ("user.email", email)] {
-        let configured = query("git", &["-C", dir.as_str(), "config", key]).is_ok_and(|v| !v.is_empty());
-        if !configured {
+    for (key, fallback) in [("user.name", "cargo xtask new"), ("user.email", "xtask-new@localhost")] {
+        if git_config(dir, key).is_none() {
             options.extend(["-c".to_string(), format!("{key}={fallback}")]);
         }
     }
@@ -670,13 +380,10 @@ fn git_identity(dir: &Utf8Path) -> Vec<String> {
 /// The first branch: git's `init.defaultBranch` when set, else `main` (not git's historic default,
 /// which workflows written for `main` would not run on).
 fn initial_branch(dir: &Utf8Path) -> String {
-    query("git", &["-C", dir.as_str(), "config", "init.defaultBranch"])
-        .ok()
-        .filter(|b| !b.is_empty())
-        .unwrap_or_else(|| "main".to_string())
+    git_config(dir, "init.defaultBranch").unwrap_or_else(|| "main".to_string())
 }
 
-/// The git commands that start the repository in `dir` (argv after `git`).
+/// The git commands that start the repository in `dir` (argv after `git`): init, add, commit.
 fn git_commands(dir: &Utf8Path, branch: &str, identity: &[String], message: &str) -> Vec<Vec<String>> {
     let git =
         |args: &[&str]| -> Vec<String> { ["-C", dir.as_str()].iter().chain(args).map(|a| a.to_string()).collect() };
@@ -694,85 +401,46 @@ struct Commit {
     identity: Vec<String>,
 }
 
-/// Writes the files into `dir` and commits them.
-fn build_project(dir: &Utf8Path, files: &[FileToWrite], message: &str) -> Result<Commit> {
+/// Writes the files into `temp`, commits them, and renames `temp` to `target` (replacing an empty
+/// folder there).
+fn build_project(temp: &Utf8Path, target: &Utf8Path, files: &[FileToWrite], message: &str) -> Result<Commit> {
     for file in files {
-        if let Some(sig) = crate::signals::received() {
-            return Err(Interrupted(sig).into());
-        }
-        write_file(dir, file).with_context(|| format!("cannot write {}", file.path))?;
+        stop_if_interrupted()?;
+        write_file(&temp.join(&file.path), &file.body).with_context(|| format!("cannot write {}", file.path))?;
     }
-    let branch = initial_branch(dir);
-    let init = git_commands(dir, &branch, &[], message).remove(0);
-    query("git", &init.iter().map(String::as_str).collect::<Vec<_>>()).context("`git init` failed")?;
-    let identity = git_identity(dir);
-    for args in git_commands(dir, &branch, &identity, message).into_iter().skip(1) {
-        if let Some(sig) = crate::signals::received() {
-            return Err(Interrupted(sig).into());
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let what = args.iter().skip(2).find(|a| !a.starts_with('-') && !a.contains('=')).copied().unwrap_or("git");
-        query("git", &args).with_context(|| format!("`git {what}` failed"))?;
+    let git = |args: &[String]| query("git", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let branch = initial_branch(temp);
+    git(&git_commands(temp, &branch, &[], message)[0]).context("`git init` failed")?;
+    // Read once the repository exists, so that the config of one around it does not count.
+    let identity = git_identity(temp);
+    for (args, what) in git_commands(temp, &branch, &identity, message).iter().skip(1).zip(["add", "commit"]) {
+        stop_if_interrupted()?;
+        git(args).with_context(|| format!("`git {what}` failed"))?;
     }
-    let sha = query("git", &["-C", dir.as_str(), "rev-parse", "--short", "HEAD"]).unwrap_or_default();
-    Ok(Commit { sha, identity })
-}
-
-fn write_file(dir: &Utf8Path, file: &FileToWrite) -> Result<()> {
-    let path = dir.join(&file.path);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    match &file.body {
-        Body::File { bytes, mode } => {
-            std::fs::write(&path, bytes)?;
-            set_mode(&path, *mode)?;
-        }
-        Body::Symlink(link) => make_symlink(link, &path)?,
-    }
-    Ok(())
-}
-
-/// Renames the finished project into place; an empty target folder is replaced.
-fn move_into_place(temp: &Utf8Path, target: &Utf8Path) -> Result<()> {
+    let sha = query("git", &["-C", temp.as_str(), "rev-parse", "--short", "HEAD"]).unwrap_or_default();
     if target.is_dir() {
         std::fs::remove_dir(target).with_context(|| format!("cannot replace the empty folder {target}"))?;
     }
-    std::fs::rename(temp, target).with_context(|| format!("cannot rename {temp} to {target}"))
+    std::fs::rename(temp, target).with_context(|| format!("cannot rename {temp} to {target}"))?;
+    Ok(Commit { sha, identity })
 }
 
-#[cfg(unix)]
-fn file_mode(metadata: &std::fs::Metadata) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    metadata.permissions().mode() & 0o7777
+fn stop_if_interrupted() -> Result<()> {
+    crate::signals::received().map_or(Ok(()), |sig| Err(Interrupted(sig).into()))
 }
 
-#[cfg(not(unix))]
-fn file_mode(_metadata: &std::fs::Metadata) -> u32 {
-    0o644
-}
-
-#[cfg(unix)]
-fn set_mode(path: &Utf8Path, mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+fn write_file(path: &Utf8Path, body: &Body) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match body {
+        Body::File { bytes, mode } => {
+            std::fs::write(path, bytes)?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))?;
+        }
+        Body::Symlink(link) => std::os::unix::fs::symlink(link, path)?,
+    }
     Ok(())
-}
-
-#[cfg(not(unix))]
-fn set_mode(_path: &Utf8Path, _mode: u32) -> Result<()> {
-    Ok(())
-}
-
-#[cfg(unix)]
-fn make_symlink(link: &Utf8Path, path: &Utf8Path) -> Result<()> {
-    std::os::unix::fs::symlink(link, path)?;
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn make_symlink(link: &Utf8Path, path: &Utf8Path) -> Result<()> {
-    bail!("the template holds a symbolic link ({path} -> {link}), which this platform cannot copy")
 }
 
 #[cfg(test)]
@@ -811,136 +479,6 @@ mod tests {
             assert!(err.contains(why), "{name}: {err}");
             assert!(!err.contains('\n') && !err.ends_with('.'), "{err}");
         }
-    }
-
-    #[test]
-    fn whole_words_only() {
-        let r = rename();
-        let cases = [
-            ("name: old-svc\n", "name: new-svc\n"),
-            ("  old-svc:\n    image: old-svc:compose\n", "  new-svc:\n    image: new-svc:compose\n"),
-            ("container_name: old-svc-mongo", "container_name: new-svc-mongo"),
-            (
-                "ghcr.io/acme/old-svc:1.2.3 and old-svc:1.2 and old-svc:1",
-                "ghcr.io/acme/new-svc:0.1.0 and new-svc:0.1 and new-svc:0",
-            ),
-            ("old-svc:1.2.3-rc.1 old-svc:12", "new-svc:1.2.3-rc.1 new-svc:12"),
-            ("the old-svc. The \"old-svc\"", "the new-svc. The \"new-svc\""),
-            (
-                "legacy-old-svc old-svcs old-svc_x old-svc.js x.old-svc",
-                "legacy-old-svc old-svcs old-svc_x old-svc.js x.old-svc",
-            ),
-            ("format!(\"old-svc-{command}-\")", "format!(\"new-svc-{command}-\")"),
-            ("image: ${APP_IMAGE:-old-svc:compose} --old-svc", "image: ${APP_IMAGE:-new-svc:compose} --new-svc"),
-            ("set $app old-svc:3000; appName: 'old-svc'", "set $app new-svc:3000; appName: 'new-svc'"),
-        ];
-        for (text, want) in cases {
-            assert_eq!(replace_words(text, &r), want, "{text}");
-        }
-    }
-
-    #[test]
-    fn a_new_name_holding_the_old_one_is_not_renamed_twice() {
-        let r = Rename { new: "old-svc-v2", ..rename() };
-        assert_eq!(replace_words("old-svc old-svc-v2 old-svc-mongo", &r), "old-svc-v2 old-svc-v2 old-svc-v2-mongo");
-        let text = "[image]\nname = \"old-svc\"\n";
-        assert_eq!(rename_file(Utf8Path::new("xtask.toml"), text, &r).unwrap(), "[image]\nname = \"old-svc-v2\"\n");
-    }
-
-    #[test]
-    fn a_name_without_a_dash_is_renamed_only_where_the_service_is_named() {
-        let r = Rename { old: "oldsvc", ..rename() };
-        let code = "mod oldsvc;\nlet image = \"oldsvc:1.2.3\";\n";
-        assert_eq!(rename_file(Utf8Path::new("xtask/src/main.rs"), code, &r).unwrap(), code);
-        let compose = "name: oldsvc\nservices:\n  oldsvc:\n    image: oldsvc:compose\n";
-        assert_eq!(
-            rename_file(Utf8Path::new("docker/compose.yaml"), compose, &r).unwrap(),
-            "name: new-svc\nservices:\n  new-svc:\n    image: new-svc:compose\n"
-        );
-        let toml = "# oldsvc\n[image]\nname = \"oldsvc\"\n";
-        assert_eq!(
-            rename_file(Utf8Path::new("xtask.toml"), toml, &r).unwrap(),
-            "# oldsvc\n[image]\nname = \"new-svc\"\n"
-        );
-        assert_eq!(rename_file(Utf8Path::new("README.md"), "# oldsvc\n", &r).unwrap(), "# new-svc\n");
-    }
-
-    #[test]
-    fn package_json_is_written_back_as_npm_writes_it() {
-        let text = "{\n  \"name\": \"old-svc\",\n  \"version\": \"1.2.3\",\n  \"description\": \"old-svc\",\n  \"dependencies\": {\n    \"old-svc\": \"1\"\n  }\n}\n";
-        let got = rename_file(Utf8Path::new("node-app/package.json"), text, &rename()).unwrap();
-        assert_eq!(got, text.replacen("\"old-svc\"", "\"new-svc\"", 1).replace("1.2.3", "0.1.0"));
-        let tabs = "{\r\n\t\"private\": true,\r\n\t\"name\": \"old-svc\",\r\n\t\"z\": [],\r\n\t\"a\": {}\r\n}";
-        let got = rename_package_json(tabs, "new-svc").unwrap();
-        assert_eq!(
-            got,
-            "{\r\n\t\"private\": true,\r\n\t\"name\": \"new-svc\",\r\n\t\"version\": \"0.1.0\",\r\n\t\"z\": [],\r\n\t\"a\": {}\r\n}",
-            "tabs, CRLF, key order, no final newline, and version right after name"
-        );
-        assert!(rename_package_json("[1]", "x").is_err());
-        assert!(rename_package_json("{\"name\": \"a\"", "x").is_err());
-    }
-
-    #[test]
-    fn lockfile_root_and_service_package() {
-        let text = r#"{
-  "name": "old-svc",
-  "version": "1.2.3",
-  "lockfileVersion": 3,
-  "requires": true,
-  "packages": {
-    "": {
-      "name": "old-svc",
-      "version": "1.2.3",
-      "dependencies": {
-        "x": "^1 \"}"
-      }
-    },
-    "node_modules/old-svc": {
-      "version": "1.2.3",
-      "name": "old-svc"
-    }
-  }
-}
-"#;
-        let got = rename_file(Utf8Path::new("node-app/package-lock.json"), text, &rename()).unwrap();
-        let want = text.replacen("\"old-svc\"", "\"new-svc\"", 2).replacen("1.2.3", "0.1.0", 2);
-        assert_eq!(got, want, "the root and packages[\"\"] renamed, a dependency named old-svc kept");
-        // Other lockfiles name dependencies only.
-        let other = rename_file(Utf8Path::new("tools/package-lock.json"), text, &rename()).unwrap();
-        assert_eq!(other, text);
-    }
-
-    #[test]
-    fn xtask_toml_image_name_only() {
-        let text = "# old-svc settings\n[smoke.env]\nname = \"x\"\n\n[image]   # the image\nname = 'old-svc'  # repo\nregistry = \"\"\n";
-        let got = rename_file(Utf8Path::new("xtask.toml"), text, &rename()).unwrap();
-        assert_eq!(got, "# new-svc settings\n[smoke.env]\nname = \"x\"\n\n[image]   # the image\nname = \"new-svc\"  # repo\nregistry = \"\"\n");
-        assert_eq!(
-            set_image_name("[image]\nregistry = \"\"\n", "a").unwrap(),
-            "[image]\nname = \"a\"\nregistry = \"\"\n"
-        );
-        assert_eq!(
-            set_image_name("[service]\nport = 1", "a").unwrap(),
-            "[service]\nport = 1\n\n[image]\nname = \"a\"\n"
-        );
-        assert_eq!(
-            set_image_name("[image]\nname = \"b\" # c\n", "a-long-name").unwrap(),
-            "[image]\nname = \"a-long-name\" # c\n"
-        );
-        assert!(set_image_name("[image]\nname = 3\n", "a").is_err());
-    }
-
-    #[test]
-    fn readme_title() {
-        let r = rename();
-        let path = Utf8Path::new("README.md");
-        assert_eq!(rename_file(path, "# old-svc: a service\n\ntext\n", &r).unwrap(), "# new-svc: a service\n\ntext\n");
-        assert_eq!(
-            rename_file(path, "```sh\n# comment\n```\n# node-app kit\r\nold-svc\n", &r).unwrap(),
-            "```sh\n# comment\n```\n# new-svc\r\nnew-svc\n"
-        );
-        assert_eq!(rename_file(path, "no title\n", &r).unwrap(), "# new-svc\n\nno title\n");
     }
 
     #[test]
@@ -993,5 +531,88 @@ mod tests {
             ["-C", "/p/shop", "-c", "user.email=xtask-new@localhost", "commit", "--quiet", "--message", "Start shop"]
         );
         assert_eq!(temp_sibling(Utf8Path::new("/p/shop")), format!("/p/.shop.xtask-new-{}", std::process::id()));
+    }
+
+    #[test]
+    fn the_benchmark_leaves_the_workspace_members() {
+        let cargo = |members: &str| format!("[workspace]\nmembers = {members}\nresolver = \"2\"\n");
+        for (members, want) in [
+            (r#"["xtask", "xtask/bench"]"#, r#"["xtask"]"#),
+            (r#"["xtask/bench", "xtask"]"#, r#"["xtask"]"#),
+            (r#"["xtask", './xtask/bench/', "tools"]"#, r#"["xtask", "tools"]"#),
+            (r#"["xtask/bench"]"#, "[]"),
+            ("[\n    \"xtask\",\n    \"xtask/bench\",\n]", "[\n    \"xtask\",\n]"),
+            ("[\n    \"xtask/bench\", # the benchmark\n    \"xtask\",\n]", "[\n    \"xtask\",\n]"),
+            (r#"["xtask", "xtask/bench", "xtask/bench"]"#, r#"["xtask"]"#),
+            // A template without it is left as it is.
+            (r#"["xtask"]"#, r#"["xtask"]"#),
+            (r#"["xtask", "xtask/benchmarks", "xtask/*"]"#, r#"["xtask", "xtask/benchmarks", "xtask/*"]"#),
+        ] {
+            let got = without_bench(Utf8Path::new("Cargo.toml"), &cargo(members)).unwrap();
+            assert_eq!(got, cargo(want), "{members}");
+        }
+        let both = "[package]\nname = \"kit\" # [workspace]\n\n[workspace]\nmembers = [\"xtask\", \"xtask/bench\"]\n\
+                    default-members = [\"xtask/bench\", \"xtask\"]\n";
+        assert_eq!(
+            without_bench(Utf8Path::new("Cargo.toml"), both).unwrap(),
+            "[package]\nname = \"kit\" # [workspace]\n\n[workspace]\nmembers = [\"xtask\"]\ndefault-members = [\"xtask\"]\n"
+        );
+        let no_workspace = "[package]\nname = \"xtask/bench\"\n";
+        assert_eq!(without_bench(Utf8Path::new("Cargo.toml"), no_workspace).unwrap(), no_workspace);
+        let elsewhere = cargo(r#"["xtask", "xtask/bench"]"#);
+        assert_eq!(without_bench(Utf8Path::new("xtask/Cargo.toml"), &elsewhere).unwrap(), elsewhere);
+        assert!(without_bench(Utf8Path::new("Cargo.toml"), "[workspace\n").is_err());
+    }
+
+    #[test]
+    fn the_benchmark_alias_is_removed() {
+        let path = Utf8Path::new(".cargo/config.toml");
+        let xtask = "[alias]\nxtask = \"run --package xtask --quiet --\"\n";
+        let with_bench = format!("{xtask}xbench = \"run --package xtask-bench --quiet --\"\n\n[env]\nA = \"1\"\n");
+        assert_eq!(without_bench(path, &with_bench).unwrap(), format!("{xtask}\n[env]\nA = \"1\"\n"));
+        assert_eq!(without_bench(path, xtask).unwrap(), xtask, "no alias: unchanged");
+        let crlf = "[alias]\r\nxbench   =   \"run\"\r\nxtask = \"run\"";
+        assert_eq!(without_bench(path, crlf).unwrap(), "[alias]\r\nxtask = \"run\"");
+    }
+
+    #[test]
+    fn plan_leaves_the_benchmark_out() {
+        let dir = std::env::temp_dir().join(format!("xtask-new-bench-{}", std::process::id()));
+        let root = Utf8PathBuf::from_path_buf(dir).unwrap();
+        let _ = std::fs::remove_dir_all(&root);
+        let files = [
+            ("Cargo.toml", "[workspace]\nmembers = [\"xtask\", \"xtask/bench\"]\n"),
+            (".cargo/config.toml", "[alias]\nxtask = \"run --package xtask --quiet --\"\nxbench = \"run --package xtask-bench --quiet --\"\n"),
+            ("xtask/bench/Cargo.toml", "[package]\nname = \"xtask-bench\"\n"),
+            ("xtask/bench/src/main.rs", "fn main() {}\n"),
+            ("xtask/benchmarks.md", "kept\n"),
+            ("xtask/src/main.rs", "fn main() {}\n"),
+        ];
+        for (path, text) in files {
+            std::fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
+            std::fs::write(root.join(path), text).unwrap();
+        }
+        // xtask/bench/gone.rs is tracked but deleted: left out all the same, not reported as skipped.
+        let mut tracked: Vec<Utf8PathBuf> = files.iter().map(|(path, _)| path.into()).collect();
+        tracked.push("xtask/bench/gone.rs".into());
+        let Contents { files, skipped, .. } = plan(&root, &tracked, &rename()).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let notes: Vec<(&str, Option<&str>)> = files.iter().map(|f| (f.path.as_str(), f.note.as_deref())).collect();
+        assert_eq!(
+            notes,
+            [
+                ("Cargo.toml", Some("(xtask/bench left out)")),
+                (".cargo/config.toml", Some("(xtask/bench left out)")),
+                ("xtask/benchmarks.md", None),
+                ("xtask/src/main.rs", None),
+            ]
+        );
+        let text = |file: &FileToWrite| match &file.body {
+            Body::File { bytes, .. } => String::from_utf8(bytes.clone()).unwrap(),
+            Body::Symlink(_) => panic!("a file"),
+        };
+        assert_eq!(text(&files[0]), "[workspace]\nmembers = [\"xtask\"]\n");
+        assert_eq!(text(&files[1]), "[alias]\nxtask = \"run --package xtask --quiet --\"\n");
     }
 }

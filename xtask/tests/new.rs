@@ -110,6 +110,7 @@ fn the_copy_is_renamed_versioned_and_committed() {
     for path in tracked.lines() {
         assert!(template_tracked.lines().any(|t| t == path), "{path} is not tracked in the template");
         assert!(!path.starts_with("target/") && !path.contains("node_modules/"), "{path} copied");
+        assert!(!path.starts_with("xtask/bench/"), "{path} copied: the benchmark stays with the template");
         if path.ends_with("CHANGELOG.md") {
             continue;
         }
@@ -338,6 +339,7 @@ fn the_copy_passes_its_own_tests_and_builds_its_test_stage() {
     let new = new.as_str();
     let (dir, run) = new_project(&["--name", new]);
     run.assert_ok();
+    assert_no_benchmark(&dir);
     // Shared between runs: the copy's dependencies compile once.
     let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("new-copy-target");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
@@ -362,4 +364,48 @@ fn the_copy_passes_its_own_tests_and_builds_its_test_stage() {
     cargo_in_copy(&["xtask", "test"], &[("XTASK_FLAVOR", "debian")]);
     assert!(common::docker_try(&["image", "inspect", &image]).is_some(), "no image {image}");
     let _ = common::docker_try(&["image", "rm", &image]);
+}
+
+/// The kit's benchmark (xtask/bench/, a workspace member of its own) stays with the template.
+fn assert_no_benchmark(copy: &Path) {
+    assert!(!copy.join("xtask/bench").exists(), "xtask/bench/ copied");
+    assert!(!read(copy, "Cargo.toml").contains("xtask/bench"), "{}", read(copy, "Cargo.toml"));
+    if copy.join(".cargo/config.toml").exists() {
+        assert!(!read(copy, ".cargo/config.toml").contains("xbench"), "{}", read(copy, ".cargo/config.toml"));
+    }
+}
+
+/// A template whose workspace holds the benchmark: the copy holds none of it, and its workspace
+/// still builds (two empty crates, so the build takes a second).
+#[test]
+fn the_benchmark_stays_with_the_template() {
+    let package = |name: &str| format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n");
+    let template = scratch(&[
+        ("xtask.toml", "[image]\nname = \"old-svc\"\n\n[build]\ncontext = \"svc\"\n"),
+        ("svc/package.json", "{\n  \"name\": \"old-svc\",\n  \"version\": \"1.0.0\"\n}\n"),
+        ("Cargo.toml", "[workspace]\nmembers = [\"xtask\", \"xtask/bench\"]\nresolver = \"2\"\n"),
+        (
+            ".cargo/config.toml",
+            "[alias]\nxtask = \"run --package xtask --quiet --\"\nxbench = \"run --package xtask-bench --quiet --\"\n",
+        ),
+        ("xtask/Cargo.toml", &package("xtask")),
+        ("xtask/src/main.rs", "fn main() {}\n"),
+        ("xtask/bench/Cargo.toml", &package("xtask-bench")),
+        ("xtask/bench/src/main.rs", "fn main() {}\n"),
+    ]);
+    common::git_commit(&template);
+    let target = parent().join("new-service");
+    xtask(&template, &["new", target.to_str().unwrap()], &[]).assert_ok();
+    let files = git(&target, &["ls-files"]);
+    let files: Vec<&str> = files.lines().collect();
+    assert_eq!(
+        files,
+        [".cargo/config.toml", "Cargo.toml", "svc/package.json", "xtask.toml", "xtask/Cargo.toml", "xtask/src/main.rs"]
+    );
+    assert_eq!(read(&target, "Cargo.toml"), "[workspace]\nmembers = [\"xtask\"]\nresolver = \"2\"\n");
+    assert_eq!(read(&target, ".cargo/config.toml"), "[alias]\nxtask = \"run --package xtask --quiet --\"\n");
+    assert_no_benchmark(&target);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let output = Command::new(cargo).args(["build", "--offline", "--quiet"]).current_dir(&target).output().unwrap();
+    assert!(output.status.success(), "cargo build in the copy failed: {}", String::from_utf8_lossy(&output.stderr));
 }
