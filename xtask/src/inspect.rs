@@ -4,14 +4,17 @@
 use anyhow::{bail, Result};
 
 use crate::config::Flavor;
-use crate::project::{Lockfile, Project};
+use crate::project::{Lockfile, Package, Project};
 
 pub fn inspect(project: &Project) -> Result<()> {
-    let package = project.package()?;
+    let (package, problem) = Package::read(&project.context_path(), &project.config.build.context);
     let flavor = project.flavor;
     let service = &project.config.service;
     let mut rows: Vec<(&str, String, String)> = Vec::new();
-    let mut problems: Vec<String> = Vec::new();
+    let mut problems: Vec<String> = problem.iter().map(|err| format!("{err:#}")).collect();
+    if problems.is_empty() && package.version.is_empty() {
+        problems.push(format!("{}/package.json has no \"version\"; the release tags come from it", package.label));
+    }
 
     let lockfile = match package.lockfile {
         Lockfile::Npm => match package.lockfile_version() {

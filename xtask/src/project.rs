@@ -256,11 +256,30 @@ pub struct Package {
 
 impl Package {
     pub fn load(dir: &Utf8Path, label: &Utf8Path) -> Result<Package> {
-        let path = dir.join("package.json");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {label}/package.json (is [build] context in xtask.toml right?)"))?;
-        let mut package: Package =
-            serde_json::from_str(&text).map_err(|err| anyhow::anyhow!("{label}/package.json:{}: {err}", err.line()))?;
+        match Package::read(dir, label) {
+            (package, None) => Ok(package),
+            (_, Some(problem)) => Err(problem),
+        }
+    }
+
+    /// package.json and the lockfile beside it. A package.json that cannot be read or parsed gives
+    /// the defaults and the error, so `inspect` can go on and name everything else that is missing.
+    pub fn read(dir: &Utf8Path, label: &Utf8Path) -> (Package, Option<anyhow::Error>) {
+        let parsed = std::fs::read_to_string(dir.join("package.json"))
+            .with_context(|| format!("cannot read {label}/package.json (is [build] context in xtask.toml right?)"))
+            .and_then(|text| {
+                // npm reads a package.json that starts with a byte-order mark, as some editors write it.
+                let text = text.trim_start_matches('\u{feff}');
+                if text.trim().is_empty() {
+                    bail!("{label}/package.json is empty; it needs at least a \"name\" and a \"version\"");
+                }
+                serde_json::from_str::<Package>(text)
+                    .map_err(|err| anyhow::anyhow!("{label}/package.json:{}: {err}", err.line()))
+            });
+        let (mut package, problem) = match parsed {
+            Ok(package) => (package, None),
+            Err(err) => (Package::default(), Some(err)),
+        };
         package.lockfile = if dir.join("package-lock.json").is_file() || dir.join("npm-shrinkwrap.json").is_file() {
             Lockfile::Npm
         } else if dir.join("yarn.lock").is_file() {
@@ -273,8 +292,8 @@ impl Package {
         package.label = label.to_owned();
         package.npm_lock = std::fs::read_to_string(dir.join("package-lock.json"))
             .ok()
-            .and_then(|text| serde_json::from_str(&text).ok());
-        Ok(package)
+            .and_then(|text| serde_json::from_str(text.trim_start_matches('\u{feff}')).ok());
+        (package, problem)
     }
 
     /// Packages in the lockfile that run install scripts: usually native modules built with node-gyp,
