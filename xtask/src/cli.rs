@@ -104,46 +104,48 @@ pub struct Spec {
     make: fn(&Given) -> Result<Task>,
 }
 
-const fn spec(name: &'static str, summary: &'static str, make: fn(&Given) -> Result<Task>) -> Spec {
-    Spec { name, summary, flags: &[], positional: None, make }
+const fn spec(
+    name: &'static str,
+    summary: &'static str,
+    flags: &'static [&'static [Flag]],
+    make: fn(&Given) -> Result<Task>,
+) -> Spec {
+    Spec { name, summary, flags, positional: None, make }
 }
 
 pub const COMMANDS: &[Spec] = &[
-    spec("doctor", "Check the engine, buildx, compose and tools; say how to fix what is missing", |_| Ok(Task::Doctor)),
-    spec("stages", "List the Dockerfile's stages, their bases and the role each plays", |_| Ok(Task::Stages)),
+    spec("doctor", "Check the engine, buildx, compose and tools; say how to fix what is missing", &[], |_| {
+        Ok(Task::Doctor)
+    }),
+    spec("stages", "List the Dockerfile's stages, their bases and the role each plays", &[], |_| Ok(Task::Stages)),
     spec(
         "inspect",
         "What the kit found in the service (scripts, start, port, lockfile, native modules) and what it will do",
+        &[],
         |_| Ok(Task::Inspect),
     ),
-    Spec {
-        flags: &[&[PLATFORM]],
-        ..spec("pull", "Pull the base images the chosen flavor needs (read from the Dockerfile)", |g| {
-            Ok(Task::Pull { platform: g.platform()? })
-        })
-    },
-    Spec {
-        flags: &[&[STAGE], BUILD],
-        ..spec("build", "Build one stage (default: the release stage) and tag it IMAGE:STAGE", |g| {
-            Ok(Task::Build { stage: g.value("stage"), flags: g.build_flags()? })
-        })
-    },
-    Spec {
-        flags: &[BUILD],
-        ..spec("lint", "Build the lint stage (eslint inside the image), then lint the Dockerfile with hadolint", |g| {
-            Ok(Task::Lint(g.build_flags()?))
-        })
-    },
-    Spec {
-        flags: &[BUILD],
-        ..spec(
-            "test",
-            "Build the test stage: the Node test suite runs inside the image; a failure fails the build",
-            |g| Ok(Task::Test(g.build_flags()?)),
-        )
-    },
-    Spec {
-        flags: &[
+    spec("pull", "Pull the base images the chosen flavor needs (read from the Dockerfile)", &[&[PLATFORM]], |g| {
+        Ok(Task::Pull { platform: g.platform()? })
+    }),
+    spec("build", "Build one stage (default: the release stage) and tag it IMAGE:STAGE", &[&[STAGE], BUILD], |g| {
+        Ok(Task::Build { stage: g.value("stage"), flags: g.build_flags()? })
+    }),
+    spec(
+        "lint",
+        "Build the lint stage (eslint inside the image), then lint the Dockerfile with hadolint",
+        &[BUILD],
+        |g| Ok(Task::Lint(g.build_flags()?)),
+    ),
+    spec(
+        "test",
+        "Build the test stage: the Node test suite runs inside the image; a failure fails the build",
+        &[BUILD],
+        |g| Ok(Task::Test(g.build_flags()?)),
+    ),
+    spec(
+        "release",
+        "Build the release stage once, tagged from package.json's version and git (semver, sha, branch)",
+        &[
             &[
                 REGISTRY,
                 switch("push", "Push every tag to the registry"),
@@ -151,67 +153,64 @@ pub const COMMANDS: &[Spec] = &[
             ],
             BUILD,
         ],
-        ..spec(
-            "release",
-            "Build the release stage once, tagged from package.json's version and git (semver, sha, branch)",
-            |g| {
-                let (push, force) = (g.switch("push"), g.switch("force"));
-                Ok(Task::Release { flags: g.build_flags()?, registry: g.value("registry"), push, force })
-            },
-        )
-    },
-    Spec {
-        flags: &[&[JSON, REGISTRY]],
-        ..spec("tags", "Print the tags and OCI labels `release` would apply, one per line", |g| {
-            Ok(Task::Tags { json: g.switch("json"), registry: g.value("registry") })
-        })
-    },
-    spec("run", "Run the release image on the service port; the container is removed on exit", |_| Ok(Task::Run)),
-    spec("smoke", "Start the release image, wait until healthy, probe the health path, stop; always clean up", |_| {
-        Ok(Task::Smoke)
+        |g| {
+            let (push, force) = (g.switch("push"), g.switch("force"));
+            Ok(Task::Release { flags: g.build_flags()?, registry: g.value("registry"), push, force })
+        },
+    ),
+    spec("tags", "Print the tags and OCI labels `release` would apply, one per line", &[&[JSON, REGISTRY]], |g| {
+        Ok(Task::Tags { json: g.switch("json"), registry: g.value("registry") })
     }),
-    Spec {
-        flags: &[BUILD],
-        ..spec(
-            "ci",
-            "The whole pipeline: pull, lint, test, release, smoke; stops at the first failure; timing table",
-            |g| Ok(Task::Ci(g.build_flags()?)),
-        )
-    },
+    spec("run", "Run the release image on the service port; the container is removed on exit", &[], |_| Ok(Task::Run)),
+    spec(
+        "smoke",
+        "Start the release image, wait until healthy, probe the health path, stop; always clean up",
+        &[],
+        |_| Ok(Task::Smoke),
+    ),
+    spec(
+        "ci",
+        "The whole pipeline: pull, lint, test, release, smoke; stops at the first failure; timing table",
+        &[BUILD],
+        |g| Ok(Task::Ci(g.build_flags()?)),
+    ),
     spec(
         "up",
         "Start the compose stack (Node replicas, MongoDB, Redis, Nginx), wait until healthy, print the URL",
+        &[],
         |_| Ok(Task::Up),
     ),
-    Spec {
-        flags: &[&[
+    spec(
+        "down",
+        "Stop and remove the compose stack; --volumes also deletes its data (asks first unless --yes)",
+        &[&[
             switch("volumes", "Also delete the stack's named volumes (its data)"),
             Flag { short: Some('y'), ..switch("yes", "Do not ask for confirmation") },
         ]],
+        |g| Ok(Task::Down { volumes: g.switch("volumes"), yes: g.switch("yes") }),
+    ),
+    Spec {
+        positional: Some(("SERVICE", false)),
         ..spec(
-            "down",
-            "Stop and remove the compose stack; --volumes also deletes its data (asks first unless --yes)",
-            |g| Ok(Task::Down { volumes: g.switch("volumes"), yes: g.switch("yes") }),
+            "logs",
+            "Show the compose stack's logs, of one service or all",
+            &[&[Flag { short: Some('f'), ..switch("follow", "Keep streaming new log lines") }]],
+            |g| Ok(Task::Logs { service: g.positional.clone(), follow: g.switch("follow") }),
         )
     },
+    spec("ps", "List the compose stack's containers and their health", &[], |_| Ok(Task::Ps)),
     Spec {
-        flags: &[&[Flag { short: Some('f'), ..switch("follow", "Keep streaming new log lines") }]],
-        positional: Some(("SERVICE", false)),
-        ..spec("logs", "Show the compose stack's logs, of one service or all", |g| {
-            Ok(Task::Logs { service: g.positional.clone(), follow: g.switch("follow") })
-        })
-    },
-    spec("ps", "List the compose stack's containers and their health", |_| Ok(Task::Ps)),
-    Spec {
-        flags: &[&[valued(
-            "name",
-            "NAME",
-            "The new service's name (default: DIR's name); npm and image name rules apply",
-        )]],
         positional: Some(("DIR", true)),
-        ..spec("new", "Copy the template into a new project in DIR, renamed, with a fresh git repository", |g| {
-            Ok(Task::New { dir: g.positional.clone().unwrap_or_default().into(), name: g.value("name") })
-        })
+        ..spec(
+            "new",
+            "Copy the template into a new project in DIR, renamed, with a fresh git repository",
+            &[&[valued(
+                "name",
+                "NAME",
+                "The new service's name (default: DIR's name); npm and image name rules apply",
+            )]],
+            |g| Ok(Task::New { dir: g.positional.clone().unwrap_or_default().into(), name: g.value("name") }),
+        )
     },
 ];
 
