@@ -165,7 +165,7 @@ pub fn doctor(engine: &Engine) -> Result<()> {
     let missing = missing.join(", ");
     match (server, missing.is_empty()) {
         (Ok(_), true) => Ok(()),
-        (Ok(_), false) => bail!("missing what `cargo xtask ci` needs: {missing} (the table above says how to fix each)"),
+        (Ok(_), false) => bail!("missing what `cargo xtask ci` needs: {missing} (see the table for the fixes)"),
         (Err(err), true) => bail!("{err}"),
         (Err(err), false) => bail!("{err}; also missing what `cargo xtask ci` needs: {missing}"),
     }
