@@ -165,12 +165,6 @@ fn check_syntax(word: &str, escape: char, context: &str) -> Result<()> {
     expand(word, escape, &|_| Var::Any).map(drop).map_err(|e| anyhow!("{context}: {e}"))
 }
 
-/// Expands `word` with the args in `env`; an error names `context` (the line and instruction).
-fn expand_with(env: &BTreeMap<String, String>, word: &str, escape: char, context: &str) -> Result<String> {
-    let lookup = |name: &str| env.get(name).map_or(Var::Unset, |value| Var::Set(value.clone()));
-    expand(word, escape, &lookup).map_err(|e| anyhow!("{context}: {e}"))
-}
-
 /// BuildKit's `^[a-z][a-z0-9-_.]*$`.
 fn is_stage_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -180,15 +174,9 @@ fn is_stage_name(name: &str) -> bool {
 
 /// `*` matches any run of characters; everything else matches itself.
 fn glob_match(pattern: &str, text: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == text,
-        Some((head, tail)) => {
-            let Some(rest) = text.strip_prefix(head) else {
-                return false;
-            };
-            (0..=rest.len()).filter(|&k| rest.is_char_boundary(k)).any(|k| glob_match(tail, &rest[k..]))
-        }
-    }
+    let Some((head, tail)) = pattern.split_once('*') else { return pattern == text };
+    let Some(rest) = text.strip_prefix(head) else { return false };
+    (0..=rest.len()).filter(|&k| rest.is_char_boundary(k)).any(|k| glob_match(tail, &rest[k..]))
 }
 
 impl Dockerfile {
@@ -222,7 +210,13 @@ impl Dockerfile {
     /// would (`${X:?message}` with X unset, also in a global `ARG` default).
     pub fn resolve_base(&self, stage: &Stage, build_args: &BTreeMap<String, String>) -> Result<String> {
         let env = self.global_env(build_args)?;
-        expand_with(&env, &stage.base, self.escape, &format!("line {}: FROM {}", stage.line, stage.base))
+        self.expand_in(&env, &stage.base, &format!("line {}: FROM {}", stage.line, stage.base))
+    }
+
+    /// Expands `word` with the args in `env`; an error names `context` (the line and instruction).
+    fn expand_in(&self, env: &BTreeMap<String, String>, word: &str, context: &str) -> Result<String> {
+        let lookup = |name: &str| env.get(name).map_or(Var::Unset, |value| Var::Set(value.clone()));
+        expand(word, self.escape, &lookup).map_err(|e| anyhow!("{context}: {e}"))
     }
 
     /// The values of the args a `FROM` line can use.
@@ -236,7 +230,7 @@ impl Dockerfile {
             let value = match (build_args.get(&arg.name).filter(|_| !automatic_default), &arg.default) {
                 (Some(given), _) => given.clone(),
                 (None, Some(default)) => {
-                    expand_with(&env, default, self.escape, &format!("line {}: ARG {}={default}", arg.line, arg.name))?
+                    self.expand_in(&env, default, &format!("line {}: ARG {}={default}", arg.line, arg.name))?
                 }
                 // An ARG without a default that no build arg sets leaves the value as it was.
                 (None, None) => continue,
@@ -374,9 +368,7 @@ fn normalize_platform(platform: &str) -> Result<[String; 4]> {
     let invalid = || anyhow!("invalid platform '{platform}': use os/arch or os/arch/variant, e.g. linux/arm64");
     // A third `/` ends up in the variant, which then fails the check below.
     let mut parts = platform.splitn(3, '/');
-    let (Some(os), Some(arch), variant) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(invalid());
-    };
+    let (Some(os), Some(arch), variant) = (parts.next(), parts.next(), parts.next()) else { return Err(invalid()) };
     let (os, version) = match os.split_once('(') {
         Some((os, version)) => (os, version.strip_suffix(')').ok_or_else(invalid)?),
         None => (os, ""),

@@ -5,6 +5,9 @@
 //! quotes are removed, the escape character escapes the next character, and `$NAME` and
 //! `${NAME...}` are replaced. What BuildKit rejects is an error here too.
 
+use std::iter::Peekable;
+use std::str::Chars;
+
 use anyhow::{anyhow, bail, Context, Result};
 
 /// Yields `(line, instruction)` with continuation lines joined and comments, blank lines
@@ -63,8 +66,7 @@ fn directives(text: &str) -> Result<char> {
 
 /// Strips a trailing escape character (a line continuation) unless it is itself escaped.
 fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
-    let trimmed = line.trim_end_matches([' ', '\t']);
-    match trimmed.strip_suffix(escape) {
+    match line.trim_end_matches([' ', '\t']).strip_suffix(escape) {
         Some(before) if !before.ends_with(escape) => (before, true),
         _ => (line, false),
     }
@@ -134,32 +136,19 @@ pub enum Var {
 
 /// Expands `word`, asking `lookup` for each variable's value.
 pub fn expand(word: &str, escape: char, lookup: &dyn Fn(&str) -> Var) -> Result<String> {
-    Lexer { chars: word.chars().collect(), pos: 0, escape, lookup }.scan(None, false)
+    Lexer { chars: word.chars().peekable(), escape, lookup }.scan(None, false)
 }
 
 struct Lexer<'a> {
-    chars: Vec<char>,
-    pos: usize,
+    chars: Peekable<Chars<'a>>,
     escape: char,
     lookup: &'a dyn Fn(&str) -> Var,
 }
 
 impl Lexer<'_> {
-    fn peek(&self) -> Option<char> {
-        self.chars.get(self.pos).copied()
-    }
-
-    fn next(&mut self) -> Option<char> {
-        let c = self.peek();
-        self.pos += usize::from(c.is_some());
-        c
-    }
-
     /// Consumes the next character if it is `c`.
     fn eat(&mut self, c: char) -> bool {
-        let found = self.peek() == Some(c);
-        self.pos += usize::from(found);
-        found
+        self.chars.next_if_eq(&c).is_some()
     }
 
     /// Expands up to `stop` (consumed), or to the end of the input when there is none. A `stop`
@@ -170,7 +159,7 @@ impl Lexer<'_> {
     fn scan(&mut self, stop: Option<char>, raw: bool) -> Result<String> {
         let quote = stop.filter(|&c| c == '\'' || c == '"');
         let mut out = String::new();
-        while let Some(c) = self.next() {
+        while let Some(c) = self.chars.next() {
             match c {
                 _ if Some(c) == stop => return Ok(out),
                 _ if quote == Some('\'') => out.push(c),
@@ -180,13 +169,12 @@ impl Lexer<'_> {
                     if raw {
                         out.push(c);
                     }
-                    // An escape at the very end is dropped.
-                    match self.peek() {
-                        Some(next) if quote.is_none() || next == '"' || next == '$' || next == self.escape => {
-                            out.push(next);
-                            self.pos += 1;
-                        }
-                        Some(_) => out.push(c),
+                    // Between double quotes it only escapes `"`, `$` and itself and stays before
+                    // anything else; at the very end it is dropped.
+                    let escapes = |next: &char| quote.is_none() || ['"', '$', self.escape].contains(next);
+                    match self.chars.next_if(escapes) {
+                        Some(escaped) => out.push(escaped),
+                        None if self.chars.peek().is_some() => out.push(c),
                         None => {}
                     }
                 }
@@ -217,44 +205,39 @@ impl Lexer<'_> {
             let name = self.name();
             return Ok(if name.is_empty() { "$".to_string() } else { self.with_value(&name, str::to_string) });
         }
-        if matches!(self.peek(), Some('{' | '}' | ':')) {
+        if matches!(self.chars.peek(), Some('{' | '}' | ':')) {
             bail!("syntax error: bad substitution");
         }
         let name = self.name();
         let colon = self.eat(':');
-        let Some(op) = self.next() else { bail!("syntax error: missing '}}'") };
+        let Some(op) = self.chars.next() else { bail!("syntax error: missing '}}'") };
         let unsupported = || anyhow!("unsupported modifier ({}{op}) in substitution", if colon { ":" } else { "" });
         match (colon, op) {
             (false, '}') => Ok(self.with_value(&name, str::to_string)),
             (false, '/') => self.replace(&name),
             (false, '#' | '%') => self.trim(&name, op),
             (_, '-' | '+' | '?') => self.substitute(&name, colon, op),
+            (false, _) | (true, '#' | '%') => Err(unsupported()),
             // BuildKit reads the operand of an unknown `:` modifier before it fails.
-            (true, _) if op != '#' && op != '%' => {
-                self.operand('}', false)?;
-                Err(unsupported())
-            }
-            _ => Err(unsupported()),
+            (true, _) => self.operand('}', false).and_then(|_| Err(unsupported())),
         }
     }
 
     /// A name, a run of digits (a positional parameter) or one special parameter character.
     fn name(&mut self) -> String {
-        let rest = &self.chars[self.pos..];
-        let len = match rest.first() {
-            Some('@' | '*' | '#' | '?' | '-' | '$' | '!') => 1,
-            Some(c) if c.is_numeric() => rest.iter().take_while(|c| c.is_numeric()).count(),
-            _ => rest.iter().take_while(|&&c| c.is_alphanumeric() || c == '_').count(),
-        };
-        self.pos += len;
-        rest[..len].iter().collect()
+        if let Some(special) = self.chars.next_if(|c| "@*#?-$!".contains(*c)) {
+            return special.to_string();
+        }
+        let digits = self.chars.peek().is_some_and(|c| c.is_numeric());
+        let in_name = |c: &char| if digits { c.is_numeric() } else { c.is_alphanumeric() || *c == '_' };
+        std::iter::from_fn(|| self.chars.next_if(in_name)).collect()
     }
 
     /// The operand of a modifier, up to `stop`: `}`, or the `/` after a replace's pattern.
     fn operand(&mut self, stop: char, raw: bool) -> Result<String> {
         let result = self.scan(Some(stop), raw);
         let missing = if stop == '/' { "'/' in ${}" } else { "'}'" };
-        result.map_err(|e| if self.peek().is_none() { anyhow!("syntax error: missing {missing}") } else { e })
+        result.map_err(|e| if self.chars.peek().is_none() { anyhow!("syntax error: missing {missing}") } else { e })
     }
 
     /// `${NAME-word}`, `${NAME+word}` and `${NAME?message}`; with `colon` an empty value
@@ -333,9 +316,7 @@ fn compile(pattern: &str) -> Result<Vec<Pat>> {
 /// (and so BuildKit) does: the first a backtracking matcher finds, each `*` trying its longest
 /// run first when `greedy`, its shortest otherwise. Like Go's `.`, no wildcard matches `\n`.
 fn match_at(pattern: &[Pat], text: &[char], start: usize, greedy: bool) -> Option<usize> {
-    let Some((first, rest)) = pattern.split_first() else {
-        return Some(start);
-    };
+    let Some((first, rest)) = pattern.split_first() else { return Some(start) };
     match first {
         Pat::Char(c) => (text.get(start) == Some(c)).then(|| match_at(rest, text, start + 1, greedy)).flatten(),
         Pat::AnyChar => text.get(start).filter(|&&c| c != '\n').and_then(|_| match_at(rest, text, start + 1, greedy)),
@@ -376,14 +357,14 @@ fn replace(value: &str, pattern: &[Pat], replacement: &str, all: bool) -> String
         out.push_str(&slice(last_end, start));
         if !all {
             out.push_str(replacement);
-        } else if end > last_end || start == 0 {
-            // An empty match right after the previous match is not replaced again.
+            last_end = end;
+            break;
+        }
+        // An empty match right after the previous match is not replaced again.
+        if end > last_end || start == 0 {
             out.push_str(&go_template(replacement, &slice(start, end)));
         }
         last_end = end;
-        if !all {
-            break;
-        }
         search = (search + 1).max(end);
     }
     out + &slice(last_end, text.len())
