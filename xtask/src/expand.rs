@@ -267,7 +267,7 @@ impl Lexer<'_> {
         let word = self.operand('}', true)?;
         let greedy = word.starts_with(op);
         let pattern = compile(if greedy { &word[1..] } else { &word })?;
-        Ok(self.with_value(name, |value| trim(value, &pattern, greedy, op == '%')))
+        Ok(self.with_value(name, |value| strip_match(value, &pattern, greedy, op == '%')))
     }
 
     /// `${NAME/pattern/replacement}` and `${NAME//pattern/replacement}`.
@@ -276,7 +276,7 @@ impl Lexer<'_> {
         let pattern = self.operand('/', true)?;
         let replacement = self.operand('}', true)?;
         let pattern = compile(&pattern)?;
-        Ok(self.with_value(name, |value| replace(value, &pattern, &replacement, all)))
+        Ok(self.with_value(name, |value| replace_matches(value, &pattern, &replacement, all)))
     }
 }
 
@@ -334,11 +334,11 @@ fn match_at(pattern: &[Pat], text: &[char], start: usize, greedy: bool) -> Optio
 
 /// `${NAME#p}` / `${NAME##p}` strip a matching prefix; `%` / `%%` (`suffix`) a matching suffix,
 /// found by matching the reversed pattern against the reversed value, as BuildKit does.
-fn trim(value: &str, pattern: &[Pat], greedy: bool, suffix: bool) -> String {
+fn strip_match(value: &str, pattern: &[Pat], greedy: bool, suffix: bool) -> String {
     if suffix {
         let reversed: String = value.chars().rev().collect();
         let pattern: Vec<Pat> = pattern.iter().rev().copied().collect();
-        return trim(&reversed, &pattern, greedy, false).chars().rev().collect();
+        return strip_match(&reversed, &pattern, greedy, false).chars().rev().collect();
     }
     let text: Vec<char> = value.chars().collect();
     let end = match_at(pattern, &text, 0, greedy).unwrap_or(0);
@@ -347,7 +347,7 @@ fn trim(value: &str, pattern: &[Pat], greedy: bool, suffix: bool) -> String {
 
 /// Replaces the leftmost match of `pattern` (longest runs for `*`), or with `all` every match
 /// as Go's `Regexp.ReplaceAllString` does (which also expands `$` in the replacement).
-fn replace(value: &str, pattern: &[Pat], replacement: &str, all: bool) -> String {
+fn replace_matches(value: &str, pattern: &[Pat], replacement: &str, all: bool) -> String {
     let text: Vec<char> = value.chars().collect();
     let find = |from: usize| (from..=text.len()).find_map(|s| match_at(pattern, &text, s, true).map(|e| (s, e)));
     let slice = |from: usize, to: usize| text[from..to].iter().collect::<String>();
