@@ -162,7 +162,7 @@ fn copy_sources(keyword: &str, rest: &str) -> Vec<String> {
 
 /// Fails, as BuildKit would whatever the args, on a word its lexer rejects.
 fn check_syntax(word: &str, escape: char, context: &str) -> Result<()> {
-    expand(word, escape, &|_| Var::Any).map(drop).map_err(|e| anyhow!("{context}: {e}"))
+    expand(word, escape, &|_| Var::Any).map(|_| ()).map_err(|e| anyhow!("{context}: {e}"))
 }
 
 /// BuildKit's `^[a-z][a-z0-9-_.]*$`.
@@ -391,6 +391,7 @@ fn normalize_platform(platform: &str) -> Result<[String; 4]> {
     let (arch, variant) = normalize_arch(&arch, parsed);
     Ok([os, version.to_string(), arch, variant])
 }
+
 /// containerd's `normalizeArch`: Go's names, and the variant each implies or drops.
 fn normalize_arch(arch: &str, variant: &str) -> (String, String) {
     let (arch, variant) = (arch.to_ascii_lowercase(), variant.to_ascii_lowercase());
