@@ -61,69 +61,43 @@ fn is_automatic(name: &str) -> bool {
     let suffix = name.strip_prefix("BUILD").or(name.strip_prefix("TARGET"));
     matches!(suffix, Some("PLATFORM" | "OS" | "OSVERSION" | "ARCH" | "VARIANT")) || name == "TARGETSTAGE"
 }
-
 pub fn parse(text: &str) -> Result<Dockerfile> {
     let (escape, instructions) = instructions(text)?;
     let mut df = Dockerfile { escape, global_args: Vec::new(), stages: Vec::new() };
     // (stage index, line, reference, is FROM): checked once every stage name is known.
-    let mut refs: Vec<(usize, usize, String, bool)> = Vec::new();
+    let mut refs = Vec::new();
     for (line, text) in instructions {
         let (keyword, rest) = split_keyword(&text);
         let keyword = keyword.to_ascii_uppercase();
-        if keyword == "FROM" {
-            let stage = parse_from(rest, line, df.stages.len())?;
-            check_syntax(&stage.base, escape, || format!("line {line}: FROM {}", stage.base))?;
-            if let Some(platform) = &stage.platform {
-                check_syntax(platform, escape, || format!("line {line}: FROM --platform={platform}"))?;
-            }
-            if let Some(name) = &stage.name {
-                if let Some(other) = df.stages.iter().find(|s| s.name.as_ref() == Some(name)) {
-                    bail!("duplicate stage name '{name}' on line {line} (already used on line {})", other.line);
+        match (keyword.as_str(), df.stages.last_mut()) {
+            ("FROM", _) => {
+                let stage = parse_from(rest, line, &df.stages, escape)?;
+                if !stage.base.contains('$') {
+                    refs.push((stage.index, line, expand(&stage.base, escape, &|_| Var::Unset)?, true));
                 }
+                df.stages.push(stage);
             }
-            if !stage.base.contains('$') {
-                refs.push((stage.index, line, expand(&stage.base, escape, &|_| Var::Unset)?, true));
-            }
-            df.stages.push(stage);
-            continue;
-        }
-        let Some(stage) = df.stages.last_mut() else {
-            if keyword != "ARG" {
-                bail!("line {line}: {keyword} comes before the first FROM; only ARG may appear there");
-            }
-            for word in shell_words(rest, escape) {
-                let (name, default) = match word.split_once('=') {
-                    Some((name, value)) => {
-                        check_syntax(value, escape, || format!("line {line}: ARG {word}"))?;
-                        (name.to_string(), Some(value.to_string()))
+            ("ARG", None) => {
+                for word in shell_words(rest, escape) {
+                    let (name, default) = word.split_once('=').map_or((word.as_str(), None), |(n, v)| (n, Some(v)));
+                    if let Some(value) = default {
+                        check_syntax(value, escape, &format!("line {line}: ARG {word}"))?;
                     }
-                    None => (word, None),
-                };
-                df.global_args.push(GlobalArg { name, default, line });
-            }
-            continue;
-        };
-        let flags = rest.split_whitespace().take_while(|w| w.starts_with("--"));
-        for flag in flags {
-            let from = match (keyword.as_str(), flag.split_once('=')) {
-                ("COPY", Some(("--from", value))) => Some(value),
-                ("RUN", Some(("--mount", value))) => value
-                    .split(',')
-                    .filter_map(|kv| kv.split_once('='))
-                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("from"))
-                    .map(|(_, v)| v),
-                _ => None,
-            };
-            let from = from.map(|f| f.trim_matches(|c| c == '"' || c == '\'').to_string());
-            if let Some(from) = from.filter(|f| !f.is_empty()) {
-                if from.contains('$') {
-                    bail!(
-                        "line {line}: BuildKit does not expand variables in --from ({from}); \
-                         use a stage `FROM {from} AS <alias>` instead"
-                    );
+                    df.global_args.push(GlobalArg { name: name.into(), default: default.map(String::from), line });
                 }
-                refs.push((stage.index, line, from.clone(), false));
-                stage.copy_from.push(from);
+            }
+            (_, None) => bail!("line {line}: {keyword} comes before the first FROM; only ARG may appear there"),
+            (_, Some(stage)) => {
+                for from in copy_sources(&keyword, rest) {
+                    if from.contains('$') {
+                        bail!(
+                            "line {line}: BuildKit does not expand variables in --from ({from}); \
+                             use a stage `FROM {from} AS <alias>` instead"
+                        );
+                    }
+                    refs.push((stage.index, line, from.clone(), false));
+                    stage.copy_from.push(from);
+                }
             }
         }
     }
@@ -136,23 +110,15 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
     Ok(df)
 }
 
-/// Fails, as BuildKit would whatever the args, on a word its lexer rejects.
-fn check_syntax(word: &str, escape: char, context: impl Fn() -> String) -> Result<()> {
-    match expand(word, escape, &|_| Var::Any) {
-        Ok(_) => Ok(()),
-        Err(e) => bail!("{}: {e}", context()),
-    }
-}
-
-fn parse_from(rest: &str, line: usize, index: usize) -> Result<Stage> {
+/// The stage a `FROM` line starts, after the `earlier` ones.
+fn parse_from(rest: &str, line: usize, earlier: &[Stage], escape: char) -> Result<Stage> {
+    let mut words = rest.split_whitespace().peekable();
     let mut platform = None;
-    let mut args = Vec::new();
-    for word in rest.split_whitespace() {
-        match word.strip_prefix("--platform=") {
-            Some(value) if args.is_empty() => platform = Some(value.to_string()),
-            _ => args.push(word),
-        }
+    while let Some(value) = words.peek().and_then(|word| word.strip_prefix("--platform=")) {
+        platform = Some(value.to_string());
+        words.next();
     }
+    let args: Vec<&str> = words.collect();
     let name = match args[..] {
         [] => bail!("line {line}: FROM has no image or stage name"),
         [_] => None,
@@ -168,7 +134,35 @@ fn parse_from(rest: &str, line: usize, index: usize) -> Result<Stage> {
         }
         _ => bail!("line {line}: FROM takes an image and an optional 'AS name', got '{}'", args.join(" ")),
     };
-    Ok(Stage { index, name, base: args[0].to_string(), platform, line, copy_from: Vec::new() })
+    let base = args[0].to_string();
+    check_syntax(&base, escape, &format!("line {line}: FROM {base}"))?;
+    if let Some(platform) = &platform {
+        check_syntax(platform, escape, &format!("line {line}: FROM --platform={platform}"))?;
+    }
+    let duplicate = earlier.iter().find(|stage| name.is_some() && stage.name == name);
+    if let (Some(name), Some(other)) = (&name, duplicate) {
+        bail!("duplicate stage name '{name}' on line {line} (already used on line {})", other.line);
+    }
+    Ok(Stage { index: earlier.len(), name, base, platform, line, copy_from: Vec::new() })
+}
+
+/// What an instruction copies or mounts from: `COPY --from=X`, `RUN --mount=...,from=X`.
+fn copy_sources(keyword: &str, rest: &str) -> Vec<String> {
+    let flags = rest.split_whitespace().take_while(|word| word.starts_with("--"));
+    let sources = flags.filter_map(|flag| match (keyword, flag.split_once('=')?) {
+        ("COPY", ("--from", value)) => Some(value),
+        ("RUN", ("--mount", options)) => {
+            let mut options = options.split(',').filter_map(|option| option.split_once('='));
+            options.find(|(key, _)| key.trim().eq_ignore_ascii_case("from")).map(|(_, value)| value)
+        }
+        _ => None,
+    });
+    sources.map(|from| from.trim_matches(['"', '\''])).filter(|from| !from.is_empty()).map(String::from).collect()
+}
+
+/// Fails, as BuildKit would whatever the args, on a word its lexer rejects.
+fn check_syntax(word: &str, escape: char, context: &str) -> Result<()> {
+    expand(word, escape, &|_| Var::Any).map(|_| ()).map_err(|e| anyhow!("{context}: {e}"))
 }
 
 /// BuildKit's `^[a-z][a-z0-9-_.]*$`.
@@ -180,15 +174,9 @@ fn is_stage_name(name: &str) -> bool {
 
 /// `*` matches any run of characters; everything else matches itself.
 fn glob_match(pattern: &str, text: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == text,
-        Some((head, tail)) => {
-            let Some(rest) = text.strip_prefix(head) else {
-                return false;
-            };
-            (0..=rest.len()).filter(|&k| rest.is_char_boundary(k)).any(|k| glob_match(tail, &rest[k..]))
-        }
-    }
+    let Some((head, tail)) = pattern.split_once('*') else { return pattern == text };
+    let Some(rest) = text.strip_prefix(head) else { return false };
+    (0..=rest.len()).filter(|&k| rest.is_char_boundary(k)).any(|k| glob_match(tail, &rest[k..]))
 }
 
 impl Dockerfile {
@@ -197,10 +185,15 @@ impl Dockerfile {
         self.stages.iter().filter_map(|s| s.name.as_deref()).collect()
     }
 
+    /// The stage called `name`, case-insensitively.
+    fn named(&self, name: &str) -> Option<&Stage> {
+        let lower = name.to_ascii_lowercase();
+        self.stages.iter().find(|s| s.name.as_deref() == Some(&lower))
+    }
+
     /// Looks up a stage by name, case-insensitively.
     pub fn find_stage(&self, name: &str, file_label: &str) -> Result<&Stage> {
-        let lower = name.to_ascii_lowercase();
-        if let Some(stage) = self.stages.iter().find(|s| s.name.as_deref() == Some(&lower)) {
+        if let Some(stage) = self.named(name) {
             return Ok(stage);
         }
         let names = self.stage_names();
@@ -217,25 +210,27 @@ impl Dockerfile {
     /// would (`${X:?message}` with X unset, also in a global `ARG` default).
     pub fn resolve_base(&self, stage: &Stage, build_args: &BTreeMap<String, String>) -> Result<String> {
         let env = self.global_env(build_args)?;
-        let lookup = |name: &str| env.get(name).map_or(Var::Unset, |v| Var::Set(v.clone()));
-        expand(&stage.base, self.escape, &lookup).map_err(|e| anyhow!("line {}: FROM {}: {e}", stage.line, stage.base))
+        self.expand_in(&env, &stage.base, &format!("line {}: FROM {}", stage.line, stage.base))
+    }
+
+    /// Expands `word` with the args in `env`; an error names `context` (the line and instruction).
+    fn expand_in(&self, env: &BTreeMap<String, String>, word: &str, context: &str) -> Result<String> {
+        let lookup = |name: &str| env.get(name).map_or(Var::Unset, |value| Var::Set(value.clone()));
+        expand(word, self.escape, &lookup).map_err(|e| anyhow!("{context}: {e}"))
     }
 
     /// The values of the args a `FROM` line can use.
     fn global_env(&self, build_args: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
-        let automatic = build_args.iter().filter(|(name, _)| is_automatic(name));
-        let mut env: BTreeMap<String, String> = automatic.map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut env = build_args.clone();
+        env.retain(|name, _| is_automatic(name));
         for arg in &self.global_args {
             // BuildKit uses an automatic arg's global default unless a --build-arg names it; the
             // caller's map cannot tell its automatic values from --build-args, so the default wins.
             let automatic_default = is_automatic(&arg.name) && arg.default.is_some();
-            let given = build_args.get(&arg.name).filter(|_| !automatic_default);
-            let value = match (given, &arg.default) {
-                (Some(v), _) => v.clone(),
+            let value = match (build_args.get(&arg.name).filter(|_| !automatic_default), &arg.default) {
+                (Some(given), _) => given.clone(),
                 (None, Some(default)) => {
-                    let lookup = |name: &str| env.get(name).map_or(Var::Unset, |v| Var::Set(v.clone()));
-                    let value = expand(default, self.escape, &lookup);
-                    value.map_err(|e| anyhow!("line {}: ARG {}={default}: {e}", arg.line, arg.name))?
+                    self.expand_in(&env, default, &format!("line {}: ARG {}={default}", arg.line, arg.name))?
                 }
                 // An ARG without a default that no build arg sets leaves the value as it was.
                 (None, None) => continue,
@@ -248,27 +243,20 @@ impl Dockerfile {
     /// What the stage's `FROM` refers to once resolved.
     pub fn parent(&self, stage: &Stage, build_args: &BTreeMap<String, String>) -> Result<Base> {
         let resolved = self.resolve_base(stage, build_args)?;
-        let line = stage.line;
         if resolved.is_empty() {
-            bail!("FROM {} (line {line}) resolves to an empty name", stage.base);
+            bail!("FROM {} (line {}) resolves to an empty name", stage.base, stage.line);
         }
-        let base = self.reference(&resolved, stage.index, line, true)?;
+        let base = self.reference(&resolved, stage.index, stage.line, true)?;
         if matches!(base, Base::Image(_)) && stage.base.contains('$') && is_stage_name(&resolved.to_ascii_lowercase()) {
             // A FROM built from an arg that fits earlier stage names but names none of them
             // is almost certainly a bad arg value, not an image to pull.
             let pattern = expand(&stage.base, self.escape, &|_| Var::Any)?;
             let has_literal = pattern.contains(|c| c != '*');
-            let matching: Vec<&str> = self.stages[..stage.index]
-                .iter()
-                .filter_map(|s| s.name.as_deref())
-                .filter(|n| has_literal && glob_match(&pattern, n))
-                .collect();
+            let earlier = self.stages[..stage.index].iter().filter_map(|s| s.name.as_deref());
+            let matching: Vec<&str> = earlier.filter(|n| has_literal && glob_match(&pattern, n)).collect();
             if !matching.is_empty() {
-                bail!(
-                    "FROM {resolved} (line {line}) names no stage; stages that match {}: {}",
-                    stage.base,
-                    matching.join(", ")
-                );
+                let (line, matching) = (stage.line, matching.join(", "));
+                bail!("FROM {resolved} (line {line}) names no stage; stages that match {}: {matching}", stage.base);
             }
         }
         Ok(base)
@@ -314,10 +302,9 @@ impl Dockerfile {
         let mut images = Vec::new();
         for index in self.dependencies(target, build_args)? {
             for base in self.direct_deps(index, build_args)? {
-                if let Base::Image(image) = base {
-                    if !images.contains(&image) {
-                        images.push(image);
-                    }
+                match base {
+                    Base::Image(image) if !images.contains(&image) => images.push(image),
+                    _ => {}
                 }
             }
         }
@@ -326,44 +313,31 @@ impl Dockerfile {
 
     fn direct_deps(&self, index: usize, build_args: &BTreeMap<String, String>) -> Result<Vec<Base>> {
         let stage = &self.stages[index];
-        let mut deps = vec![self.parent(stage, build_args)?];
-        for reference in &stage.copy_from {
-            deps.push(self.copy_source(stage, reference)?);
-        }
-        Ok(deps)
+        let copies = stage.copy_from.iter().map(|reference| self.copy_source(stage, reference));
+        std::iter::once(self.parent(stage, build_args)).chain(copies).collect()
     }
 
     /// Resolves a (substituted) reference made by stage `user` on `line`. Only earlier stages
     /// can be referenced; `FROM x AS x` means the image `x`.
     fn reference(&self, reference: &str, user: usize, line: usize, is_from: bool) -> Result<Base> {
+        let stages = self.stages.len();
         let found = match reference.parse::<usize>() {
-            Ok(index) if !is_from => {
-                if index >= self.stages.len() {
-                    bail!(
-                        "line {line}: --from={index} names no stage; the file has {} stages, \
-                         numbered from 0",
-                        self.stages.len()
-                    );
-                }
-                Some(index)
+            Ok(index) if !is_from && index >= stages => {
+                bail!("line {line}: --from={index} names no stage; the file has {stages} stages, numbered from 0")
             }
-            _ => {
-                let lower = reference.to_ascii_lowercase();
-                self.stages.iter().position(|s| s.name.as_deref() == Some(&lower))
-            }
+            Ok(index) if !is_from => Some(index),
+            _ => self.named(reference).map(|stage| stage.index),
         };
         match found {
             Some(index) if index < user => Ok(Base::Stage(index)),
-            Some(index) if index == user && is_from => Ok(Base::Image(reference.to_string())),
-            Some(index) if index == user => {
-                bail!("stage '{reference}' refers to itself on line {line}")
-            }
-            Some(index) => bail!(
+            Some(index) if index > user => bail!(
                 "stage '{reference}' is used on line {line} before it is defined on line {}",
                 self.stages[index].line
             ),
+            Some(_) if !is_from => bail!("stage '{reference}' refers to itself on line {line}"),
             None if reference.eq_ignore_ascii_case("scratch") => Ok(Base::Scratch),
-            None => Ok(Base::Image(reference.to_string())),
+            // Not a stage, or the stage's own name in its FROM.
+            _ => Ok(Base::Image(reference.to_string())),
         }
     }
 }
@@ -378,18 +352,12 @@ pub fn platform_args(target: &str, build: &str) -> Result<BTreeMap<String, Strin
     for (prefix, platform) in [("TARGET", target), ("BUILD", build)] {
         let [os, os_version, arch, variant] = normalize_platform(platform)?;
         // Only TARGETPLATFORM shows an OS version, as `os(version)`.
-        let mut full = match prefix == "TARGET" && !os_version.is_empty() {
-            true => format!("{os}({os_version})/{arch}"),
-            false => format!("{os}/{arch}"),
-        };
-        if !variant.is_empty() {
-            full = format!("{full}/{variant}");
-        }
-        args.insert(format!("{prefix}PLATFORM"), full);
-        args.insert(format!("{prefix}OS"), os);
-        args.insert(format!("{prefix}OSVERSION"), os_version);
-        args.insert(format!("{prefix}ARCH"), arch);
-        args.insert(format!("{prefix}VARIANT"), variant);
+        let version =
+            if prefix == "TARGET" && !os_version.is_empty() { format!("({os_version})") } else { String::new() };
+        let variant_part = if variant.is_empty() { String::new() } else { format!("/{variant}") };
+        let full = format!("{os}{version}/{arch}{variant_part}");
+        let values = [("PLATFORM", full), ("OS", os), ("OSVERSION", os_version), ("ARCH", arch), ("VARIANT", variant)];
+        args.extend(values.map(|(name, value)| (format!("{prefix}{name}"), value)));
     }
     Ok(args)
 }
@@ -398,11 +366,9 @@ pub fn platform_args(target: &str, build: &str) -> Result<BTreeMap<String, Strin
 /// by `platforms.Normalize` gives them (which is what BuildKit does with `--platform`).
 fn normalize_platform(platform: &str) -> Result<[String; 4]> {
     let invalid = || anyhow!("invalid platform '{platform}': use os/arch or os/arch/variant, e.g. linux/arm64");
-    let (os, arch, variant) = match platform.split('/').collect::<Vec<_>>()[..] {
-        [os, arch] => (os, arch, None),
-        [os, arch, variant] => (os, arch, Some(variant)),
-        _ => return Err(invalid()),
-    };
+    // A third `/` ends up in the variant, which then fails the check below.
+    let mut parts = platform.splitn(3, '/');
+    let (Some(os), Some(arch), variant) = (parts.next(), parts.next(), parts.next()) else { return Err(invalid()) };
     let (os, version) = match os.split_once('(') {
         Some((os, version)) => (os, version.strip_suffix(')').ok_or_else(invalid)?),
         None => (os, ""),
@@ -410,14 +376,11 @@ fn normalize_platform(platform: &str) -> Result<[String; 4]> {
     let valid = |part: &str, extra: &str| {
         part.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c) || extra.contains(c))
     };
-    let parts_valid = [arch, variant.unwrap_or("x")].iter().all(|p| !p.is_empty() && valid(p, "."));
+    let parts_valid = [Some(arch), variant].into_iter().flatten().all(|p| !p.is_empty() && valid(p, "."));
     if os.is_empty() || !valid(os, "") || !valid(version, ".") || !parts_valid {
         return Err(invalid());
     }
-    let os = match os.to_ascii_lowercase().as_str() {
-        "macos" => "darwin".to_string(),
-        os => os.to_string(),
-    };
+    let os = if os.eq_ignore_ascii_case("macos") { "darwin".to_string() } else { os.to_ascii_lowercase() };
     let (arch, parsed) = normalize_arch(arch, variant.unwrap_or(""));
     // Parse's own adjustments, before Normalize runs the arch rules again.
     let parsed = match (variant, arch.as_str(), parsed.as_str()) {

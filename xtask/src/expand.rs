@@ -5,48 +5,33 @@
 //! quotes are removed, the escape character escapes the next character, and `$NAME` and
 //! `${NAME...}` are replaced. What BuildKit rejects is an error here too.
 
-use anyhow::{anyhow, bail, Result};
+use std::iter::Peekable;
+use std::str::Chars;
+
+use anyhow::{anyhow, bail, Context, Result};
 
 /// Yields `(line, instruction)` with continuation lines joined and comments, blank lines
 /// and heredoc bodies dropped. Also returns the escape character from the directives.
 pub fn instructions(text: &str) -> Result<(char, Vec<(usize, String)>)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let lines: Vec<&str> = text.lines().collect();
-    let escape = directives(&lines)?;
+    let escape = directives(text)?;
+    // Docker drops comment and blank lines, also inside a continued instruction.
+    let is_text = |(_, line): &(usize, &str)| !line.trim_start().is_empty() && !line.trim_start().starts_with('#');
+    let mut lines = (1..).zip(text.lines());
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let start = i + 1;
-        let first = lines[i].trim_start();
-        i += 1;
-        if first.is_empty() || first.starts_with('#') {
-            continue;
-        }
-        let (joined, mut continued) = trim_continuation(first, escape);
-        let mut joined = joined.to_string();
-        while continued && i < lines.len() {
-            let line = lines[i];
-            i += 1;
-            let trimmed = line.trim_start();
-            // Docker drops comment and blank lines inside a continued instruction.
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
+    while let Some((start, first)) = lines.find(is_text) {
+        let (part, mut continued) = trim_continuation(first.trim_start(), escape);
+        let mut joined = part.to_string();
+        while continued {
+            let Some((_, line)) = lines.find(is_text) else { break };
             let (part, more) = trim_continuation(line, escape);
             joined.push_str(part);
             continued = more;
         }
         for (name, strip_tabs) in heredocs(&joined, escape) {
-            loop {
-                let Some(line) = lines.get(i) else {
-                    bail!("unterminated heredoc '{name}' starting on line {start}");
-                };
-                i += 1;
-                let line = if strip_tabs { line.trim_start_matches('\t') } else { line };
-                if line == name {
-                    break;
-                }
-            }
+            lines
+                .find(|(_, line)| (if strip_tabs { line.trim_start_matches('\t') } else { line }) == name)
+                .with_context(|| format!("unterminated heredoc '{name}' starting on line {start}"))?;
         }
         out.push((start, joined));
     }
@@ -54,18 +39,13 @@ pub fn instructions(text: &str) -> Result<(char, Vec<(usize, String)>)> {
 }
 
 /// Reads `# syntax=`, `# escape=` and `# check=` from the top of the file.
-fn directives(lines: &[&str]) -> Result<char> {
+fn directives(text: &str) -> Result<char> {
     let mut escape = '\\';
     let mut seen = Vec::new();
-    for (line_no, line) in (1..).zip(lines) {
-        let Some(body) = line.trim_start().strip_prefix('#') else {
-            break;
-        };
-        let Some((key, value)) = body.split_once('=') else {
-            break;
-        };
-        let key = key.trim().to_ascii_lowercase();
-        let value = value.trim();
+    for (line_no, line) in (1..).zip(text.lines()) {
+        let directive = line.trim_start().strip_prefix('#').and_then(|body| body.split_once('='));
+        let Some((key, value)) = directive else { break };
+        let (key, value) = (key.trim().to_ascii_lowercase(), value.trim());
         if !["syntax", "escape", "check"].contains(&key.as_str()) || value.is_empty() {
             break;
         }
@@ -86,8 +66,7 @@ fn directives(lines: &[&str]) -> Result<char> {
 
 /// Strips a trailing escape character (a line continuation) unless it is itself escaped.
 fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
-    let trimmed = line.trim_end_matches([' ', '\t']);
-    match trimmed.strip_suffix(escape) {
+    match line.trim_end_matches([' ', '\t']).strip_suffix(escape) {
         Some(before) if !before.ends_with(escape) => (before, true),
         _ => (line, false),
     }
@@ -95,40 +74,27 @@ fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
 
 /// The heredoc terminators an instruction opens, and whether each is `<<-` (strip tabs).
 fn heredocs(instruction: &str, escape: char) -> Vec<(String, bool)> {
-    let (keyword, mut rest) = split_keyword(instruction);
-    let mut keyword = keyword.to_ascii_uppercase();
-    if keyword == "ONBUILD" {
-        let (inner, inner_rest) = split_keyword(rest);
-        keyword = inner.to_ascii_uppercase();
-        rest = inner_rest;
+    let (mut keyword, mut rest) = split_keyword(instruction);
+    if keyword.eq_ignore_ascii_case("ONBUILD") {
+        (keyword, rest) = split_keyword(rest);
     }
-    let mut args = rest.split_whitespace().skip_while(|w| w.starts_with("--"));
-    let exec_form = args.next().is_some_and(|w| w.starts_with('['));
-    if !["RUN", "COPY", "ADD"].contains(&keyword.as_str()) || exec_form {
+    let exec_form = rest.split_whitespace().find(|w| !w.starts_with("--")).is_some_and(|w| w.starts_with('['));
+    if exec_form || !["RUN", "COPY", "ADD"].iter().any(|k| keyword.eq_ignore_ascii_case(k)) {
         return Vec::new();
     }
-    let mut docs = Vec::new();
-    for word in shell_words(rest, escape) {
-        let Some(spec) = word.trim_start_matches(|c: char| c.is_ascii_digit()).strip_prefix("<<") else {
-            continue;
-        };
-        let strip_tabs = spec.starts_with('-');
-        let spec = spec.strip_prefix('-').unwrap_or(spec);
+    let heredoc = |word: &String| {
+        let spec = word.trim_start_matches(|c: char| c.is_ascii_digit()).strip_prefix("<<")?;
+        let (strip_tabs, spec) = spec.strip_prefix('-').map_or((false, spec), |spec| (true, spec));
         let name: String = spec.chars().filter(|c| !"\"'\\".contains(*c)).collect();
-        if !name.is_empty() && !spec.contains('<') {
-            docs.push((name, strip_tabs));
-        }
-    }
-    docs
+        (!name.is_empty() && !spec.contains('<')).then_some((name, strip_tabs))
+    };
+    shell_words(rest, escape).iter().filter_map(heredoc).collect()
 }
 
 /// An instruction's keyword (as written) and the rest, trimmed.
 pub fn split_keyword(text: &str) -> (&str, &str) {
     let text = text.trim();
-    match text.split_once(char::is_whitespace) {
-        Some((keyword, rest)) => (keyword, rest.trim()),
-        None => (text, ""),
-    }
+    text.split_once(char::is_whitespace).map_or((text, ""), |(keyword, rest)| (keyword, rest.trim()))
 }
 
 /// Splits on whitespace outside quotes, keeping quotes and escapes in the words.
@@ -144,21 +110,18 @@ pub fn shell_words(text: &str, escape: char) -> Vec<String> {
                 word.extend(chars.next());
                 continue;
             }
-            Some(q) if c == q => quote = None,
-            None if c == '"' || c == '\'' => quote = Some(c),
             None if c.is_whitespace() => {
-                if !word.is_empty() {
-                    words.push(std::mem::take(&mut word));
-                }
+                words.push(std::mem::take(&mut word));
                 continue;
             }
+            Some(q) if c == q => quote = None,
+            None if c == '"' || c == '\'' => quote = Some(c),
             _ => {}
         }
         word.push(c);
     }
-    if !word.is_empty() {
-        words.push(word);
-    }
+    words.push(word);
+    words.retain(|word| !word.is_empty());
     words
 }
 
@@ -173,218 +136,147 @@ pub enum Var {
 
 /// Expands `word`, asking `lookup` for each variable's value.
 pub fn expand(word: &str, escape: char, lookup: &dyn Fn(&str) -> Var) -> Result<String> {
-    let mut lexer = Lexer { chars: word.chars().collect(), pos: 0, escape, lookup };
-    lexer.word(None, false)
+    Lexer { chars: word.chars().peekable(), escape, lookup }.scan(None, false)
 }
 
 struct Lexer<'a> {
-    chars: Vec<char>,
-    pos: usize,
+    chars: Peekable<Chars<'a>>,
     escape: char,
     lookup: &'a dyn Fn(&str) -> Var,
 }
 
 impl Lexer<'_> {
-    fn peek(&self) -> Option<char> {
-        self.chars.get(self.pos).copied()
+    /// Consumes the next character if it is `c`.
+    fn eat(&mut self, c: char) -> bool {
+        self.chars.next_if_eq(&c).is_some()
     }
 
-    fn next(&mut self) -> Option<char> {
-        let c = self.peek();
-        self.pos += usize::from(c.is_some());
-        c
-    }
-
-    /// Expands up to `stop` (consumed) or the end of the input. With `raw`, escape characters
-    /// stay in the result, as BuildKit keeps them in patterns and replacements.
-    fn word(&mut self, stop: Option<char>, raw: bool) -> Result<String> {
+    /// Expands up to `stop` (consumed), or to the end of the input when there is none. A `stop`
+    /// of `'` or `"` ends a quoted string: between single quotes nothing is special; between
+    /// double quotes only `$` is, and the escape character only escapes `"`, `$` and itself.
+    /// With `raw`, escape characters stay in the result, as BuildKit keeps them in patterns and
+    /// replacements.
+    fn scan(&mut self, stop: Option<char>, raw: bool) -> Result<String> {
+        let quote = stop.filter(|&c| c == '\'' || c == '"');
         let mut out = String::new();
-        while let Some(c) = self.peek() {
-            if Some(c) == stop {
-                self.pos += 1;
-                return Ok(out);
-            }
+        while let Some(c) = self.chars.next() {
             match c {
+                _ if Some(c) == stop => return Ok(out),
+                _ if quote == Some('\'') => out.push(c),
                 '$' => out.push_str(&self.dollar()?),
-                '\'' => out.push_str(&self.single_quoted()?),
-                '"' => out.push_str(&self.double_quoted(raw)?),
-                _ => {
-                    self.pos += 1;
-                    if c == self.escape {
-                        if raw {
-                            out.push(c);
-                        }
-                        // An escape at the very end is dropped.
-                        match self.next() {
-                            Some(escaped) => out.push(escaped),
-                            None => break,
-                        }
-                    } else {
+                '\'' | '"' if quote.is_none() => out.push_str(&self.scan(Some(c), raw)?),
+                _ if c == self.escape => {
+                    if raw {
                         out.push(c);
                     }
-                }
-            }
-        }
-        match stop {
-            Some(stop) => bail!("unexpected end of statement while looking for matching {stop}"),
-            None => Ok(out),
-        }
-    }
-
-    fn single_quoted(&mut self) -> Result<String> {
-        self.pos += 1;
-        let mut out = String::new();
-        loop {
-            match self.next() {
-                None => bail!("unexpected end of statement while looking for matching single-quote"),
-                Some('\'') => return Ok(out),
-                Some(c) => out.push(c),
-            }
-        }
-    }
-
-    /// Inside double quotes the escape character only escapes `"`, `$` and itself.
-    fn double_quoted(&mut self, raw: bool) -> Result<String> {
-        self.pos += 1;
-        let mut out = String::new();
-        loop {
-            match self.peek() {
-                None => bail!("unexpected end of statement while looking for matching double-quote"),
-                Some('"') => {
-                    self.pos += 1;
-                    return Ok(out);
-                }
-                Some('$') => out.push_str(&self.dollar()?),
-                Some(c) => {
-                    self.pos += 1;
-                    if c == self.escape {
-                        if raw {
-                            out.push(c);
-                        }
-                        match self.peek() {
-                            None => continue,
-                            Some(next) if next == '"' || next == '$' || next == self.escape => {
-                                self.pos += 1;
-                                out.push(next);
-                                continue;
-                            }
-                            Some(_) => {}
-                        }
+                    // Between double quotes it only escapes `"`, `$` and itself and stays before
+                    // anything else; at the very end it is dropped.
+                    let escapes = |next: &char| quote.is_none() || ['"', '$', self.escape].contains(next);
+                    match self.chars.next_if(escapes) {
+                        Some(escaped) => out.push(escaped),
+                        None if self.chars.peek().is_some() => out.push(c),
+                        None => {}
                     }
-                    out.push(c);
                 }
+                _ => out.push(c),
             }
         }
+        let wanted = match stop {
+            None => return Ok(out),
+            Some('\'') => "single-quote".to_string(),
+            Some('"') => "double-quote".to_string(),
+            Some(c) => c.to_string(),
+        };
+        bail!("unexpected end of statement while looking for matching {wanted}")
     }
 
-    fn value(&self, name: &str) -> String {
+    /// `apply` to the variable's value (empty when unset), or `*` when building a glob.
+    fn with_value(&self, name: &str, apply: impl FnOnce(&str) -> String) -> String {
         match (self.lookup)(name) {
-            Var::Set(value) => value,
-            Var::Unset => String::new(),
+            Var::Set(value) => apply(&value),
+            Var::Unset => apply(""),
             Var::Any => "*".to_string(),
         }
     }
 
-    /// Expands the parameter whose `$` is at the current position.
+    /// Expands the parameter after a `$`: `$NAME`, `${NAME}` or `${NAME` with a modifier.
     fn dollar(&mut self) -> Result<String> {
-        self.pos += 1;
-        if self.peek() != Some('{') {
+        if !self.eat('{') {
             let name = self.name();
-            return Ok(if name.is_empty() { "$".to_string() } else { self.value(&name) });
+            return Ok(if name.is_empty() { "$".to_string() } else { self.with_value(&name, str::to_string) });
         }
-        self.pos += 1;
-        match self.peek() {
-            None => bail!("syntax error: missing '}}'"),
-            Some('{' | '}' | ':') => bail!("syntax error: bad substitution"),
-            Some(_) => {}
+        if matches!(self.chars.peek(), Some('{' | '}' | ':')) {
+            bail!("syntax error: bad substitution");
         }
         let name = self.name();
-        match self.next() {
-            Some('}') => Ok(self.value(&name)),
-            Some('/') => self.replace(&name),
-            Some(c @ (':' | '+' | '-' | '?' | '#' | '%')) => self.modified(&name, c),
-            Some(c) => bail!("unsupported modifier ({c}) in substitution"),
-            None => bail!("syntax error: missing '}}'"),
+        let colon = self.eat(':');
+        let Some(op) = self.chars.next() else { bail!("syntax error: missing '}}'") };
+        let unsupported = || anyhow!("unsupported modifier ({}{op}) in substitution", if colon { ":" } else { "" });
+        match (colon, op) {
+            (false, '}') => Ok(self.with_value(&name, str::to_string)),
+            (false, '/') => self.replace(&name),
+            (false, '#' | '%') => self.trim(&name, op),
+            (_, '-' | '+' | '?') => self.substitute(&name, colon, op),
+            (false, _) | (true, '#' | '%') => Err(unsupported()),
+            // BuildKit reads the operand of an unknown `:` modifier before it fails.
+            (true, _) => self.operand('}', false).and_then(|_| Err(unsupported())),
         }
     }
 
     /// A name, a run of digits (a positional parameter) or one special parameter character.
     fn name(&mut self) -> String {
-        let start = self.pos;
-        match self.peek() {
-            Some(c) if c.is_numeric() => {
-                while self.peek().is_some_and(char::is_numeric) {
-                    self.pos += 1;
-                }
-            }
-            Some('@' | '*' | '#' | '?' | '-' | '$' | '!') => self.pos += 1,
-            _ => {
-                while self.peek().is_some_and(|c| c.is_alphanumeric() || c == '_') {
-                    self.pos += 1;
-                }
-            }
+        if let Some(special) = self.chars.next_if(|c| "@*#?-$!".contains(*c)) {
+            return special.to_string();
         }
-        self.chars[start..self.pos].iter().collect()
+        let digits = self.chars.peek().is_some_and(|c| c.is_numeric());
+        let in_name = |c: &char| if digits { c.is_numeric() } else { c.is_alphanumeric() || *c == '_' };
+        std::iter::from_fn(|| self.chars.next_if(in_name)).collect()
     }
 
-    /// The operand of a modifier, up to `stop`; `missing` is the error when the input ends first.
-    fn operand(&mut self, stop: char, raw: bool, missing: &str) -> Result<String> {
-        let result = self.word(Some(stop), raw);
-        result.map_err(|e| if self.peek().is_none() { anyhow!("{missing}") } else { e })
+    /// The operand of a modifier, up to `stop`: `}`, or the `/` after a replace's pattern.
+    fn operand(&mut self, stop: char, raw: bool) -> Result<String> {
+        let result = self.scan(Some(stop), raw);
+        let missing = if stop == '/' { "'/' in ${}" } else { "'}'" };
+        result.map_err(|e| if self.chars.peek().is_none() { anyhow!("syntax error: missing {missing}") } else { e })
     }
 
-    /// `${NAME-w}`, `${NAME+w}`, `${NAME?w}`, `${NAME#p}`, `${NAME%p}`, their `:` forms for
-    /// `-`, `+` and `?`, and `##` / `%%`.
-    fn modified(&mut self, name: &str, first: char) -> Result<String> {
-        let (colon, op) = if first == ':' { (true, self.next()) } else { (false, Some(first)) };
-        let shown = format!("{}{}", if colon { ":" } else { "" }, op.map(String::from).unwrap_or_default());
-        let trims = matches!(op, Some('#' | '%'));
-        if colon && trims {
-            bail!("unsupported modifier ({shown}) in substitution");
-        }
+    /// `${NAME-word}`, `${NAME+word}` and `${NAME?message}`; with `colon` an empty value
+    /// counts as unset.
+    fn substitute(&mut self, name: &str, colon: bool, op: char) -> Result<String> {
         // BuildKit expands the operand (and fails on its errors) whatever the variable holds.
-        let word = self.operand('}', trims, "syntax error: missing '}'")?;
-        let pattern = match op {
-            Some(op @ ('#' | '%')) => {
-                let greedy = word.starts_with(op);
-                let pattern = if greedy { &word[1..] } else { &word[..] };
-                Some((compile(pattern)?, greedy, op == '%'))
-            }
-            Some('-' | '+' | '?') => None,
-            _ => bail!("unsupported modifier ({shown}) in substitution"),
-        };
+        let word = self.operand('}', false)?;
         let value = match (self.lookup)(name) {
             Var::Any => return Ok("*".to_string()),
             Var::Set(value) => Some(value),
             Var::Unset => None,
         };
-        // With `:`, an empty value counts as unset.
         let usable = value.clone().filter(|v| !(colon && v.is_empty()));
-        Ok(match (op, pattern) {
-            (_, Some((pattern, greedy, suffix))) => trim(&value.unwrap_or_default(), &pattern, greedy, suffix),
-            (Some('-'), _) => usable.unwrap_or(word),
-            (Some('+'), _) => usable.map(|_| word).unwrap_or_default(),
-            _ => match (value, usable) {
-                (_, Some(value)) => value,
-                (None, _) if word.is_empty() => bail!("{name}: is not allowed to be unset"),
-                (Some(_), _) if word.is_empty() => bail!("{name}: is not allowed to be empty"),
-                _ => bail!("{name}: {word}"),
-            },
+        Ok(match (op, usable) {
+            ('-', usable) => usable.unwrap_or(word),
+            ('+', usable) => usable.map(|_| word).unwrap_or_default(),
+            (_, Some(value)) => value,
+            _ if !word.is_empty() => bail!("{name}: {word}"),
+            _ if value.is_none() => bail!("{name}: is not allowed to be unset"),
+            _ => bail!("{name}: is not allowed to be empty"),
         })
+    }
+
+    /// `${NAME#p}` and `${NAME%p}` strip the shortest matching prefix or suffix, `##` and `%%`
+    /// the longest.
+    fn trim(&mut self, name: &str, op: char) -> Result<String> {
+        let word = self.operand('}', true)?;
+        let greedy = word.starts_with(op);
+        let pattern = compile(if greedy { &word[1..] } else { &word })?;
+        Ok(self.with_value(name, |value| strip_match(value, &pattern, greedy, op == '%')))
     }
 
     /// `${NAME/pattern/replacement}` and `${NAME//pattern/replacement}`.
     fn replace(&mut self, name: &str) -> Result<String> {
-        let all = self.peek() == Some('/');
-        self.pos += usize::from(all);
-        let pattern = self.operand('/', true, "syntax error: missing '/' in ${}")?;
-        let replacement = self.operand('}', true, "syntax error: missing '}'")?;
+        let all = self.eat('/');
+        let pattern = self.operand('/', true)?;
+        let replacement = self.operand('}', true)?;
         let pattern = compile(&pattern)?;
-        Ok(match (self.lookup)(name) {
-            Var::Any => "*".to_string(),
-            Var::Set(value) => replace(&value, &pattern, &replacement, all),
-            Var::Unset => replace("", &pattern, &replacement, all),
-        })
+        Ok(self.with_value(name, |value| replace_matches(value, &pattern, &replacement, all)))
     }
 }
 
@@ -409,10 +301,10 @@ fn compile(pattern: &str) -> Result<Vec<Pat>> {
             '\\' if matches!(chars.peek(), Some('}' | '/')) => continue,
             '\\' => match chars.next() {
                 Some(c @ ('*' | '?' | '\\')) => Pat::Char(c),
-                other => {
-                    let other = other.map(String::from).unwrap_or_default();
-                    bail!("invalid pattern ({pattern}) in substitution: invalid escape '\\{other}'")
-                }
+                other => bail!(
+                    "invalid pattern ({pattern}) in substitution: invalid escape '\\{}'",
+                    String::from_iter(other)
+                ),
             },
             c => Pat::Char(c),
         });
@@ -424,9 +316,7 @@ fn compile(pattern: &str) -> Result<Vec<Pat>> {
 /// (and so BuildKit) does: the first a backtracking matcher finds, each `*` trying its longest
 /// run first when `greedy`, its shortest otherwise. Like Go's `.`, no wildcard matches `\n`.
 fn match_at(pattern: &[Pat], text: &[char], start: usize, greedy: bool) -> Option<usize> {
-    let Some((first, rest)) = pattern.split_first() else {
-        return Some(start);
-    };
+    let Some((first, rest)) = pattern.split_first() else { return Some(start) };
     match first {
         Pat::Char(c) => (text.get(start) == Some(c)).then(|| match_at(rest, text, start + 1, greedy)).flatten(),
         Pat::AnyChar => text.get(start).filter(|&&c| c != '\n').and_then(|_| match_at(rest, text, start + 1, greedy)),
@@ -444,40 +334,32 @@ fn match_at(pattern: &[Pat], text: &[char], start: usize, greedy: bool) -> Optio
 
 /// `${NAME#p}` / `${NAME##p}` strip a matching prefix; `%` / `%%` (`suffix`) a matching suffix,
 /// found by matching the reversed pattern against the reversed value, as BuildKit does.
-fn trim(value: &str, pattern: &[Pat], greedy: bool, suffix: bool) -> String {
-    let mut text: Vec<char> = value.chars().collect();
-    let mut pattern = pattern.to_vec();
+fn strip_match(value: &str, pattern: &[Pat], greedy: bool, suffix: bool) -> String {
     if suffix {
-        text.reverse();
-        pattern.reverse();
+        let reversed: String = value.chars().rev().collect();
+        let pattern: Vec<Pat> = pattern.iter().rev().copied().collect();
+        return strip_match(&reversed, &pattern, greedy, false).chars().rev().collect();
     }
-    let end = match_at(&pattern, &text, 0, greedy).unwrap_or(0);
-    let mut rest = text.split_off(end);
-    if suffix {
-        rest.reverse();
-    }
-    rest.into_iter().collect()
+    let text: Vec<char> = value.chars().collect();
+    let end = match_at(pattern, &text, 0, greedy).unwrap_or(0);
+    text[end..].iter().collect()
 }
 
 /// Replaces the leftmost match of `pattern` (longest runs for `*`), or with `all` every match
 /// as Go's `Regexp.ReplaceAllString` does (which also expands `$` in the replacement).
-fn replace(value: &str, pattern: &[Pat], replacement: &str, all: bool) -> String {
+fn replace_matches(value: &str, pattern: &[Pat], replacement: &str, all: bool) -> String {
     let text: Vec<char> = value.chars().collect();
     let find = |from: usize| (from..=text.len()).find_map(|s| match_at(pattern, &text, s, true).map(|e| (s, e)));
     let slice = |from: usize, to: usize| text[from..to].iter().collect::<String>();
-    if !all {
-        return match find(0) {
-            Some((start, end)) => slice(0, start) + replacement + &slice(end, text.len()),
-            None => value.to_string(),
-        };
-    }
     let mut out = String::new();
     let (mut last_end, mut search) = (0, 0);
-    while search <= text.len() {
-        let Some((start, end)) = find(search) else {
-            break;
-        };
+    while let Some((start, end)) = find(search) {
         out.push_str(&slice(last_end, start));
+        if !all {
+            out.push_str(replacement);
+            last_end = end;
+            break;
+        }
         // An empty match right after the previous match is not replaced again.
         if end > last_end || start == 0 {
             out.push_str(&go_template(replacement, &slice(start, end)));
@@ -495,16 +377,13 @@ fn go_template(template: &str, matched: &str) -> String {
     let mut rest = template;
     while let Some((before, after)) = rest.split_once('$') {
         out.push_str(before);
-        if let Some(after) = after.strip_prefix('$') {
-            out.push('$');
-            rest = after;
-            continue;
-        }
-        let (braced, body) = after.strip_prefix('{').map_or((false, after), |body| (true, body));
+        let braced = after.starts_with('{');
+        let body = &after[usize::from(braced)..];
         let len = body.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(body.len());
         if len == 0 || (braced && !body[len..].starts_with('}')) {
+            // `$$` or a `$` without a valid name: one `$`.
             out.push('$');
-            rest = after;
+            rest = after.strip_prefix('$').unwrap_or(after);
             continue;
         }
         if &body[..len] == "0" {
