@@ -46,7 +46,7 @@ pub fn wait_healthy(engine: &Engine, container: &str, timeout: Duration) -> Resu
         if crate::signals::received().is_some() {
             bail!("interrupted while waiting for {container}");
         }
-        std::thread::sleep(Duration::from_millis(250));
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
