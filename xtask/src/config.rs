@@ -45,11 +45,7 @@ impl Flavor {
     }
 
     pub fn parse(text: &str) -> Result<Flavor> {
-        match text {
-            "alpine" => Ok(Flavor::Alpine),
-            "debian" => Ok(Flavor::Debian),
-            other => bail!("unknown flavor '{other}'; use 'alpine' or 'debian'"),
-        }
+        from_name(text).with_context(|| format!("unknown flavor '{text}'; use 'alpine' or 'debian'"))
     }
 }
 
@@ -86,14 +82,7 @@ pub enum Cache {
 
 impl Cache {
     pub fn parse(text: &str) -> Result<Cache> {
-        match text {
-            "none" => Ok(Cache::None),
-            "inline" => Ok(Cache::Inline),
-            "registry" => Ok(Cache::Registry),
-            "local" => Ok(Cache::Local),
-            "gha" => Ok(Cache::Gha),
-            other => bail!("unknown cache '{other}'; use none, inline, registry, local or gha"),
-        }
+        from_name(text).with_context(|| format!("unknown cache '{text}'; use none, inline, registry, local or gha"))
     }
 
     pub fn name(self) -> &'static str {
@@ -206,6 +195,11 @@ impl Default for Smoke {
     }
 }
 
+/// The variant of a lower-case enum such as [`Flavor`] that `name` names, as xtask.toml would read it.
+fn from_name<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
+    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(name)).ok()
+}
+
 /// A TCP port in words a reader understands, instead of serde's "expected u16".
 fn port<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
     use serde::de::Error;
@@ -225,7 +219,21 @@ pub fn load(root: &Utf8Path) -> Result<Config> {
         let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
         anyhow::anyhow!("{FILE_NAME}:{line}: not UTF-8 text; save the file as UTF-8")
     })?;
-    parse(&text, FILE_NAME)
+    let mut config = parse(&text, FILE_NAME)?;
+    if !config.image.registry.is_empty() {
+        config.image.registry = normalize_registry(&config.image.registry)?;
+    }
+    Ok(config)
+}
+
+/// `[image] registry` or `--registry` as image names use it (see [`crate::tags::registry_namespace`]), saying
+/// on stderr when its namespace had to be lower-cased.
+pub fn normalize_registry(registry: &str) -> Result<String> {
+    let normalized = crate::tags::registry_namespace(registry)?;
+    if normalized != registry.trim_end_matches('/') {
+        eprintln!("xtask: registry path lower-cased: {registry} -> {normalized}");
+    }
+    Ok(normalized)
 }
 
 /// Parses the text of a config file; `label` names the file in errors.
@@ -260,8 +268,7 @@ fn check(config: &Config) -> Result<()> {
     }
     crate::tags::validate_repository(&config.image.name).context("[image] name")?;
     if !config.image.registry.is_empty() {
-        crate::tags::validate_registry(config.image.registry.split('/').next().unwrap_or(""))
-            .context("[image] registry")?;
+        crate::tags::registry_namespace(&config.image.registry).context("[image] registry")?;
     }
     for (role, stage) in
         [("lint", &config.stages.lint), ("test", &config.stages.test), ("release", &config.stages.release)]
