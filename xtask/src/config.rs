@@ -221,7 +221,8 @@ pub fn load(root: &Utf8Path) -> Result<Config> {
     })?;
     let mut config = parse(&text, FILE_NAME)?;
     if !config.image.registry.is_empty() {
-        config.image.registry = normalize_registry(&config.image.registry)?;
+        let registry = normalize_registry(&config.image.registry);
+        config.image.registry = registry.with_context(|| format!("invalid {FILE_NAME}: [image] registry"))?;
     }
     Ok(config)
 }
@@ -267,12 +268,8 @@ fn check(config: &Config) -> Result<()> {
         bail!("[image] name is empty; set it to the image's repository name, e.g. name = \"node-app\"");
     }
     crate::tags::validate_repository(&config.image.name).context("[image] name")?;
-    if !config.image.registry.is_empty() {
-        crate::tags::registry_namespace(&config.image.registry).context("[image] registry")?;
-    }
-    for (role, stage) in
-        [("lint", &config.stages.lint), ("test", &config.stages.test), ("release", &config.stages.release)]
-    {
+    let stages = &config.stages;
+    for (role, stage) in [("lint", &stages.lint), ("test", &stages.test), ("release", &stages.release)] {
         if stage.trim().is_empty() {
             bail!("[stages] {role} is empty; name the Dockerfile stage that plays the {role} role");
         }

@@ -67,11 +67,9 @@ pub fn image_tags(inputs: &TagInputs) -> Result<Vec<String>> {
     tags.push(format!("sha-{}", short_sha(&inputs.sha)?));
     if let Some(pull_request) = inputs.pull_request {
         tags.extend(pull_request.number.map(|number| format!("pr-{number}")));
-    } else if let Some(tag) = inputs.branch.as_deref().and_then(branch_tag) {
-        // A branch named `latest` or `1.2` must not appear twice.
-        if !tags.contains(&tag) {
-            tags.push(tag);
-        }
+    } else if let Some(tag) = inputs.branch.as_deref().and_then(branch_tag).filter(|tag| !tags.contains(tag)) {
+        // A branch named `latest` or `1.2` does not repeat that tag.
+        tags.push(tag);
     }
     tags.iter().try_for_each(|tag| validate_tag(tag))?;
     Ok(tags)
@@ -129,17 +127,13 @@ fn version_tags(version: &str) -> Option<Vec<String>> {
     let (rest, build) = version.split_once('+').map_or((version, None), |(rest, build)| (rest, Some(build)));
     let (core, pre) = rest.split_once('-').map_or((rest, None), |(core, pre)| (core, Some(pre)));
     let [major, minor, patch] = core.split('.').collect::<Vec<_>>()[..] else { return None };
-    let identifiers_ok = |part: &str, numeric_rule: bool| {
-        part.split('.').all(|id| {
-            !id.is_empty()
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && (!numeric_rule || !id.bytes().all(|b| b.is_ascii_digit()) || is_numeric_identifier(id))
-        })
-    };
+    let identifier = |id: &str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     // Numeric pre-release identifiers have no leading zero; build metadata may.
+    let pre_identifier =
+        |id: &str| identifier(id) && (is_numeric_identifier(id) || id.bytes().any(|b| !b.is_ascii_digit()));
     let valid = [major, minor, patch].into_iter().all(is_numeric_identifier)
-        && pre.is_none_or(|pre| identifiers_ok(pre, true))
-        && build.is_none_or(|build| identifiers_ok(build, false));
+        && pre.is_none_or(|pre| pre.split('.').all(pre_identifier))
+        && build.is_none_or(|build| build.split('.').all(identifier));
     if !valid {
         return None;
     }
