@@ -325,6 +325,7 @@ fn registry_namespaces_are_lower_cased_as_metadata_action_does() {
         ("xtask.toml", "[image]\nregistry = \"ghcr.io/MyUser\"\n"),
         ("node-app/package.json", r#"{"name": "svc", "version": "1.0.0"}"#),
     ]);
+    common::git_commit(&dir);
     let run = xtask(&dir, &["tags"], &main);
     run.assert_ok();
     assert_eq!(tag_lines(&run)[0], "ghcr.io/myuser/node-app:1.0.0", "{}", run.stdout);
