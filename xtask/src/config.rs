@@ -248,9 +248,7 @@ pub fn parse(text: &str, label: &str) -> Result<Config> {
 /// with a snippet; the line number and the key are what a reader needs.
 fn describe(err: &toml::de::Error, text: &str, label: &str) -> String {
     let message = err.message().trim_end_matches('.').replace('\n', " ");
-    let Some(span) = err.span() else {
-        return format!("{label}: {message}");
-    };
+    let Some(span) = err.span() else { return format!("{label}: {message}") };
     let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
     let line = text.lines().nth(line_no - 1).unwrap_or("");
     let key =

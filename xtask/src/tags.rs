@@ -99,9 +99,7 @@ pub fn github_ref(
 ) -> Result<GithubRef> {
     let var = |name: &str| env(name).filter(|value| !value.is_empty());
     let mut found = GithubRef { sha: var("GITHUB_SHA"), ..GithubRef::default() };
-    let Some(git_ref) = var("GITHUB_REF") else {
-        return Ok(found);
-    };
+    let Some(git_ref) = var("GITHUB_REF") else { return Ok(found) };
     if var("GITHUB_EVENT_NAME").as_deref() == Some("pull_request_target") {
         let payload = var("GITHUB_EVENT_PATH").and_then(|path| read_file(&path));
         let event: serde_json::Value = payload.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
@@ -223,9 +221,7 @@ pub fn oci_labels(meta: &LabelInputs) -> Vec<(String, String)> {
 /// The image creation time: `SOURCE_DATE_EPOCH` when set, else the commit
 /// time, so that two builds of one commit get the same label.
 pub fn created_timestamp(source_date_epoch: Option<&str>, commit_time: i64) -> Result<i64> {
-    let Some(s) = source_date_epoch.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Ok(commit_time);
-    };
+    let Some(s) = source_date_epoch.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(commit_time) };
     match s.parse() {
         Ok(secs) if s.bytes().all(|b| b.is_ascii_digit()) => Ok(secs),
         _ => bail!(
