@@ -234,7 +234,7 @@ pub fn created_timestamp(source_date_epoch: Option<&str>, commit_time: i64) -> R
 /// `2020-01-10T00:30:00Z` from unix seconds, the date by Howard Hinnant's
 /// days-to-date algorithm for the proleptic Gregorian calendar
 /// (http://howardhinnant.github.io/date_algorithms.html).
-pub fn rfc3339_utc(secs: i64) -> String {
+fn rfc3339_utc(secs: i64) -> String {
     let (days, of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -288,11 +288,9 @@ fn https_repo_url(spec: &str) -> Option<String> {
 }
 
 /// A tag as docker accepts it: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn validate_tag(tag: &str) -> Result<()> {
-    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    let valid = tag.len() <= 128
-        && tag.bytes().next().is_some_and(word)
-        && tag.bytes().all(|b| word(b) || b == b'.' || b == b'-');
+fn validate_tag(tag: &str) -> Result<()> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let valid = tag.len() <= 128 && tag.starts_with(word) && tag.chars().all(|c| word(c) || c == '.' || c == '-');
     ensure!(
         valid,
         "invalid tag '{tag}': a tag may contain only letters, digits, '_', '.' and '-', \
@@ -356,15 +354,10 @@ pub fn validate_repository(name: &str) -> Result<()> {
 
 /// Lower-case alphanumeric runs joined by `.`, `_`, `__` or runs of `-`.
 fn is_path_component(component: &str) -> bool {
-    let bytes = component.as_bytes();
-    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    if !bytes.first().is_some_and(alnum) || !bytes.last().is_some_and(alnum) {
-        return false;
-    }
-    bytes
-        .split(alnum)
-        .filter(|sep| !sep.is_empty())
-        .all(|sep| matches!(sep, b"." | b"_" | b"__") || sep.iter().all(|&b| b == b'-'))
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let mut separators = component.split(alnum).filter(|separator| !separator.is_empty());
+    let separators_ok = separators.all(|sep| matches!(sep, "." | "_" | "__") || sep.bytes().all(|b| b == b'-'));
+    component.starts_with(alnum) && component.ends_with(alnum) && separators_ok
 }
 
 fn is_lower_hex(s: &str) -> bool {
@@ -372,7 +365,7 @@ fn is_lower_hex(s: &str) -> bool {
 }
 
 /// A registry `host[:port]`, e.g. `ghcr.io`, `127.0.0.1:5000`, `[::1]:5000`.
-pub fn validate_registry(registry: &str) -> Result<()> {
+fn validate_registry(registry: &str) -> Result<()> {
     if let Some((_, rest)) = registry.split_once("://") {
         bail!("invalid registry '{registry}': give the host without a scheme, e.g. '{rest}'");
     }
