@@ -413,11 +413,9 @@ fn check_registry(registry: &str) -> Result<(), String> {
         }
     } else {
         let (host, port) = registry.split_once(':').map_or((registry, None), |(host, port)| (host, Some(port)));
+        let alnum = |c: char| c.is_ascii_alphanumeric();
         let label_ok = |label: &str| {
-            !label.is_empty()
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
+            label.starts_with(alnum) && label.ends_with(alnum) && label.chars().all(|c| alnum(c) || c == '-')
         };
         if !host.split('.').all(label_ok) {
             return Err(format!(
