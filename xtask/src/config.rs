@@ -45,11 +45,7 @@ impl Flavor {
     }
 
     pub fn parse(text: &str) -> Result<Flavor> {
-        match text {
-            "alpine" => Ok(Flavor::Alpine),
-            "debian" => Ok(Flavor::Debian),
-            other => bail!("unknown flavor '{other}'; use 'alpine' or 'debian'"),
-        }
+        from_name(text).with_context(|| format!("unknown flavor '{text}'; use 'alpine' or 'debian'"))
     }
 }
 
@@ -86,14 +82,7 @@ pub enum Cache {
 
 impl Cache {
     pub fn parse(text: &str) -> Result<Cache> {
-        match text {
-            "none" => Ok(Cache::None),
-            "inline" => Ok(Cache::Inline),
-            "registry" => Ok(Cache::Registry),
-            "local" => Ok(Cache::Local),
-            "gha" => Ok(Cache::Gha),
-            other => bail!("unknown cache '{other}'; use none, inline, registry, local or gha"),
-        }
+        from_name(text).with_context(|| format!("unknown cache '{text}'; use none, inline, registry, local or gha"))
     }
 
     pub fn name(self) -> &'static str {
@@ -206,6 +195,11 @@ impl Default for Smoke {
     }
 }
 
+/// The variant of a lower-case enum such as [`Flavor`] that `name` names, as xtask.toml would read it.
+fn from_name<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
+    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(name)).ok()
+}
+
 /// A TCP port in words a reader understands, instead of serde's "expected u16".
 fn port<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
     use serde::de::Error;
@@ -225,7 +219,22 @@ pub fn load(root: &Utf8Path) -> Result<Config> {
         let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
         anyhow::anyhow!("{FILE_NAME}:{line}: not UTF-8 text; save the file as UTF-8")
     })?;
-    parse(&text, FILE_NAME)
+    let mut config = parse(&text, FILE_NAME)?;
+    if !config.image.registry.is_empty() {
+        let registry = normalize_registry(&config.image.registry);
+        config.image.registry = registry.with_context(|| format!("invalid {FILE_NAME}: [image] registry"))?;
+    }
+    Ok(config)
+}
+
+/// `[image] registry` or `--registry` as image names use it (see [`crate::tags::registry_namespace`]), saying
+/// on stderr when its namespace had to be lower-cased.
+pub fn normalize_registry(registry: &str) -> Result<String> {
+    let normalized = crate::tags::registry_namespace(registry)?;
+    if normalized != registry.trim_end_matches('/') {
+        eprintln!("xtask: registry path lower-cased: {registry} -> {normalized}");
+    }
+    Ok(normalized)
 }
 
 /// Parses the text of a config file; `label` names the file in errors.
@@ -239,9 +248,7 @@ pub fn parse(text: &str, label: &str) -> Result<Config> {
 /// with a snippet; the line number and the key are what a reader needs.
 fn describe(err: &toml::de::Error, text: &str, label: &str) -> String {
     let message = err.message().trim_end_matches('.').replace('\n', " ");
-    let Some(span) = err.span() else {
-        return format!("{label}: {message}");
-    };
+    let Some(span) = err.span() else { return format!("{label}: {message}") };
     let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
     let line = text.lines().nth(line_no - 1).unwrap_or("");
     let key =
@@ -259,13 +266,8 @@ fn check(config: &Config) -> Result<()> {
         bail!("[image] name is empty; set it to the image's repository name, e.g. name = \"node-app\"");
     }
     crate::tags::validate_repository(&config.image.name).context("[image] name")?;
-    if !config.image.registry.is_empty() {
-        crate::tags::validate_registry(config.image.registry.split('/').next().unwrap_or(""))
-            .context("[image] registry")?;
-    }
-    for (role, stage) in
-        [("lint", &config.stages.lint), ("test", &config.stages.test), ("release", &config.stages.release)]
-    {
+    let stages = &config.stages;
+    for (role, stage) in [("lint", &stages.lint), ("test", &stages.test), ("release", &stages.release)] {
         if stage.trim().is_empty() {
             bail!("[stages] {role} is empty; name the Dockerfile stage that plays the {role} role");
         }

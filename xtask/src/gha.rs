@@ -1,7 +1,7 @@
 //! GitHub Actions integration: log groups, step summary and step outputs.
 //! Everything is a no-op outside Actions.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{ensure, Context, Result};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -45,20 +45,15 @@ fn env_path(var: &str) -> Option<PathBuf> {
 
 fn append_step_summary_to(path: Option<&Path>, markdown: &str) -> Result<()> {
     let Some(path) = path else { return Ok(()) };
-    let mut text = markdown.to_string();
-    // Keeps the next summary from continuing this one's last line.
-    if !text.ends_with('\n') {
-        text.push('\n');
-    }
-    append(path, &text)
+    // A final newline keeps the next summary from continuing this one's last line.
+    let newline = if markdown.ends_with('\n') { "" } else { "\n" };
+    append(path, &format!("{markdown}{newline}"))
 }
 
 fn set_output_in(path: Option<&Path>, name: &str, value: &str) -> Result<()> {
     let Some(path) = path else { return Ok(()) };
     let name_ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !name_ok {
-        bail!("invalid output name '{name}': use only letters, digits, '-' and '_'");
-    }
+    ensure!(name_ok, "invalid output name '{name}': use only letters, digits, '-' and '_'");
     if !value.contains(['\n', '\r']) {
         return append(path, &format!("{name}={value}\n"));
     }
@@ -70,13 +65,8 @@ fn set_output_in(path: Option<&Path>, name: &str, value: &str) -> Result<()> {
 /// `ghadelimiter_<uuid>`; std's `RandomState` is seeded randomly per process.
 fn heredoc_delimiter(value: &str) -> String {
     use std::hash::{BuildHasher, RandomState};
-    loop {
-        let random = RandomState::new().hash_one(value);
-        let delimiter = format!("ghadelimiter_{random:016x}");
-        if !value.contains(&delimiter) {
-            return delimiter;
-        }
-    }
+    let random = || format!("ghadelimiter_{:016x}", RandomState::new().hash_one(value));
+    std::iter::repeat_with(random).find(|delimiter| !value.contains(delimiter)).unwrap_or_default()
 }
 
 fn append(path: &Path, text: &str) -> Result<()> {

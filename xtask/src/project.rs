@@ -137,6 +137,11 @@ impl Project {
 
     /// The references and labels a release of HEAD gets. `registry` overrides xtask.toml's.
     pub fn release(&self, registry: Option<&str>) -> Result<Release> {
+        let image = match registry {
+            Some(registry) => format!("{}/{}", config::normalize_registry(registry)?, self.config.image.name),
+            None => self.image(),
+        };
+        tags::validate_repository(&image)?;
         let package = self.package()?;
         let git = GitFacts::read(&self.root)?;
         let inputs = tags::TagInputs {
@@ -146,14 +151,6 @@ impl Project {
             branch: git.branch,
             pull_request: git.pull_request,
         };
-        let image = match registry {
-            Some(registry) => {
-                tags::validate_registry(registry.split('/').next().unwrap_or(""))?;
-                format!("{}/{}", registry.trim_end_matches('/'), self.config.image.name)
-            }
-            None => self.image(),
-        };
-        tags::validate_repository(&image)?;
         let references: Vec<String> =
             tags::image_tags(&inputs)?.into_iter().map(|tag| format!("{image}:{tag}")).collect();
         for reference in &references {
@@ -192,7 +189,7 @@ struct GitFacts {
     sha: String,
     branch: Option<String>,
     tag: Option<String>,
-    pull_request: Option<u64>,
+    pull_request: Option<tags::PullRequest>,
     commit_time: i64,
     remote: Option<String>,
 }
@@ -206,7 +203,7 @@ impl GitFacts {
         let sha = git(&["rev-parse", "--verify", "HEAD"]).with_context(|| {
             format!("cannot read the commit of {root} (not a git repository, or no commit yet): release tags name the commit; commit first")
         })?;
-        let github = tags::github_ref(|name| std::env::var(name).ok())?;
+        let github = tags::github_ref(|name| std::env::var(name).ok(), |path| std::fs::read_to_string(path).ok())?;
         let from_github = github.git_tag.is_some() || github.branch.is_some() || github.pull_request.is_some();
         Ok(GitFacts {
             sha: github.sha.unwrap_or(sha),

@@ -7,7 +7,8 @@
 //! - the version comes from package.json on every build that is not a pull
 //!   request, not only on tag pushes; a pushed tag must agree with it;
 //! - pull request builds get no version tags and no `latest`, so unreviewed
-//!   code never moves a release tag;
+//!   code never moves a release tag; a `pull_request_target` run is one too,
+//!   although its ref is the base branch;
 //! - the exact-version tag keeps build metadata (`1.2.3+meta` gives
 //!   `1.2.3-meta`, metadata-action's `+` to `-` sanitizing), where
 //!   metadata-action's `{{version}}` would drop it;
@@ -17,7 +18,7 @@
 //!
 //! Everything here is pure: callers read files, git and the environment.
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, ensure, Result};
 
 /// What the tags of one build are computed from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,53 +31,48 @@ pub struct TagInputs {
     pub sha: String,
     /// Branch being built; `None` on a detached HEAD or a tag build.
     pub branch: Option<String>,
-    /// Pull request number, on pull request builds.
-    pub pull_request: Option<u64>,
+    /// Set on pull request builds.
+    pub pull_request: Option<PullRequest>,
+}
+
+/// A pull request build; `number` is `None` when the event did not say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PullRequest {
+    pub number: Option<u64>,
 }
 
 /// Tag parts (no image name) in order: version tags, `latest`, `sha-…`,
 /// then the branch or `pr-N` tag.
 pub fn image_tags(inputs: &TagInputs) -> Result<Vec<String>> {
     let version = &inputs.version;
-    let Some(semver) = parse_semver(version) else {
+    let Some(release_tags) = version_tags(version) else {
         bail!(
             "package.json version '{version}' is not a semantic version: \
              use MAJOR.MINOR.PATCH with an optional -PRERELEASE and +BUILD, e.g. 1.2.3 or 1.2.3-rc.1"
         );
     };
     if let Some(tag) = &inputs.git_tag {
-        check_git_tag(tag, version)?;
+        let tag_version = tag.strip_prefix('v').unwrap_or(tag);
+        ensure!(
+            version_tags(tag_version).is_some(),
+            "git tag '{tag}' is not a version tag: release tags are 'v' and the package.json version, e.g. v{version}"
+        );
+        ensure!(
+            tag_version == version,
+            "git tag '{tag}' does not match package.json version '{version}': \
+             set the package.json version to {tag_version} or tag the commit v{version}"
+        );
     }
-
-    let mut tags = Vec::new();
-    if inputs.pull_request.is_none() {
-        tags.push(sanitize_tag(version));
-        if !semver.prerelease {
-            tags.push(format!("{}.{}", semver.major, semver.minor));
-            if semver.major != 0 {
-                tags.push(semver.major.to_string());
-            }
-            tags.push("latest".to_string());
-        }
-    }
+    let mut tags = if inputs.pull_request.is_none() { release_tags } else { Vec::new() };
     tags.push(format!("sha-{}", short_sha(&inputs.sha)?));
-    if let Some(number) = inputs.pull_request {
-        tags.push(format!("pr-{number}"));
-    } else if let Some(tag) = inputs.branch.as_deref().and_then(branch_tag) {
+    if let Some(pull_request) = inputs.pull_request {
+        tags.extend(pull_request.number.map(|number| format!("pr-{number}")));
+    } else if let Some(tag) = inputs.branch.as_deref().and_then(branch_tag).filter(|tag| !tags.contains(tag)) {
+        // A branch named `latest` or `1.2` does not repeat that tag.
         tags.push(tag);
     }
-
-    // A branch named `latest` or `1.2` must not appear twice.
-    let mut unique: Vec<String> = Vec::new();
-    for tag in tags {
-        if !unique.contains(&tag) {
-            unique.push(tag);
-        }
-    }
-    for tag in &unique {
-        validate_tag(tag)?;
-    }
-    Ok(unique)
+    tags.iter().try_for_each(|tag| validate_tag(tag))?;
+    Ok(tags)
 }
 
 /// The parts of [`TagInputs`] that GitHub Actions provides.
@@ -85,67 +81,70 @@ pub struct GithubRef {
     pub git_tag: Option<String>,
     pub sha: Option<String>,
     pub branch: Option<String>,
-    pub pull_request: Option<u64>,
+    pub pull_request: Option<PullRequest>,
 }
 
 /// Reads the build's ref from a GitHub Actions environment, given as a lookup
-/// such as `|name| std::env::var(name).ok()`.
+/// such as `|name| std::env::var(name).ok()`; `read_file` reads the event
+/// payload that `GITHUB_EVENT_PATH` names.
 ///
-/// Like metadata-action, only `GITHUB_REF` and `GITHUB_SHA` decide the tags:
-/// `GITHUB_REF_NAME` and `GITHUB_HEAD_REF` repeat parts of `GITHUB_REF`, and a
-/// `pull_request_target` run builds its base branch, whose ref is
-/// `refs/heads/<base>`.
-pub fn github_ref(env: impl Fn(&str) -> Option<String>) -> Result<GithubRef> {
+/// Like metadata-action, `GITHUB_REF` and `GITHUB_SHA` decide the tags:
+/// `GITHUB_REF_NAME` and `GITHUB_HEAD_REF` repeat parts of `GITHUB_REF`. The
+/// exception is `pull_request_target`: its ref is the base branch
+/// (`refs/heads/<base>`), but it runs for a pull request, so it is a pull
+/// request build, numbered when the event payload says the number.
+pub fn github_ref(
+    env: impl Fn(&str) -> Option<String>,
+    read_file: impl Fn(&str) -> Option<String>,
+) -> Result<GithubRef> {
     let var = |name: &str| env(name).filter(|value| !value.is_empty());
     let mut found = GithubRef { sha: var("GITHUB_SHA"), ..GithubRef::default() };
-    let Some(git_ref) = var("GITHUB_REF") else {
-        return Ok(found);
-    };
-    if let Some(branch) = git_ref.strip_prefix("refs/heads/") {
+    let Some(git_ref) = var("GITHUB_REF") else { return Ok(found) };
+    if var("GITHUB_EVENT_NAME").as_deref() == Some("pull_request_target") {
+        let payload = var("GITHUB_EVENT_PATH").and_then(|path| read_file(&path));
+        let event: serde_json::Value = payload.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
+        let number = event["number"].as_u64().or(event["pull_request"]["number"].as_u64());
+        found.pull_request = Some(PullRequest { number });
+    } else if let Some(branch) = git_ref.strip_prefix("refs/heads/") {
         found.branch = Some(branch.to_string());
     } else if let Some(tag) = git_ref.strip_prefix("refs/tags/") {
         found.git_tag = Some(tag.to_string());
     } else if let Some(rest) = git_ref.strip_prefix("refs/pull/") {
-        let number = rest.split('/').next().unwrap_or_default();
-        match number.parse() {
-            Ok(number) => found.pull_request = Some(number),
-            Err(_) => bail!("GITHUB_REF '{git_ref}' has no pull request number: expected refs/pull/<number>/merge"),
-        }
+        let number = rest.split('/').next().unwrap_or_default().parse().map_err(|_| {
+            anyhow!("GITHUB_REF '{git_ref}' has no pull request number: expected refs/pull/<number>/merge")
+        })?;
+        found.pull_request = Some(PullRequest { number: Some(number) });
     }
     Ok(found)
 }
 
-struct Semver {
-    major: u64,
-    minor: u64,
-    prerelease: bool,
-}
-
-/// Strict SemVer 2.0.0, without the `v` prefix.
-fn parse_semver(version: &str) -> Option<Semver> {
-    let (rest, build) = match version.split_once('+') {
-        Some((rest, build)) => (rest, Some(build)),
-        None => (version, None),
-    };
-    let (core, pre) = match rest.split_once('-') {
-        Some((core, pre)) => (core, Some(pre)),
-        None => (rest, None),
-    };
-    let numbers: Vec<&str> = core.split('.').collect();
-    if numbers.len() != 3 || !numbers.iter().all(|n| is_numeric_identifier(n)) {
+/// The tags a release build of `version` gets: the exact version and, unless
+/// it is a pre-release, `X.Y`, `X` (not `0`) and `latest`. `None` when
+/// `version` is not strict SemVer 2.0.0 (without the `v` prefix).
+fn version_tags(version: &str) -> Option<Vec<String>> {
+    let (rest, build) = version.split_once('+').map_or((version, None), |(rest, build)| (rest, Some(build)));
+    let (core, pre) = rest.split_once('-').map_or((rest, None), |(core, pre)| (core, Some(pre)));
+    let [major, minor, patch] = core.split('.').collect::<Vec<_>>()[..] else { return None };
+    let identifier = |id: &str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    // Numeric pre-release identifiers have no leading zero; build metadata may.
+    let pre_identifier =
+        |id: &str| identifier(id) && (is_numeric_identifier(id) || id.bytes().any(|b| !b.is_ascii_digit()));
+    let valid = [major, minor, patch].into_iter().all(is_numeric_identifier)
+        && pre.is_none_or(|pre| pre.split('.').all(pre_identifier))
+        && build.is_none_or(|build| build.split('.').all(identifier));
+    if !valid {
         return None;
     }
-    let identifiers_ok = |part: &str, numeric_rule: bool| {
-        part.split('.').all(|id| {
-            !id.is_empty()
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && (!numeric_rule || !id.bytes().all(|b| b.is_ascii_digit()) || is_numeric_identifier(id))
-        })
-    };
-    if pre.is_some_and(|pre| !identifiers_ok(pre, true)) || build.is_some_and(|build| !identifiers_ok(build, false)) {
-        return None;
+    let (major, minor): (u64, u64) = (major.parse().ok()?, minor.parse().ok()?);
+    let mut tags = vec![sanitize_tag(version)];
+    if pre.is_none() {
+        tags.push(format!("{major}.{minor}"));
+        if major != 0 {
+            tags.push(major.to_string());
+        }
+        tags.push("latest".to_string());
     }
-    Some(Semver { major: numbers[0].parse().ok()?, minor: numbers[1].parse().ok()?, prerelease: pre.is_some() })
+    Some(tags)
 }
 
 /// Digits without a leading zero, as semver requires of numbers.
@@ -153,33 +152,15 @@ fn is_numeric_identifier(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
 }
 
-fn check_git_tag(tag: &str, version: &str) -> Result<()> {
-    let tag_version = tag.strip_prefix('v').unwrap_or(tag);
-    if parse_semver(tag_version).is_none() {
-        bail!(
-            "git tag '{tag}' is not a version tag: release tags are 'v' and the package.json version, e.g. v{version}"
-        );
-    }
-    if tag_version != version {
-        bail!(
-            "git tag '{tag}' does not match package.json version '{version}': \
-             set the package.json version to {tag_version} or tag the commit v{version}"
-        );
-    }
-    Ok(())
-}
-
 /// metadata-action's sanitizing: each run of characters a tag may not
 /// contain becomes one `-`.
 fn sanitize_tag(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+    let mut out = String::new();
     let mut in_invalid_run = false;
     for c in s.chars() {
         let valid = c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-        if valid {
-            out.push(c);
-        } else if !in_invalid_run {
-            out.push('-');
+        if valid || !in_invalid_run {
+            out.push(if valid { c } else { '-' });
         }
         in_invalid_run = !valid;
     }
@@ -195,9 +176,10 @@ fn branch_tag(branch: &str) -> Option<String> {
 }
 
 fn short_sha(sha: &str) -> Result<String> {
-    if sha.len() < 7 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-        bail!("commit sha '{sha}' is not a hexadecimal commit id: pass the full sha, e.g. from `git rev-parse HEAD`");
-    }
+    ensure!(
+        sha.len() >= 7 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+        "commit sha '{sha}' is not a hexadecimal commit id: pass the full sha, e.g. from `git rev-parse HEAD`"
+    );
     Ok(sha[..7].to_ascii_lowercase())
 }
 
@@ -239,29 +221,21 @@ pub fn oci_labels(meta: &LabelInputs) -> Vec<(String, String)> {
 /// The image creation time: `SOURCE_DATE_EPOCH` when set, else the commit
 /// time, so that two builds of one commit get the same label.
 pub fn created_timestamp(source_date_epoch: Option<&str>, commit_time: i64) -> Result<i64> {
-    match source_date_epoch.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(commit_time),
-        Some(s) => match s.parse::<i64>() {
-            Ok(secs) if secs >= 0 && s.bytes().all(|b| b.is_ascii_digit()) => Ok(secs),
-            _ => bail!(
-                "SOURCE_DATE_EPOCH '{s}' is not a unix timestamp: set it to whole seconds since 1970, \
-                 e.g. $(git log -1 --format=%ct), or unset it"
-            ),
-        },
+    let Some(s) = source_date_epoch.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(commit_time) };
+    match s.parse() {
+        Ok(secs) if s.bytes().all(|b| b.is_ascii_digit()) => Ok(secs),
+        _ => bail!(
+            "SOURCE_DATE_EPOCH '{s}' is not a unix timestamp: set it to whole seconds since 1970, \
+             e.g. $(git log -1 --format=%ct), or unset it"
+        ),
     }
 }
 
-/// `2020-01-10T00:30:00Z` from unix seconds.
-pub fn rfc3339_utc(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let of_day = secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", of_day / 3600, of_day % 3600 / 60, of_day % 60)
-}
-
-/// Howard Hinnant's days-to-date algorithm for the proleptic Gregorian
-/// calendar (http://howardhinnant.github.io/date_algorithms.html).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+/// `2020-01-10T00:30:00Z` from unix seconds, the date by Howard Hinnant's
+/// days-to-date algorithm for the proleptic Gregorian calendar
+/// (http://howardhinnant.github.io/date_algorithms.html).
+fn rfc3339_utc(secs: i64) -> String {
+    let (days, of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
@@ -271,193 +245,177 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let day = day_of_year - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", of_day / 3600, of_day % 3600 / 60, of_day % 60)
 }
 
 /// An https URL of the source repository, from package.json `repository`
 /// (string or `{ "url": … }`) or else from the git remote URL.
 pub fn source_url(repository: Option<&serde_json::Value>, remote: Option<&str>) -> Option<String> {
-    let from_package = repository.and_then(|value| match value {
-        serde_json::Value::String(s) => Some(s.as_str()),
-        serde_json::Value::Object(object) => object.get("url").and_then(|url| url.as_str()),
-        _ => None,
-    });
+    let from_package = repository.and_then(|value| value.as_str().or(value["url"].as_str()));
     from_package.and_then(https_repo_url).or_else(|| remote.and_then(https_repo_url))
 }
 
 /// `github:o/r`, `o/r`, `git+https://host/o/r.git`, `git@host:o/r.git`,
 /// `ssh://git@host/o/r.git` and the like, as `https://host/o/r`.
 fn https_repo_url(spec: &str) -> Option<String> {
-    let spec = spec.trim();
     // npm allows `#committish` after any form; it is not part of the repository.
-    let spec = spec.split('#').next().unwrap_or_default();
+    let spec = spec.trim().split('#').next().unwrap_or_default();
     let (host, path) = if let Some((scheme, rest)) = spec.split_once("://") {
-        let scheme = scheme.strip_prefix("git+").unwrap_or(scheme);
         let (authority, path) = rest.split_once('/')?;
         // Credentials never belong in a label.
         let host_port = authority.rsplit('@').next()?;
-        let host = match scheme {
-            "https" | "http" => host_port,
+        match scheme.strip_prefix("git+").unwrap_or(scheme) {
+            "https" | "http" => (host_port, path),
             // ssh and git ports are not the web port.
-            "ssh" | "git" => host_port.split(':').next()?,
+            "ssh" | "git" => (host_port.split(':').next()?, path),
             _ => return None,
-        };
-        (host.to_string(), path)
-    } else if let Some((prefix, path)) = spec.split_once(':') {
-        let host = match prefix {
-            "github" => "github.com",
-            "gitlab" => "gitlab.com",
-            "bitbucket" => "bitbucket.org",
-            "gist" => "gist.github.com",
-            // scp-like `[user@]host:path`; the dot keeps `file:../r` out.
-            _ => prefix.rsplit('@').next().filter(|host| host.contains('.'))?,
-        };
-        (host.to_string(), path)
-    } else if spec.matches('/').count() == 1 && !spec.contains('@') {
-        ("github.com".to_string(), spec)
+        }
     } else {
-        return None;
+        match spec.split_once(':') {
+            Some(("github", path)) => ("github.com", path),
+            Some(("gitlab", path)) => ("gitlab.com", path),
+            Some(("bitbucket", path)) => ("bitbucket.org", path),
+            Some(("gist", path)) => ("gist.github.com", path),
+            // scp-like `[user@]host:path`; the dot keeps `file:../r` out.
+            Some((prefix, path)) => (prefix.rsplit('@').next().filter(|host| host.contains('.'))?, path),
+            None if spec.matches('/').count() == 1 && !spec.contains('@') => ("github.com", spec),
+            None => return None,
+        }
     };
     let path = path.trim_matches('/');
     let path = path.strip_suffix(".git").unwrap_or(path);
-    if check_registry(&host).is_err() || path.is_empty() {
-        return None;
-    }
-    Some(format!("https://{host}/{path}"))
+    (check_registry(host).is_ok() && !path.is_empty()).then(|| format!("https://{host}/{path}"))
 }
 
-const TAG_RULE: &str = "a tag may contain only letters, digits, '_', '.' and '-', \
-                        may not start with '.' or '-' and has at most 128 characters";
-
 /// A tag as docker accepts it: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn validate_tag(tag: &str) -> Result<()> {
-    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    let ok = match tag.as_bytes() {
-        [first, rest @ ..] => {
-            word(*first) && rest.len() < 128 && rest.iter().all(|&b| word(b) || b == b'.' || b == b'-')
-        }
-        [] => false,
-    };
-    if !ok {
-        bail!("invalid tag '{tag}': {TAG_RULE}");
-    }
+fn validate_tag(tag: &str) -> Result<()> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let valid = tag.len() <= 128 && tag.starts_with(word) && tag.chars().all(|c| word(c) || c == '.' || c == '-');
+    ensure!(
+        valid,
+        "invalid tag '{tag}': a tag may contain only letters, digits, '_', '.' and '-', \
+         may not start with '.' or '-' and has at most 128 characters"
+    );
     Ok(())
+}
+
+/// Whether docker reads `first`, the first of several components of an image
+/// name, as a registry rather than a Docker Hub namespace.
+fn is_registry(first: &str) -> bool {
+    first.contains(['.', ':']) || first == "localhost"
 }
 
 /// A repository (image name without tag or digest), e.g. `ghcr.io/o/app`,
 /// `localhost:5000/app` or `app`.
 ///
-/// As in docker, the first of several components is the registry when it
-/// contains `.` or `:` or is `localhost`, and the path after it may have at
-/// most 255 characters. Unlike docker, an upper-case first component is an
-/// error rather than a registry name.
+/// As in docker, the path after the registry may have at most 255
+/// characters. Unlike docker, an upper-case first component is an error
+/// rather than a registry name.
 pub fn validate_repository(name: &str) -> Result<()> {
-    if name.is_empty() {
-        bail!("invalid image name '': the image name is empty: give a name such as 'my-app' or 'ghcr.io/owner/my-app'");
-    }
+    ensure!(
+        !name.is_empty(),
+        "invalid image name '': the image name is empty: give a name such as 'my-app' or 'ghcr.io/owner/my-app'"
+    );
     if let Some((_, rest)) = name.split_once("://") {
         bail!("invalid image name '{name}': an image name has no scheme: write '{rest}'");
     }
     let path = match name.split_once('/') {
-        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
-            if let Err(why) = check_registry(first) {
-                bail!("invalid image name '{name}': registry '{first}' {why}");
-            }
+        Some((first, rest)) if is_registry(first) => {
+            check_registry(first).map_err(|why| anyhow!("invalid image name '{name}': registry '{first}' {why}"))?;
             rest
         }
         _ => name,
     };
-    if path.len() > 255 {
-        bail!(
-            "invalid image name '{name}': the path after the registry has {} characters, at most 255 are allowed",
-            path.len()
-        );
-    }
-    for component in path.split('/') {
-        if is_path_component(component) {
-            continue;
-        }
-        if is_path_component(&component.to_ascii_lowercase()) {
-            bail!("invalid image name '{name}': repository names must be lower-case");
-        }
-        if component.is_empty() {
-            bail!("invalid image name '{name}': it has an empty path component: remove the leading, trailing or doubled '/'");
-        }
-        bail!(
-            "invalid image name '{name}': path component '{component}' may contain only lower-case letters and digits, \
-             separated by '.', '_', '__' or runs of '-'"
-        );
+    ensure!(
+        path.len() <= 255,
+        "invalid image name '{name}': the path after the registry has {} characters, at most 255 are allowed",
+        path.len()
+    );
+    if let Some(component) = path.split('/').find(|component| !is_path_component(component)) {
+        let why = if is_path_component(&component.to_ascii_lowercase()) {
+            "repository names must be lower-case".to_string()
+        } else if component.is_empty() {
+            "it has an empty path component: remove the leading, trailing or doubled '/'".to_string()
+        } else {
+            format!(
+                "path component '{component}' may contain only lower-case letters and digits, \
+                 separated by '.', '_', '__' or runs of '-'"
+            )
+        };
+        bail!("invalid image name '{name}': {why}");
     }
     // docker reads a bare 64-hex name as an image id.
-    if path == name && name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        bail!("invalid image name '{name}': a 64-character hex name is read as an image id: choose another name");
-    }
+    ensure!(
+        path != name || name.len() != 64 || !is_lower_hex(name),
+        "invalid image name '{name}': a 64-character hex name is read as an image id: choose another name"
+    );
     Ok(())
 }
 
 /// Lower-case alphanumeric runs joined by `.`, `_`, `__` or runs of `-`.
 fn is_path_component(component: &str) -> bool {
-    let bytes = component.as_bytes();
-    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    if !bytes.first().is_some_and(alnum) || !bytes.last().is_some_and(alnum) {
-        return false;
-    }
-    bytes
-        .split(alnum)
-        .filter(|sep| !sep.is_empty())
-        .all(|sep| matches!(sep, b"." | b"_" | b"__") || sep.iter().all(|&b| b == b'-'))
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let mut separators = component.split(alnum).filter(|separator| !separator.is_empty());
+    let separators_ok = separators.all(|sep| matches!(sep, "." | "_" | "__") || sep.bytes().all(|b| b == b'-'));
+    component.starts_with(alnum) && component.ends_with(alnum) && separators_ok
+}
+
+fn is_lower_hex(s: &str) -> bool {
+    s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// A registry `host[:port]`, e.g. `ghcr.io`, `127.0.0.1:5000`, `[::1]:5000`.
-pub fn validate_registry(registry: &str) -> Result<()> {
+fn validate_registry(registry: &str) -> Result<()> {
     if let Some((_, rest)) = registry.split_once("://") {
         bail!("invalid registry '{registry}': give the host without a scheme, e.g. '{rest}'");
     }
-    if registry.contains('/') {
-        bail!("invalid registry '{registry}': a registry is host[:port] only: put the namespace in the image name");
-    }
-    if let Err(why) = check_registry(registry) {
-        bail!("invalid registry '{registry}': {why}");
-    }
-    if !registry.contains(['.', ':']) && registry != "localhost" {
-        bail!(
-            "invalid registry '{registry}': docker would read it as a Docker Hub namespace: \
-             a registry needs a '.' or a ':port', or is 'localhost'"
-        );
-    }
+    ensure!(
+        !registry.contains('/'),
+        "invalid registry '{registry}': a registry is host[:port] only: put the namespace in the image name"
+    );
+    check_registry(registry).map_err(|why| anyhow!("invalid registry '{registry}': {why}"))?;
+    ensure!(
+        is_registry(registry),
+        "invalid registry '{registry}': docker would read it as a Docker Hub namespace: \
+         a registry needs a '.' or a ':port', or is 'localhost'"
+    );
     Ok(())
+}
+
+/// A registry with an optional namespace, as `--registry` and `[image]
+/// registry` take it (`ghcr.io/acme`), without a trailing `/` and with the
+/// namespace lower-cased, as metadata-action lower-cases image names: a GitHub
+/// owner may have capitals, an image name may not. The host is kept as written.
+pub fn registry_namespace(registry: &str) -> Result<String> {
+    let registry = registry.trim_end_matches('/');
+    let Some((host, namespace)) = registry.split_once('/') else {
+        validate_registry(registry)?;
+        return Ok(registry.to_string());
+    };
+    validate_registry(host)?;
+    let lowered = format!("{host}/{}", namespace.to_ascii_lowercase());
+    validate_repository(&lowered)?;
+    Ok(lowered)
 }
 
 /// Checks `host[:port]`; the error completes a sentence about the registry.
 fn check_registry(registry: &str) -> Result<(), String> {
-    let (host, port) = if let Some(rest) = registry.strip_prefix('[') {
-        let Some((address, after)) = rest.split_once(']') else {
-            return Err("has an unclosed '[': write an IPv6 address as [::1]".into());
-        };
+    let port = if let Some(rest) = registry.strip_prefix('[') {
+        let (address, after) = rest.split_once(']').ok_or("has an unclosed '[': write an IPv6 address as [::1]")?;
         if address.is_empty() || !address.bytes().all(|b| b.is_ascii_hexdigit() || b == b':') {
             return Err(format!(
                 "has an invalid IPv6 address '{address}': only hex digits and ':' are allowed, no zone"
             ));
         }
-        match after {
-            "" => (registry, None),
-            _ => match after.strip_prefix(':') {
-                Some(port) => (&registry[..registry.len() - after.len()], Some(port)),
-                None => return Err("needs ':' between the IPv6 address and the port".into()),
-            },
+        match after.strip_prefix(':') {
+            None if !after.is_empty() => return Err("needs ':' between the IPv6 address and the port".into()),
+            port => port,
         }
     } else {
-        match registry.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (registry, None),
-        }
-    };
-    if !host.starts_with('[') {
+        let (host, port) = registry.split_once(':').map_or((registry, None), |(host, port)| (host, Some(port)));
+        let alnum = |c: char| c.is_ascii_alphanumeric();
         let label_ok = |label: &str| {
-            !label.is_empty()
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
+            label.starts_with(alnum) && label.ends_with(alnum) && label.chars().all(|c| alnum(c) || c == '-')
         };
         if !host.split('.').all(label_ok) {
             return Err(format!(
@@ -465,39 +423,31 @@ fn check_registry(registry: &str) -> Result<(), String> {
                  with no '-' at either end of a part"
             ));
         }
-    }
-    if let Some(port) = port {
-        let valid = port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|p| p > 0);
-        if !valid {
-            return Err(format!("has an invalid port '{port}': use a number from 1 to 65535"));
+        port
+    };
+    match port {
+        Some(port) if !port.bytes().all(|b| b.is_ascii_digit()) || !port.parse::<u16>().is_ok_and(|p| p > 0) => {
+            Err(format!("has an invalid port '{port}': use a number from 1 to 65535"))
         }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// A full reference `name[:tag][@sha256:<64 hex>]`.
 pub fn validate_reference(reference: &str) -> Result<()> {
-    let (rest, digest) = match reference.split_once('@') {
-        Some((rest, digest)) => (rest, Some(digest)),
-        None => (reference, None),
-    };
+    let (rest, digest) = reference.split_once('@').map_or((reference, None), |(rest, digest)| (rest, Some(digest)));
     if let Some(digest) = digest {
         let hex = digest.strip_prefix("sha256:").unwrap_or_default();
-        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            bail!("invalid digest '{digest}' in '{reference}': a digest is 'sha256:' and 64 lower-case hex digits");
-        }
+        ensure!(
+            hex.len() == 64 && is_lower_hex(hex),
+            "invalid digest '{digest}' in '{reference}': a digest is 'sha256:' and 64 lower-case hex digits"
+        );
     }
     // A ':' after the last '/' starts the tag; an earlier one is a registry port.
-    let name_end = rest.rfind('/').map_or(0, |slash| slash + 1);
-    let (name, tag) = match rest[name_end..].rfind(':') {
-        Some(colon) => (&rest[..name_end + colon], Some(&rest[name_end + colon + 1..])),
-        None => (rest, None),
-    };
-    validate_repository(name)?;
-    if let Some(tag) = tag {
-        validate_tag(tag)?;
+    match rest.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => validate_repository(name).and_then(|()| validate_tag(tag)),
+        _ => validate_repository(rest),
     }
-    Ok(())
 }
 
 /// `{"tags": [...], "labels": {...}}` for `cargo xtask tags --json`; `refs`
@@ -608,7 +558,8 @@ mod tests {
 
     #[test]
     fn kinds_of_build() {
-        let build = |branch: Option<&str>, pull_request| {
+        let build = |branch: Option<&str>, number: Option<u64>| {
+            let pull_request = number.map(|number| PullRequest { number: Some(number) });
             tags(&TagInputs { branch: branch.map(String::from), pull_request, ..inputs("1.2.3") })
         };
         let release = ["1.2.3", "1.2", "1", "latest", "sha-983315b"];
@@ -620,6 +571,9 @@ mod tests {
         // Pull requests: pr-N instead of the branch, and no release tags.
         assert_eq!(build(Some("feature/x"), Some(42)), ["sha-983315b", "pr-42"]);
         assert_eq!(build(None, Some(7)), ["sha-983315b", "pr-7"]);
+        // A pull request whose number is not known (pull_request_target without an event file): the sha only.
+        let unnumbered = TagInputs { pull_request: Some(PullRequest { number: None }), ..inputs("1.2.3") };
+        assert_eq!(tags(&unnumbered), ["sha-983315b"]);
     }
 
     #[test]
@@ -646,7 +600,7 @@ mod tests {
     fn reads_github_env() {
         let read = |vars: &[(&str, &str)]| {
             let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            github_ref(|name| map.get(name).cloned())
+            github_ref(|name| map.get(name).cloned(), |_| None)
         };
         let sha = Some(SHA.to_string());
         let cases: &[(&[(&str, &str)], GithubRef)] = &[
@@ -670,7 +624,11 @@ mod tests {
                     ("GITHUB_HEAD_REF", "feature"),
                     ("GITHUB_SHA", SHA),
                 ],
-                GithubRef { pull_request: Some(318), sha: sha.clone(), ..GithubRef::default() },
+                GithubRef {
+                    pull_request: Some(PullRequest { number: Some(318) }),
+                    sha: sha.clone(),
+                    ..GithubRef::default()
+                },
             ),
             (&[("GITHUB_REF", ""), ("GITHUB_SHA", "")], GithubRef::default()),
             (&[], GithubRef::default()),
@@ -680,6 +638,70 @@ mod tests {
         }
         let err = read(&[("GITHUB_REF", "refs/pull/abc/merge")]).unwrap_err().to_string();
         assert!(err.contains("no pull request number"), "{err}");
+    }
+
+    // pull_request_target runs with the base branch's ref, for a pull request: a pull request build.
+    #[test]
+    fn pull_request_target_is_a_pull_request_build() {
+        let files: HashMap<&str, &str> = [
+            ("/number.json", r#"{"number": 318, "pull_request": {"number": 318}}"#),
+            ("/nested.json", r#"{"pull_request": {"number": 319}}"#),
+            ("/other.json", r#"{"action": "opened"}"#),
+            ("/broken.json", "{"),
+        ]
+        .into();
+        let read = |event_path: &str| {
+            let env = [
+                ("GITHUB_EVENT_NAME", "pull_request_target"),
+                ("GITHUB_EVENT_PATH", event_path),
+                ("GITHUB_REF", "refs/heads/main"),
+                ("GITHUB_SHA", SHA),
+            ];
+            let env: HashMap<&str, &str> = env.into();
+            github_ref(|name| env.get(name).map(|v| v.to_string()), |path| files.get(path).map(|t| t.to_string()))
+                .unwrap()
+        };
+        let pull_request = |number| GithubRef {
+            sha: Some(SHA.to_string()),
+            pull_request: Some(PullRequest { number }),
+            ..GithubRef::default()
+        };
+        assert_eq!(read("/number.json"), pull_request(Some(318)));
+        assert_eq!(read("/nested.json"), pull_request(Some(319)));
+        for no_number in ["/other.json", "/broken.json", "/missing.json", ""] {
+            assert_eq!(read(no_number), pull_request(None), "{no_number}");
+        }
+        // The tags: no version tags, no `latest`, no branch.
+        let build = |github: GithubRef| {
+            tags(&TagInputs { branch: github.branch, pull_request: github.pull_request, ..inputs("1.2.3") })
+        };
+        assert_eq!(build(read("/number.json")), ["sha-983315b", "pr-318"]);
+        assert_eq!(build(read("/other.json")), ["sha-983315b"]);
+    }
+
+    #[test]
+    fn registry_namespaces_are_lower_cased() {
+        let cases = [
+            ("ghcr.io/MyUser", "ghcr.io/myuser"),
+            ("ghcr.io/acme/", "ghcr.io/acme"),
+            ("ghcr.io/Acme/Team", "ghcr.io/acme/team"),
+            // The host is kept as written: only the namespace is part of the image name.
+            ("Registry.Example.com:5000/MyUser", "Registry.Example.com:5000/myuser"),
+            ("localhost:5000", "localhost:5000"),
+        ];
+        for (registry, expected) in cases {
+            assert_eq!(registry_namespace(registry).unwrap(), expected, "{registry}");
+        }
+        for (bad, why) in [
+            ("Bad Host!", "invalid registry 'Bad Host!': has an invalid host name"),
+            ("", "invalid registry ''"),
+            ("myuser/app", "Docker Hub namespace"),
+            ("ghcr.io/my user", "path component 'my user'"),
+            ("ghcr.io//acme", "empty path component"),
+        ] {
+            let err = registry_namespace(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]

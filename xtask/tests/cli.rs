@@ -301,3 +301,71 @@ fn an_unsupported_expansion_names_its_line() {
     let dir = scratch(&[("xtask.toml", ""), ("docker/Dockerfile", "FROM alpine AS base\nFROM ${X:=alpine} AS lint\n")]);
     xtask(&dir, &["stages"], &[]).assert_error("line 2");
 }
+
+/// The references `tags` printed, without the labels.
+fn tag_lines(run: &Run) -> Vec<&str> {
+    run.stdout.lines().filter(|l| !l.starts_with("label ")).collect()
+}
+
+#[test]
+fn registry_namespaces_are_lower_cased_as_metadata_action_does() {
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let main = [("GITHUB_REF", "refs/heads/main"), ("GITHUB_SHA", sha)];
+    let run = xtask(&repo_root(), &["tags", "--registry", "ghcr.io/MyUser"], &main);
+    run.assert_ok();
+    assert!(tag_lines(&run).iter().all(|t| t.starts_with("ghcr.io/myuser/items-api:")), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("xtask: registry path lower-cased: ghcr.io/MyUser -> ghcr.io/myuser\n"),
+        "{}",
+        run.stderr
+    );
+
+    // xtask.toml's registry too, for every command that names the image.
+    let dir = scratch(&[
+        ("xtask.toml", "[image]\nregistry = \"ghcr.io/MyUser\"\n"),
+        ("node-app/package.json", r#"{"name": "svc", "version": "1.0.0"}"#),
+    ]);
+    common::git_commit(&dir);
+    let run = xtask(&dir, &["tags"], &main);
+    run.assert_ok();
+    assert_eq!(tag_lines(&run)[0], "ghcr.io/myuser/node-app:1.0.0", "{}", run.stdout);
+    assert_eq!(run.stderr, "xtask: registry path lower-cased: ghcr.io/MyUser -> ghcr.io/myuser\n");
+    // The host is not part of the image name's path: kept as written.
+    let run = xtask(&dir, &["tags", "--registry", "Registry.Example.com:5000/Team"], &main);
+    run.assert_ok();
+    assert_eq!(tag_lines(&run)[0], "Registry.Example.com:5000/team/node-app:1.0.0", "{}", run.stdout);
+}
+
+#[test]
+fn pull_request_target_moves_no_release_tag() {
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let dir = scratch(&[("event.json", r#"{"action": "opened", "number": 42, "pull_request": {"number": 42}}"#)]);
+    let event = dir.join("event.json");
+    let mut env = vec![
+        ("GITHUB_EVENT_NAME", "pull_request_target"),
+        ("GITHUB_REF", "refs/heads/main"),
+        ("GITHUB_SHA", sha),
+        ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+    ];
+    let run = xtask(&repo_root(), &["tags"], &env);
+    run.assert_ok();
+    assert_eq!(tag_lines(&run), ["items-api:sha-0123456", "items-api:pr-42"], "the base branch's ref is no release");
+    // No event file to read the number from: the sha tag only.
+    env[3].1 = "";
+    let run = xtask(&repo_root(), &["tags"], &env);
+    run.assert_ok();
+    assert_eq!(tag_lines(&run), ["items-api:sha-0123456"]);
+}
+
+#[test]
+fn a_bad_registry_is_refused_before_git_is_read() {
+    let dir = scratch(&[("xtask.toml", ""), ("node-app/package.json", r#"{"name": "svc", "version": "1.0.0"}"#)]);
+    // No repository above the scratch folder either, wherever the target dir is.
+    let ceiling = dir.parent().unwrap().to_str().unwrap();
+    let outside_git = [("GIT_CEILING_DIRECTORIES", ceiling)];
+    for command in ["tags", "release"] {
+        let run = xtask(&dir, &[command, "--registry", "Bad Host!", "--dry-run"], &outside_git);
+        run.assert_error("invalid registry 'Bad Host!': has an invalid host name 'Bad Host!'");
+    }
+    xtask(&dir, &["tags"], &outside_git).assert_error("not a git repository");
+}
