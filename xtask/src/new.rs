@@ -226,6 +226,18 @@ fn resolve_target(target: &Utf8Path) -> Result<Utf8PathBuf> {
 /// Refuses a target inside the template (except where git ignores it, such as target/), a file, a
 /// symlink or a folder that is not empty. `path` is resolved already (see `resolve_target`).
 fn check_target(target: &Utf8Path, path: &Utf8Path, template_root: &Utf8Path, name: &str) -> Result<()> {
+    // What is already there first: the same answer wherever the template lies.
+    if let Ok(metadata) = std::fs::symlink_metadata(path) {
+        if metadata.is_symlink() {
+            bail!("{target} exists and is a symbolic link; choose a new folder");
+        }
+        if !metadata.is_dir() {
+            bail!("{target} exists and is a file; choose a new folder for the project");
+        }
+        if std::fs::read_dir(path).with_context(|| format!("cannot read the folder {target}"))?.next().is_some() {
+            bail!("{target} exists and is not empty; choose a new folder, or empty it first");
+        }
+    }
     if let Ok(inside) = path.strip_prefix(template_root) {
         let ignored = !inside.as_str().is_empty()
             && query("git", &["-C", template_root.as_str(), "check-ignore", "--quiet", "--", inside.as_str()]).is_ok();
@@ -239,16 +251,6 @@ fn check_target(target: &Utf8Path, path: &Utf8Path, template_root: &Utf8Path, na
                 "{target} is inside the template ({template_root}); create the new project outside it, e.g. {example}"
             );
         }
-    }
-    let Ok(metadata) = std::fs::symlink_metadata(path) else { return Ok(()) };
-    if metadata.is_symlink() {
-        bail!("{target} exists and is a symbolic link; choose a new folder");
-    }
-    if !metadata.is_dir() {
-        bail!("{target} exists and is a file; choose a new folder for the project");
-    }
-    if std::fs::read_dir(path).with_context(|| format!("cannot read the folder {target}"))?.next().is_some() {
-        bail!("{target} exists and is not empty; choose a new folder, or empty it first");
     }
     Ok(())
 }

@@ -44,7 +44,15 @@ pub fn xtask(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         "APP_STORE",
         "SOURCE_DATE_EPOCH",
     ];
-    let github = ["GITHUB_ACTIONS", "GITHUB_REF", "GITHUB_SHA", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"];
+    let github = [
+        "GITHUB_ACTIONS",
+        "GITHUB_REF",
+        "GITHUB_SHA",
+        "GITHUB_OUTPUT",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_EVENT_NAME",
+        "GITHUB_EVENT_PATH",
+    ];
     for var in clear.iter().chain(&github) {
         command.env_remove(var);
     }
