@@ -31,6 +31,7 @@ pub enum Task {
     Logs { service: Option<String>, follow: bool },
     Ps,
     New { dir: Utf8PathBuf, name: Option<String> },
+    Shell { stage: Option<String>, flags: BuildFlags },
 }
 
 /// The flags every command takes.
@@ -78,6 +79,7 @@ const GLOBAL: &[Flag] = &[
 ];
 
 const STAGE: Flag = valued("stage", "S", "The stage to build (default: the release stage; see `cargo xtask stages`)");
+const SHELL_STAGE: Flag = valued("stage", "S", "The stage to open a shell in (default: the test stage)");
 const PLATFORM: Flag = valued("platform", "P", "Target platform(s), e.g. linux/amd64 or linux/amd64,linux/arm64");
 const REGISTRY: Flag =
     valued("registry", "R", "Registry (and namespace) for the image, overriding xtask.toml, e.g. ghcr.io/acme");
@@ -199,6 +201,12 @@ pub const COMMANDS: &[Spec] = &[
         )
     },
     spec("ps", "List the compose stack's containers and their health", &[], |_| Ok(Task::Ps)),
+    spec(
+        "shell",
+        "A shell in a stage (default: test); if the stage's own step fails, in its parent, with the command",
+        &[&[SHELL_STAGE], BUILD],
+        |g| Ok(Task::Shell { stage: g.value("stage"), flags: g.build_flags()? }),
+    ),
     Spec {
         positional: Some(("DIR", true)),
         ..spec(

@@ -6,7 +6,7 @@
 //! - the project's facts, read once per command: `config` (xtask.toml) and `project` (the Dockerfile's
 //!   stage graph, package.json and lockfile, git and the release tags);
 //! - plans and the one executor, which knows no command: `plan`, `checks`, `build`;
-//! - one module per command (`stages`, `inspect`, `release`, `run`, `compose`, `ci`, `doctor`, `new`),
+//! - one module per command (`stages`, `inspect`, `release`, `run`, `compose`, `ci`, `doctor`, `new`, `shell`),
 //!   the command line (`cli`) and the dispatch below.
 
 mod build;
@@ -28,6 +28,7 @@ mod project;
 mod release;
 mod rename;
 mod run;
+mod shell;
 mod signals;
 mod stages;
 mod tags;
@@ -143,6 +144,7 @@ fn run(global: &Global, task: Task) -> Result<()> {
             compose::logs_plan(&setup(BuildFlags::default())?, service.as_deref(), follow)?
         }
         Task::Ps => compose::ps_plan(&setup(BuildFlags::default())?)?,
+        Task::Shell { stage, flags } => return shell::shell(&checked(flags)?, stage.as_deref(), &options),
         Task::Run => run::run_plan(&project, &engine, &run::release_image(&project)?)?,
         Task::Smoke => run::smoke_plan(&project, &engine, &run::release_image(&project)?)?,
     };

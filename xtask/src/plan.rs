@@ -15,6 +15,8 @@ use crate::{checks, gha, signals};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Exec(Command),
+    /// Like `Exec`, with the kit's stdin and terminal: an interactive shell (`docker run -i [-t]`).
+    Attach(Command),
     /// Poll the engine until the container is healthy (or running, when it has no HEALTHCHECK).
     WaitHealthy {
         engine: Engine,
@@ -53,6 +55,10 @@ impl Step {
         Step { title: title.into(), action: Action::Exec(command), always: false, hint: None }
     }
 
+    pub fn attach(title: impl Into<String>, command: Command) -> Step {
+        Step { title: title.into(), action: Action::Attach(command), always: false, hint: None }
+    }
+
     pub fn cleanup(title: impl Into<String>, command: Command) -> Step {
         Step { always: true, ..Step::exec(title, command) }
     }
@@ -65,7 +71,7 @@ impl Step {
     /// The step as shell text for `--dry-run`: a command line, or a comment for the kit's own checks.
     pub fn shell_line(&self) -> String {
         match &self.action {
-            Action::Exec(command) => command.shell_line(),
+            Action::Exec(command) | Action::Attach(command) => command.shell_line(),
             Action::WaitHealthy { container, timeout, .. } => {
                 format!("# wait until container {container} is healthy (up to {} s)", timeout.as_secs())
             }
@@ -204,7 +210,8 @@ pub fn execute(plan: &Plan, options: &Options, timings: &mut Vec<Timing>) -> Res
 
 fn run_step(step: &Step, options: &Options) -> Result<()> {
     match &step.action {
-        Action::Exec(command) => run_command(step, command, options),
+        Action::Exec(command) => run_command(step, command, options, false),
+        Action::Attach(command) => run_command(step, command, options, true),
         Action::WaitHealthy { engine, container, timeout } => {
             checks::wait_healthy(engine, container, *timeout).with_context(|| format!("cannot {}", step.title))
         }
@@ -217,7 +224,7 @@ fn run_step(step: &Step, options: &Options) -> Result<()> {
     }
 }
 
-fn run_command(step: &Step, command: &Command, options: &Options) -> Result<()> {
+fn run_command(step: &Step, command: &Command, options: &Options, attached: bool) -> Result<()> {
     let program = which::which(&command.program).map_err(|_| {
         anyhow::anyhow!(
             "cannot {}: {} not found on PATH{}",
@@ -226,7 +233,10 @@ fn run_command(step: &Step, command: &Command, options: &Options) -> Result<()> 
             install_hint(&command.program)
         )
     })?;
-    let mut expression = duct::cmd(program, &command.args).dir(options.root.as_std_path()).stdin_null().unchecked();
+    let mut expression = duct::cmd(program, &command.args).dir(options.root.as_std_path()).unchecked();
+    if !attached {
+        expression = expression.stdin_null();
+    }
     if step.always && !options.verbose {
         // Cleanup is quiet: "No such container" after a normal exit is expected, not news.
         expression = expression.stdout_null().stderr_null();
@@ -235,9 +245,10 @@ fn run_command(step: &Step, command: &Command, options: &Options) -> Result<()> 
         expression = expression.env(key, value);
     }
     #[cfg(unix)]
-    {
+    if !attached {
         // A process group of its own: the kit decides what the child gets on Ctrl-C (it forwards the
-        // signal once, then cleans up), instead of the terminal signalling both at once.
+        // signal once, then cleans up), instead of the terminal signalling both at once. An attached child stays
+        // in the kit's group, the terminal's foreground one, so that it may read the terminal.
         use std::os::unix::process::CommandExt;
         expression = expression.before_spawn(|cmd| {
             cmd.process_group(0);
