@@ -32,6 +32,7 @@ pub enum Task {
     Ps,
     New { dir: Utf8PathBuf, name: Option<String> },
     Shell { stage: Option<String>, flags: BuildFlags },
+    Dev(BuildFlags),
 }
 
 /// The flags every command takes.
@@ -201,6 +202,12 @@ pub const COMMANDS: &[Spec] = &[
         )
     },
     spec("ps", "List the compose stack's containers and their health", &[], |_| Ok(Task::Ps)),
+    spec(
+        "dev",
+        "The service in a dev container beside Redis: each save synced and restarted, inspector on 127.0.0.1",
+        &[BUILD],
+        |g| Ok(Task::Dev(g.build_flags()?)),
+    ),
     spec(
         "shell",
         "A shell in a stage (default: test); if the stage's own step fails, in its parent, with the command",

@@ -15,12 +15,7 @@ use crate::process::Command;
 pub fn compose_command(setup: &BuildSetup) -> Result<Command> {
     let project = setup.project;
     let engine = setup.engine;
-    let file = project.config.compose.file.as_str();
-    let mut command = match engine.kind {
-        Kind::Podman => bail!("podman on this host has no compose; run the stack with `--engine docker` (or install podman-compose and call it directly)"),
-        Kind::Docker if uses_compose_v1(engine) => Command::new("docker-compose").args(["--file", file]),
-        Kind::Docker => engine.command(["compose", "--file", file]),
-    };
+    let mut command = compose_program(engine, project.config.compose.file.as_str())?;
     // MongoDB is in the compose file's "mongo" profile, so a stack on Redis alone never pulls it.
     if app_store() == "mongo" {
         command = command.args(["--profile", "mongo"]);
@@ -31,6 +26,15 @@ pub fn compose_command(setup: &BuildSetup) -> Result<Command> {
         command.env.push(("CA_BUNDLE".into(), bundle));
     }
     Ok(command)
+}
+
+/// `docker compose --file F`, or `docker-compose --file F` where only compose v1 is there.
+pub fn compose_program(engine: &Engine, file: &str) -> Result<Command> {
+    Ok(match engine.kind {
+        Kind::Podman => bail!("podman on this host has no compose; run the stack with `--engine docker` (or install podman-compose and call it directly)"),
+        Kind::Docker if uses_compose_v1(engine) => Command::new("docker-compose").args(["--file", file]),
+        Kind::Docker => engine.command(["compose", "--file", file]),
+    })
 }
 
 /// The service's store in the stack: the compose file's APP_STORE, mongo unless set.

@@ -18,6 +18,7 @@ pub struct Config {
     pub service: Service,
     pub smoke: Smoke,
     pub compose: Compose,
+    pub dev: Dev,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -148,6 +149,27 @@ pub struct Smoke {
     pub env: BTreeMap<String, String>,
     /// Seconds to wait for the container to turn healthy.
     pub timeout: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Dev {
+    /// The Dockerfile stage `dev` runs.
+    pub stage: String,
+    /// The compose file of `dev`: the service, from that stage, beside what it needs (Redis).
+    pub file: Utf8PathBuf,
+    /// The command `dev` runs, and runs again after each change; empty: `npm run dev` when package.json has that
+    /// script, else `node START` (after `npm run build`, when there is a build script).
+    pub command: String,
+    /// The Node inspector's port on 127.0.0.1.
+    #[serde(deserialize_with = "port")]
+    pub inspect_port: u16,
+}
+
+impl Default for Dev {
+    fn default() -> Dev {
+        Dev { stage: "dev".into(), file: "docker/compose.dev.yaml".into(), command: String::new(), inspect_port: 9229 }
+    }
 }
 
 impl Default for Image {

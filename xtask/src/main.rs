@@ -6,8 +6,8 @@
 //! - the project's facts, read once per command: `config` (xtask.toml) and `project` (the Dockerfile's
 //!   stage graph, package.json and lockfile, git and the release tags);
 //! - plans and the one executor, which knows no command: `plan`, `checks`, `build`;
-//! - one module per command (`stages`, `inspect`, `release`, `run`, `compose`, `ci`, `doctor`, `new`, `shell`),
-//!   the command line (`cli`) and the dispatch below.
+//! - one module per command (`stages`, `inspect`, `release`, `run`, `compose`, `ci`, `doctor`, `new`, `shell`,
+//!   `dev`), the command line (`cli`) and the dispatch below.
 
 mod build;
 mod checks;
@@ -15,6 +15,7 @@ mod ci;
 mod cli;
 mod compose;
 mod config;
+mod dev;
 mod dockerfile;
 mod doctor;
 mod engine;
@@ -144,6 +145,7 @@ fn run(global: &Global, task: Task) -> Result<()> {
             compose::logs_plan(&setup(BuildFlags::default())?, service.as_deref(), follow)?
         }
         Task::Ps => compose::ps_plan(&setup(BuildFlags::default())?)?,
+        Task::Dev(flags) => return dev::dev(&checked(flags)?, &options),
         Task::Shell { stage, flags } => return shell::shell(&checked(flags)?, stage.as_deref(), &options),
         Task::Run => run::run_plan(&project, &engine, &run::release_image(&project)?)?,
         Task::Smoke => run::smoke_plan(&project, &engine, &run::release_image(&project)?)?,
