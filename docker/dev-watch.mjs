@@ -17,6 +17,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, watch } from 'node:fs';
 import inspector from 'node:inspector';
 import { createRequire } from 'node:module';
+import { connect } from 'node:net';
 import { dirname, join, relative } from 'node:path';
 
 const env = process.env;
@@ -135,12 +136,15 @@ function supervise() {
 
   function run() {
     if (env.XTASK_DEV_START) {
-      if (!spare || spare.exitCode !== null) startSpare();
+      if (!spare?.connected) {
+        stop(spare);
+        startSpare();
+      }
       child = spare;
       child.send('go');
       spare = null;
-      // The next spare loads while nothing else does.
-      setTimeout(() => spare || startSpare(), 1000).unref();
+      // The next spare loads once the service is up, so as not to slow its start down.
+      listening(Number(env.PORT) || 3000).then(() => spare || startSpare());
     } else {
       child = spawn('sh', ['-c', env.XTASK_DEV_COMMAND], { stdio: 'inherit', detached: true });
     }
@@ -205,6 +209,26 @@ function supervise() {
   queue = queue.then(async () => {
     await update();
     if (!child) run();
+  });
+}
+
+// Resolves once something accepts connections on the port (the service is up), or after 10 s.
+function listening(port) {
+  const deadline = Date.now() + 10000;
+  return new Promise((resolve) => {
+    const attempt = () => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve();
+      });
+      socket.once('error', () => {
+        socket.destroy();
+        if (Date.now() > deadline) resolve();
+        else setTimeout(attempt, 100);
+      });
+    };
+    attempt();
   });
 }
 
