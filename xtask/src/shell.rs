@@ -103,7 +103,7 @@ fn explain(setup: &BuildSetup, failed: &Stage, parent: &str) -> Result<()> {
         "xtask: the shell holds none of '{stage}''s steps in {file} (the output above names the one that failed):"
     );
     for (line, step) in steps {
-        eprintln!("    line {line}: {step}");
+        eprintln!("    line {line}: {}", step.split_whitespace().collect::<Vec<_>>().join(" "));
     }
     Ok(())
 }
