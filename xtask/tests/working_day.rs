@@ -220,6 +220,7 @@ struct Dev {
     child: std::process::Child,
     log: PathBuf,
     project: String,
+    port: &'static str,
 }
 
 /// The service port and the inspector port the copies use: not the defaults, which other tests and tools take.
@@ -240,7 +241,7 @@ impl Dev {
             .stderr(std::fs::File::create(dir.join("dev.err")).unwrap())
             .spawn()
             .unwrap();
-        Dev { child, log, project: format!("{name}-dev") }
+        Dev { child, log, project: format!("{name}-dev"), port: PORT }
     }
 
     /// stdout and stderr so far.
@@ -254,7 +255,7 @@ impl Dev {
         let started = Instant::now();
         loop {
             let body = Command::new("curl")
-                .args(["-s", "--max-time", "2", &format!("http://127.0.0.1:{PORT}/healthz")])
+                .args(["-s", "--max-time", "2", &format!("http://127.0.0.1:{}/healthz", self.port)])
                 .output()
                 .expect("curl on PATH");
             if String::from_utf8_lossy(&body.stdout).contains(expected) {
@@ -386,4 +387,62 @@ fn dev_rebuilds_when_package_json_adds_a_dependency_the_code_then_imports() {
     assert_eq!(dev.signal("TERM"), Some(143));
     assert_eq!(containers(&dev.label()), 0, "containers left after SIGTERM");
     eprintln!("dev, a dependency added: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// A TypeScript service (as in own_service.rs), compiled by `npm run build` (tsc) into dist/, listening on PORT.
+const TYPESCRIPT: &[(&str, &str)] = &[
+    ("xtask.toml", "[image]\nname = \"xtask-dev-ts\"\n[service]\nport = 3919\n[dev]\ninspect_port = 9919\n"),
+    (
+        "node-app/package.json",
+        r#"{ "name": "xtask-dev-ts", "version": "2.0.0", "type": "module", "main": "dist/server.js",
+  "scripts": { "build": "tsc", "start": "node dist/server.js", "test": "node --test dist/" },
+  "devDependencies": { "typescript": "5.6.3", "@types/node": "20.17.6" } }"#,
+    ),
+    (
+        "node-app/tsconfig.json",
+        r#"{ "compilerOptions": { "target": "ES2022", "module": "NodeNext", "moduleResolution": "NodeNext", "outDir": "dist", "rootDir": "src", "strict": true, "types": ["node"] } }"#,
+    ),
+    (
+        "node-app/src/server.ts",
+        "import { createServer } from 'node:http';\nimport { mark } from './mark.js';\ncreateServer((req, res) => {\n  res.writeHead(200, { 'content-type': 'application/json' });\n  res.end(JSON.stringify({ status: mark }));\n}).listen(Number(process.env.PORT ?? 3000));\nprocess.on('SIGTERM', () => process.exit(0));\n",
+    ),
+    ("node-app/src/mark.ts", "export const mark: string = 'ok';\n"),
+];
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn dev_takes_ten_edits_of_a_typescript_service_rebuilt_by_its_build_script() {
+    let _engine = serial();
+    let started = Instant::now();
+    let dir = common::scratch(TYPESCRIPT);
+    let root = common::repo_root();
+    std::fs::create_dir_all(dir.join("docker")).unwrap();
+    for file in ["Dockerfile", "compose.dev.yaml", "dev-watch.mjs"] {
+        std::fs::copy(root.join("docker").join(file), dir.join("docker").join(file)).unwrap();
+    }
+    std::fs::copy(root.join("node-app/.dockerignore"), dir.join("node-app/.dockerignore")).unwrap();
+    let npm = Command::new("npm")
+        .args(["install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund"])
+        .current_dir(dir.join("node-app"))
+        .output()
+        .expect("npm on PATH");
+    assert!(npm.status.success(), "npm install --package-lock-only: {}", String::from_utf8_lossy(&npm.stderr));
+    let mut dev = Dev::start(&dir, "xtask-dev-ts");
+    dev.port = "3919";
+    dev.wait_for("\"ok\"", 600);
+    let image = docker(&["image", "inspect", "--format", "{{.Id}}", "xtask-dev-ts:dev"]);
+    let mut times = Vec::new();
+    for edit in 1..=10 {
+        std::fs::write(dir.join("node-app/src/mark.ts"), format!("export const mark: string = 'ts-edit-{edit}';\n"))
+            .unwrap();
+        times.push(dev.wait_for(&format!("ts-edit-{edit}\""), 120).as_secs_f64());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    times.sort_by(f64::total_cmp);
+    eprintln!("dev, TypeScript: ten edits, each seen after (sorted, s): {times:.2?}");
+    assert_eq!(docker(&["image", "inspect", "--format", "{{.Id}}", "xtask-dev-ts:dev"]), image, "the image changed");
+    assert_eq!(dev.output().matches("==> build stage 'dev'").count(), 1, "built again:\n{}", dev.output());
+    assert_eq!(dev.signal("INT"), Some(130));
+    assert_eq!(containers(&dev.label()), 0, "containers left after Ctrl-C");
+    eprintln!("dev, TypeScript, ten edits: {:.1} s", started.elapsed().as_secs_f64());
 }
