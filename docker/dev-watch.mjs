@@ -1,18 +1,24 @@
 // The first process of `cargo xtask dev`'s container (docker/compose.dev.yaml mounts this file and the service's
 // folder, both read-only). It keeps /app, the image's copy of the service, in step with the folder on the host
-// (mounted at XTASK_DEV_SOURCE) and runs the service again after every change:
-//   - on each change under the source folder, the files that differ are copied into /app, as the image's user (so
-//     they are that user's, as the image's files are), and the ones deleted are deleted; what .dockerignore keeps
-//     out of the image (secrets, node_modules, build output) stays out, and so do node_modules and .git;
-//   - then the service is stopped (SIGTERM; SIGKILL after 2 s) and started again;
+// (mounted at XTASK_DEV_SOURCE) and runs the service:
+//   - on each change under the source folder, the files that differ are copied into /app (written in place, as the
+//     image's user: they are that user's, as the image's files are), and the ones deleted are deleted; what
+//     .dockerignore keeps out of the image (secrets, node_modules, build output) stays out, and so do node_modules
+//     and .git;
+//   - then the service is stopped (SIGTERM; SIGKILL after 2 s) and started again, unless it watches for itself;
 //   - when package.json or the lockfile differ from the image's, it exits with status 3: `cargo xtask dev` then
 //     rebuilds the image and starts again.
-// XTASK_DEV_START (a file) runs `node FILE`, from a spare node process started ahead that has already loaded the
-// service's dependencies (require), so a restart costs only the service's own files; XTASK_DEV_INSPECT (host:port)
-// opens the inspector. XTASK_DEV_COMMAND runs a shell command instead (the service's dev script), restarted the same.
+// What runs:
+//   XTASK_DEV_START=FILE     `node FILE`, from a spare node process started ahead that has already loaded the
+//                            service's dependencies (require), so a restart costs only the service's own files; the
+//                            inspector on XTASK_DEV_INSPECT (host:port);
+//   XTASK_DEV_COMMAND=CMD    a shell command, the service's dev script: it watches for itself (tsc --watch,
+//                            node --watch, nodemon...), and is only started again if it ended; with
+//                            XTASK_DEV_RESTART=1, restarted on every change (`npm run build && node FILE`).
 //
-// Why not `node --watch`: node 20's watch mode follows files, and loses them when they are replaced (compose's
-// `sync` replaces every file it copies); this watches directories (inotify, through fs.watch).
+// Why not compose's `sync` with `node --watch`: the sync replaces every file it copies (a new inode), and node 20's
+// watch mode follows files and lost them after an edit or two. This watches directories (inotify, through fs.watch),
+// and writes files in place, so a watcher in the service's own dev script keeps them.
 import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, watch } from 'node:fs';
 import inspector from 'node:inspector';
@@ -181,6 +187,8 @@ function supervise() {
     }
     watchTree(source);
     if (!mirror() || !child) return;
+    const running = child.exitCode === null && child.signalCode === null;
+    if (env.XTASK_DEV_COMMAND && !env.XTASK_DEV_RESTART && running) return;
     console.error('xtask dev: files changed, restarting the service');
     await stop(child);
     run();

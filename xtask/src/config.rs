@@ -158,8 +158,8 @@ pub struct Dev {
     pub stage: String,
     /// The compose file of `dev`: the service, from that stage, beside what it needs (Redis).
     pub file: Utf8PathBuf,
-    /// The command `dev` runs, and runs again after each change; empty: `npm run dev` when package.json has that
-    /// script, else `node START` (after `npm run build`, when there is a build script).
+    /// The command `dev` runs instead of package.json's dev script; either watches for itself. Neither: `node START`
+    /// (after `npm run build`, when there is a build script), restarted after each change.
     pub command: String,
     /// The Node inspector's port on 127.0.0.1.
     #[serde(deserialize_with = "port")]

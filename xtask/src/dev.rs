@@ -29,8 +29,9 @@ pub fn dev(setup: &BuildSetup, options: &Options) -> Result<()> {
             ("XTASK_DEV_CONTEXT", project.context_path().to_string()),
             ("XTASK_DEV_PORT", port.to_string()),
             ("XTASK_DEV_INSPECT_PORT", dev.inspect_port.to_string()),
-            command(setup)?,
         ]
+        .into_iter()
+        .chain(command(setup)?)
         .map(|(key, value)| (key.to_string(), value)),
     );
     // The kit's build args but TEST_PACKAGES, the test stage's (Redis runs beside): one step less to run again when
@@ -60,18 +61,20 @@ pub fn dev(setup: &BuildSetup, options: &Options) -> Result<()> {
     }
 }
 
-/// What the container runs: `[dev] command`, else the dev script, else `node START` (XTASK_DEV_START, which
-/// dev-watch.mjs starts ahead of time), after `npm run build` when there is a build script.
-fn command(setup: &BuildSetup) -> Result<(&'static str, String)> {
+/// What the container runs: `[dev] command`, else the dev script (either watches for itself), else `node START`
+/// (XTASK_DEV_START: dev-watch.mjs starts it ahead of time), restarted on every change, after `npm run build` when
+/// there is a build script.
+fn command(setup: &BuildSetup) -> Result<Vec<(&'static str, String)>> {
     let (dev, package) = (&setup.project.config.dev, setup.package);
     let start = || package.start_file(&setup.project.config.service.start);
     Ok(if !dev.command.is_empty() {
-        ("XTASK_DEV_COMMAND", dev.command.clone())
+        vec![("XTASK_DEV_COMMAND", dev.command.clone())]
     } else if package.has_script("dev") {
-        ("XTASK_DEV_COMMAND", "npm run dev".to_string())
+        vec![("XTASK_DEV_COMMAND", "npm run dev".to_string())]
     } else if package.has_script("build") {
-        ("XTASK_DEV_COMMAND", format!("npm run build && exec node --inspect=0.0.0.0:9229 {}", shell_quote(&start()?)))
+        let command = format!("npm run build && exec node --inspect=0.0.0.0:9229 {}", shell_quote(&start()?));
+        vec![("XTASK_DEV_COMMAND", command), ("XTASK_DEV_RESTART", "1".to_string())]
     } else {
-        ("XTASK_DEV_START", start()?)
+        vec![("XTASK_DEV_START", start()?)]
     })
 }

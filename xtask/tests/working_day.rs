@@ -389,13 +389,15 @@ fn dev_rebuilds_when_package_json_adds_a_dependency_the_code_then_imports() {
     eprintln!("dev, a dependency added: {:.1} s", started.elapsed().as_secs_f64());
 }
 
-/// A TypeScript service (as in own_service.rs), compiled by `npm run build` (tsc) into dist/, listening on PORT.
+/// A TypeScript service (as in own_service.rs), compiled by `npm run build` (tsc) into dist/, listening on PORT, with
+/// a dev script that watches for itself: `tsc --watch` and `node --watch`.
 const TYPESCRIPT: &[(&str, &str)] = &[
     ("xtask.toml", "[image]\nname = \"xtask-dev-ts\"\n[service]\nport = 3919\n[dev]\ninspect_port = 9919\n"),
     (
         "node-app/package.json",
         r#"{ "name": "xtask-dev-ts", "version": "2.0.0", "type": "module", "main": "dist/server.js",
-  "scripts": { "build": "tsc", "start": "node dist/server.js", "test": "node --test dist/" },
+  "scripts": { "build": "tsc", "start": "node dist/server.js", "test": "node --test dist/",
+    "dev": "tsc --watch --preserveWatchOutput & until [ -f dist/server.js ]; do sleep 0.2; done; exec node --inspect=0.0.0.0:9229 --watch dist/server.js" },
   "devDependencies": { "typescript": "5.6.3", "@types/node": "20.17.6" } }"#,
     ),
     (
@@ -411,7 +413,7 @@ const TYPESCRIPT: &[(&str, &str)] = &[
 
 #[test]
 #[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
-fn dev_takes_ten_edits_of_a_typescript_service_rebuilt_by_its_build_script() {
+fn dev_takes_ten_edits_of_a_typescript_service_through_its_own_watching_dev_script() {
     let _engine = serial();
     let started = Instant::now();
     let dir = common::scratch(TYPESCRIPT);
