@@ -77,11 +77,13 @@ pub fn new_project(template_root: &Utf8Path, target: &Utf8Path, name: Option<&st
     let rename = template.rename(name);
     let contents = plan(&root, &tracked_files(&root)?, &rename)?;
     let files = &contents.files;
-    let mut message = format!("Start {name} from the {} template", rename.old);
-    if let Ok(commit) = query("git", &["-C", root.as_str(), "rev-parse", "HEAD"]) {
-        let origin = Origin { location: root.to_string(), commit, name: name.to_string() };
-        message.push_str(&format!("\n\n{}", origin.trailers()));
-    }
+    let subject = format!("Start {name} from the {} template", rename.old);
+    let origin = query("git", &["-C", root.as_str(), "rev-parse", "HEAD"]).map(|commit| Origin {
+        location: root.to_string(),
+        commit,
+        name: name.to_string(),
+    });
+    let message = origin.as_ref().map_or(subject.clone(), |origin| format!("{subject}\n\n{}", origin.trailers()));
 
     if dry_run {
         println!(
@@ -130,10 +132,11 @@ pub fn new_project(template_root: &Utf8Path, target: &Utf8Path, name: Option<&st
     let edited = files.iter().filter(|f| f.note.is_some()).count();
     println!(
         "created {target}: {} files from the {} template, {edited} of them edited for {name} {FIRST_VERSION}; \
-         first commit {} \"{message}\"",
+         first commit {} \"{subject}\"{}",
         files.len(),
         rename.old,
-        commit.sha
+        commit.sha,
+        if origin.is_ok() { ", which records the template's folder and commit for `cargo xtask update`" } else { "" }
     );
     println!("next: cd {} && cargo xtask doctor && cargo xtask ci", shell_quote(target.as_str()));
     Ok(())

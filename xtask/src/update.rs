@@ -39,6 +39,9 @@ pub struct Request {
 pub fn update(root: &Utf8Path, request: &Request, dry_run: bool) -> Result<()> {
     crate::process::require_program("git")?;
     let git = |args: &[&str]| query("git", &[&["-C", root.as_str()], args].concat());
+    if git(&["rev-parse", "--quiet", "--verify", "CHERRY_PICK_HEAD"]).is_ok() {
+        bail!("a cherry-pick (an update with conflicts?) is under way: `git cherry-pick --continue` or `--abort` it");
+    }
     if !git(&["status", "--porcelain", "--untracked-files=no"])?.is_empty() {
         bail!("the working tree has uncommitted changes; commit or stash them (see `git status`), then update");
     }
