@@ -120,6 +120,14 @@ pub fn new_project(template_root: &Utf8Path, target: &Utf8Path, name: Option<&st
     for note in notes(&contents, &rename) {
         eprintln!("xtask: {note}");
     }
+    let changed = query("git", &["-C", root.as_str(), "status", "--porcelain", "--untracked-files=no"]);
+    if let (Ok(origin), Ok(false)) = (&origin, changed.as_ref().map(String::is_empty)) {
+        eprintln!(
+            "xtask: the template's uncommitted changes were copied too; the copy records commit {}, so `update` \
+             counts them as the project's own",
+            &origin.commit[..7]
+        );
+    }
     if !commit.identity.is_empty() {
         let used: Vec<&str> = commit.identity.iter().filter(|o| *o != "-c").map(String::as_str).collect();
         eprintln!(
@@ -507,6 +515,15 @@ mod tests {
 
     fn rename<'a>() -> Rename<'a> {
         Rename { old: "old-svc", new: "new-svc", old_version: "1.2.3", service_dir: Utf8Path::new("node-app") }
+    }
+
+    #[test]
+    fn the_origin_is_read_back_from_a_commit_message() {
+        let origin = Origin { location: "/home/me/kit: v2".into(), commit: "3f2a".repeat(10), name: "shop".into() };
+        let message = format!("Update from the kit\n\nTemplate: old\n\n{}\n", origin.trailers());
+        assert_eq!(Origin::parse(&message), Some(origin.clone()), "the last trailers count");
+        assert_eq!(Origin::parse(&format!("Start\n\n{}", origin.trailers().replace("Template-renamed-to", "X"))), None);
+        assert_eq!(Origin::parse("Template-commit: abc"), None);
     }
 
     #[test]

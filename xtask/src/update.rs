@@ -47,9 +47,13 @@ pub fn update(root: &Utf8Path, request: &Request, dry_run: bool) -> Result<()> {
     }
     let recorded = recorded_origin(root, request)?;
     let location = request.from.clone().unwrap_or_else(|| recorded.location.clone());
-    if !location.contains(':') && !Utf8Path::new(&location).exists() {
-        bail!("the template's folder {location} is gone; give its new place (a folder or git URL) with --from");
-    }
+    let location = match Utf8Path::new(&location).canonicalize_utf8() {
+        Ok(folder) => folder.to_string(),
+        Err(_) if location.contains(':') => location, // a URL, or git's host:path
+        Err(_) => {
+            bail!("the template's folder {location} is gone; give its new place (a folder or git URL) with --from")
+        }
+    };
     let to_ref = request.to.as_deref().unwrap_or("HEAD");
     git(&["fetch", "--quiet", "--no-tags", &location, to_ref])
         .with_context(|| format!("cannot fetch {to_ref} from the template at {location}"))?;
@@ -100,6 +104,7 @@ pub fn update(root: &Utf8Path, request: &Request, dry_run: bool) -> Result<()> {
         return Ok(());
     }
 
+    changes.iter().for_each(|line| println!("{line}"));
     let identity = git_identity(root);
     let mut pick: Vec<&str> = vec!["-C", root.as_str()];
     pick.extend(identity.iter().map(String::as_str));
@@ -117,9 +122,9 @@ pub fn update(root: &Utf8Path, request: &Request, dry_run: bool) -> Result<()> {
             conflicts.lines().collect::<Vec<_>>().join(", ")
         );
     }
-    changes.iter().for_each(|line| println!("{line}"));
     let sha = git(&["rev-parse", "--short", "HEAD"])?;
-    println!("updated to the template's {to7} ({location}): {} files; committed {sha} (see `git show`)", changes.len());
+    let files = if changes.len() == 1 { "1 file" } else { &format!("{} files", changes.len()) };
+    println!("updated to the template's {to7} ({location}): {files}; committed {sha} (see `git show`)");
     Ok(())
 }
 

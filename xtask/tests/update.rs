@@ -292,12 +292,13 @@ fn the_updated_project_passes_its_own_tests_and_builds_its_test_stage() {
     commit(p, "A longer smoke timeout");
     template_b(&s);
     xtask(p, &["update"], &[]).assert_ok();
-    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("new-copy-target");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     for (args, env) in [(&["test", "--quiet"][..], None), (&["xtask", "test"][..], Some(("XTASK_FLAVOR", "debian")))] {
         let mut command = Command::new(&cargo);
-        command.args(args).current_dir(p).env("CARGO_TARGET_DIR", &target_dir).env_remove("XTASK_E2E");
-        for var in ["XTASK_FLAVOR", "XTASK_ENGINE", "DOCKER_CONTEXT", "GITHUB_ACTIONS"] {
+        command.args(args).current_dir(p).env_remove("XTASK_E2E");
+        // The project's own target/: a target dir shared through the environment would reach the
+        // cargo builds its tests run in scratch projects, which would overwrite its xtask binary.
+        for var in ["CARGO_TARGET_DIR", "XTASK_FLAVOR", "XTASK_ENGINE", "DOCKER_CONTEXT", "GITHUB_ACTIONS"] {
             command.env_remove(var);
         }
         command.envs(env);
