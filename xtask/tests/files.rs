@@ -26,7 +26,9 @@ fn a_package_json_with_a_byte_order_mark_is_read_as_npm_reads_it() {
     run.assert_ok();
     let run = xtask(&dir, &["inspect"], &[]);
     run.assert_ok();
-    assert!(run.stdout.starts_with("items-api 1.0.0 in node-app/"), "{}", run.stdout);
+    let json: serde_json::Value = serde_json::from_str(&package).unwrap();
+    let heading = format!("{} {} in node-app/", json["name"].as_str().unwrap(), json["version"].as_str().unwrap());
+    assert!(run.stdout.starts_with(&heading), "{heading:?} expected:\n{}", run.stdout);
 }
 
 #[test]
