@@ -143,13 +143,6 @@ pub const COMMANDS: &[CommandSpec] = &[
         positional: None,
     },
     CommandSpec {
-        name: "bench",
-        usage: "bench [--quick] [--json]",
-        summary: "Measure the kit and the images (build times, cache, sizes, requests per second) against budgets",
-        flags: &["--quick", "--json"],
-        positional: None,
-    },
-    CommandSpec {
         name: "new",
         usage: "new DIR [--name NAME]",
         summary: "Copy the template into a new project in DIR, renamed, with a fresh git repository",
@@ -179,7 +172,6 @@ const FLAG_HELP: &[(&str, &str)] = &[
     ),
     ("--push", "--push            Push every tag to the registry"),
     ("--force", "--force           Push even over a released version that holds another image"),
-    ("--quick", "--quick           A short run: fewer repetitions, the slowest figures left out"),
     ("--json", "--json            Print JSON instead of lines"),
     ("--volumes", "--volumes         Also delete the stack's named volumes (its data)"),
     ("--yes", "-y, --yes         Do not ask for confirmation"),
@@ -208,7 +200,6 @@ pub struct Cli {
     pub json: bool,
     pub push: bool,
     pub force: bool,
-    pub quick: bool,
     /// The one positional argument some commands take: `new DIR`, `logs SERVICE`.
     pub positional: Option<String>,
     pub name: Option<String>,
@@ -252,7 +243,6 @@ where
             Long("registry") => cli.registry = Some(string(parser.value()?, &flag)?),
             Long("json") => cli.json = true,
             Long("push") => cli.push = true,
-            Long("quick") => cli.quick = true,
             Long("force") => cli.force = true,
             Long("cache") => cli.cache = Some(string(parser.value()?, &flag)?),
             Long("name") => cli.name = Some(string(parser.value()?, &flag)?),

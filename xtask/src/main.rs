@@ -1,7 +1,6 @@
 //! `cargo xtask`: the container workflow of the Node service, over the docker (or podman) CLI.
 //! Each command turns xtask.toml + the Dockerfile + flags into a plan; `plan::execute` runs it.
 
-mod bench;
 mod build;
 mod ci;
 mod cli;
@@ -92,7 +91,6 @@ fn run(cli: &Cli) -> Result<()> {
     let plan = match cli.command.as_str() {
         "stages" => return stages::print_stages(&project, flavor),
         "inspect" => return inspect::inspect(&project, &project.package()?, flavor),
-        "bench" => return bench::bench(&project, &engine, flavor, cli.quick, cli.json),
         "new" => {
             let target = camino::Utf8Path::new(cli.positional.as_deref().unwrap_or_default());
             return new::new_project(&project.root, target, cli.name.as_deref(), cli.dry_run);
