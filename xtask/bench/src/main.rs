@@ -218,9 +218,13 @@ fn bench(args: &Args) -> Result<()> {
         let json = report::report_json(&machine, &bench.flavor, quick, only, &figures);
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
-        let run = if quick { "--quick" } else { "full run" };
-        let only = only.map(|keys| format!(", --only {}", keys.join(","))).unwrap_or_default();
-        println!("cargo xbench ({run}{only}, flavor {}), {}", bench.flavor, machine.describe());
+        let run = match (quick, only) {
+            (true, Some(keys)) => format!("--quick --only {}", keys.join(",")),
+            (false, Some(keys)) => format!("--only {}", keys.join(",")),
+            (true, None) => "--quick".to_string(),
+            (false, None) => "full run".to_string(),
+        };
+        println!("cargo xbench ({run}, flavor {}), {}", bench.flavor, machine.describe());
         println!("\n{}", report::report_table(&figures));
     }
     if let Some(sig) = interrupted {
