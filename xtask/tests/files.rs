@@ -71,3 +71,10 @@ fn a_role_naming_no_stage_says_it_came_from_xtask_toml_in_every_command() {
         run.assert_error("xtask.toml [stages] lint = \"lnit\": unknown stage 'lnit'");
     }
 }
+
+#[test]
+fn a_non_utf8_xtask_toml_names_its_line() {
+    let dir = scratch(&[("docker/Dockerfile", "FROM alpine AS lint\n")]);
+    std::fs::write(dir.join("xtask.toml"), b"[image]\nname = \"caf\xe9\"\n").unwrap();
+    xtask(&dir, &["stages"], &[]).assert_error("xtask.toml:2: not UTF-8 text; save the file as UTF-8");
+}
