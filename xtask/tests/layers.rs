@@ -8,7 +8,10 @@ const LAYERS: &[&[&str]] = &[
     &["process", "signals", "gha", "dockerfile", "expand", "tags", "engine"],
     &["config", "project"],
     &["checks", "plan", "build"],
-    &["cli", "stages", "inspect", "release", "run", "compose", "ci", "doctor", "new", "rename", "shell", "dev", "main"],
+    &[
+        "cli", "stages", "inspect", "release", "run", "compose", "ci", "doctor", "new", "rename", "update", "shell",
+        "dev", "main",
+    ],
 ];
 
 /// The crate's modules each file names: `use crate::x`, `use crate::{x, y}` and `crate::x::…` paths.
