@@ -42,6 +42,7 @@ if (env.XTASK_DEV_SPARE) {
     }
   }
   await new Promise((resolve) => process.once('message', resolve));
+  if (env.XTASK_DEV_TRACE) console.error(`xtask dev: trace loaded ${Date.now()}`);
   process.disconnect();
   if (env.XTASK_DEV_INSPECT) {
     const [host, port] = env.XTASK_DEV_INSPECT.split(':');
@@ -179,6 +180,9 @@ function supervise() {
     clearTimeout(killer);
   }
 
+  // XTASK_DEV_TRACE=1: when each step of a restart ended (xtask/bench/dev-loop.sh reads them).
+  const trace = (step) => env.XTASK_DEV_TRACE && console.error(`xtask dev: trace ${step} ${Date.now()}`);
+
   async function update() {
     if (manifests.some((name) => !read(join(source, name))?.equals(read(join(target, name)) ?? Buffer.alloc(0)))) {
       console.error('xtask dev: package.json or the lockfile changed: the image is rebuilt');
@@ -189,15 +193,22 @@ function supervise() {
     if (!mirror() || !child) return;
     const running = child.exitCode === null && child.signalCode === null;
     if (env.XTASK_DEV_COMMAND && !env.XTASK_DEV_RESTART && running) return;
+    trace('copied');
     console.error('xtask dev: files changed, restarting the service');
     await stop(child);
+    trace('stopped');
     run();
+    trace('started');
   }
 
   // A burst of events (an editor's save, a checkout) is one update, 30 ms after the last event.
   function changed() {
+    if (!timer) trace('seen');
     clearTimeout(timer);
-    timer = setTimeout(() => (queue = queue.then(update)), 30);
+    timer = setTimeout(() => {
+      timer = null;
+      queue = queue.then(update);
+    }, 30);
   }
 
   for (const signal of ['SIGTERM', 'SIGINT']) {

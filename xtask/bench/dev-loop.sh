@@ -7,12 +7,14 @@
 # status string of GET /healthz in node-app/src/app.js, and the time is taken from the write to the first /healthz
 # answer that shows the new string (polled every 20 ms with bash's /dev/tcp: no process started per poll):
 #   1. `cargo xtask dev` running: EDITS edits in a row, each PAUSE seconds (default 2: a look at the answer) after
-#      the previous one showed up; every one must show up (within 60 s), and the dev image must not change (no image
+#      the service answered or the previous edit showed up; every one must show up (within 60 s), and the dev image must not change (no image
 #      build);
 #   2. the rebuild-and-restart way, for the same edit: `cargo xtask release` (the release stage, tagged), then
 #      `cargo xtask run` (what `run` starts is the release tag), REBUILDS times.
 # Prints each time, the medians (min-max), their ratio and the load average, and judges the goals: a median under
-# 1 s, and at least 20 times faster than the rebuild. Exits non-zero only when it could not measure (an edit lost,
+# 1 s, and at least 20 times faster than the rebuild. With XTASK_DEV_TRACE=1, dev-watch.mjs logs when each step of a
+# restart ended, and the dev time is split into: the change seen and copied in, the old service stopped, the new one
+# running (the spare told to go, once it has loaded the dependencies), and the service's own start until it answers. Exits non-zero only when it could not measure (an edit lost,
 # the image rebuilt, a step failing). Removes its copy, containers, network, volume and images at the end.
 set -euo pipefail
 
@@ -92,19 +94,21 @@ cd "$copy"
 load_start=$(load)
 say "dev-loop: cargo xtask dev (load average $load_start)"
 # The service logs each request at info: 50 polls a second would be 100 log lines a second through compose.
-LOG_LEVEL=warn "$kit" dev >"$work/dev.log" 2>&1 &
+LOG_LEVEL=warn XTASK_DEV_TRACE=1 "$kit" dev >"$work/dev.log" 2>&1 &
 kit_pid=$!
 edited=$EPOCHREALTIME
 wait_for '"status"' 600 >/dev/null || { tail -20 "$work/dev.log" >&2; say "dev-loop: dev did not answer"; exit 1; }
 image=$(docker image inspect --format '{{.Id}}' "$name:dev")
 dev_times=()
+edits_at=()
 for i in $(seq "$edits"); do
+    nap "$pause"
     want=dev-$i-$RANDOM
     set_status "$want"
     t=$(wait_for "$want" 60) || { say "dev-loop: edit $i never showed up"; exit 1; }
     say "  dev edit $i: $t s"
     dev_times+=("$t")
-    nap "$pause"
+    edits_at+=("$edited $t")
 done
 if [[ $(docker image inspect --format '{{.Id}}' "$name:dev") != "$image" ]]; then
     say "dev-loop: the dev image changed during the edits"; exit 1
@@ -136,6 +140,29 @@ for i in $(seq "$rebuilds"); do
 done
 load_end=$(load)
 
+# Per edit: the first trace of each step after the save; each phase's median, in ms.
+phases=$(
+    {
+        printf 'edit %s\n' "${edits_at[@]}"
+        grep -ao 'trace [a-z]* [0-9]*' "$work/dev.log" | cut -d' ' -f2- || true
+    } | awk '
+        $1 == "edit" { n++; at[n] = $2 * 1000; shown[n] = at[n] + $3 * 1000; next }
+        { k[$1]++; t[$1, k[$1]] = $2 }
+        function after(step, from,   j) { for (j = 1; j <= k[step]; j++) if (t[step, j] >= from) return t[step, j]; return -1 }
+        function median(a, m,   i, j, x) {
+            for (i = 2; i <= m; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+            return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+        }
+        END {
+            for (i = 1; i <= n; i++) {
+                c = after("copied", at[i]); s = after("stopped", c); r = after("started", s); l = after("loaded", r)
+                if (c < 0 || s < 0 || r < 0 || l < 0) { print "no trace"; exit }
+                copy[i] = c - at[i]; stop[i] = s - c; go[i] = l - s; own[i] = shown[i] - l
+            }
+            printf "copied in %d ms, old service stopped %d ms, new one running %d ms (waiting for the spare to load), its own start until it answers %d ms",
+                median(copy, n), median(stop, n), median(go, n), median(own, n)
+        }'
+)
 read -r dev_median dev_min dev_max < <(printf '%s\n' "${dev_times[@]}" | stats)
 read -r rb_median rb_min rb_max < <(printf '%s\n' "${rebuild_times[@]}" | stats)
 ratio=$(awk -v a="$rb_median" -v b="$dev_median" 'BEGIN { printf "%.1f", a / b }')
@@ -143,6 +170,7 @@ verdict() { if awk "BEGIN { exit !($1) }"; then echo PASS; else echo FAIL; fi; }
 cat <<EOF
 dev-loop: $edits edits with \`cargo xtask dev\` ($pause s apart), $rebuilds with \`release\` + \`run\`; $(nproc) cores, load average $load_start at the start, $load_dev after dev, $load_end at the end
   dev, saved -> first response showing it   median ${dev_median} s (min ${dev_min}, max ${dev_max}); every edit showed up, no image build
+    medians of its steps                    $phases
   release + run, the same edit              median ${rb_median} s (min ${rb_min}, max ${rb_max})
   ratio                                     ${ratio}x
   goals: median under 1 s: $(verdict "$dev_median < 1"); at least 20x faster: $(verdict "$ratio >= 20")
