@@ -14,7 +14,8 @@
 # Prints each time, the medians (min-max), their ratio and the load average, and judges the goals: a median under
 # 1 s, and at least 20 times faster than the rebuild. With XTASK_DEV_TRACE=1, dev-watch.mjs logs when each step of a
 # restart ended, and the dev time is split into: the change seen and copied in, the old service stopped, the new one
-# running (the spare told to go, once it has loaded the dependencies), and the service's own start until it answers. Exits non-zero only when it could not measure (an edit lost,
+# running (the spare told to go, once it has loaded the dependencies), and the service's own start until it answers.
+# dev's log is left in ${TMPDIR:-/tmp}/xtask-dev-loop-dev.log. Exits non-zero only when it could not measure (an edit lost,
 # the image rebuilt, a step failing). Removes its copy, containers, network, volume and images at the end.
 set -euo pipefail
 
@@ -114,6 +115,7 @@ if [[ $(docker image inspect --format '{{.Id}}' "$name:dev") != "$image" ]]; the
     say "dev-loop: the dev image changed during the edits"; exit 1
 fi
 kill -INT "$kit_pid"; wait "$kit_pid" || true; kit_pid=
+cp "$work/dev.log" "${TMPDIR:-/tmp}/xtask-dev-loop-dev.log"
 load_dev=$(load)
 
 # `release`, tried once more if it fails: someone else pruning the engine's build cache meanwhile fails a build.
@@ -156,11 +158,12 @@ phases=$(
         END {
             for (i = 1; i <= n; i++) {
                 c = after("copied", at[i]); s = after("stopped", c); r = after("started", s); l = after("loaded", r)
-                if (c < 0 || s < 0 || r < 0 || l < 0) { print "no trace"; exit }
-                copy[i] = c - at[i]; stop[i] = s - c; go[i] = l - s; own[i] = shown[i] - l
+                if (c < 0 || s < 0 || r < 0 || l < 0 || l > shown[i]) { missing = missing " " i; continue }
+                m++; copy[m] = c - at[i]; stop[m] = s - c; go[m] = l - s; own[m] = shown[i] - l
             }
-            printf "copied in %d ms, old service stopped %d ms, new one running %d ms (waiting for the spare to load), its own start until it answers %d ms",
-                median(copy, n), median(stop, n), median(go, n), median(own, n)
+            if (m == 0) { print "no trace"; exit }
+            printf "copied in %d ms, old service stopped %d ms, new one running %d ms (waiting for the spare to load), its own start until it answers %d ms%s",
+                median(copy, m), median(stop, m), median(go, m), median(own, m), missing ? " (edits without a full trace:" missing ")" : ""
         }'
 )
 read -r dev_median dev_min dev_max < <(printf '%s\n' "${dev_times[@]}" | stats)
