@@ -142,6 +142,7 @@ function supervise() {
   }
 
   function run() {
+    trace('started');
     if (env.XTASK_DEV_START) {
       if (!spare?.connected) {
         stop(spare);
@@ -198,7 +199,6 @@ function supervise() {
     await stop(child);
     trace('stopped');
     run();
-    trace('started');
   }
 
   // A burst of events (an editor's save, a checkout) is one update, 30 ms after the last event.
