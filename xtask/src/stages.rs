@@ -51,6 +51,7 @@ pub fn print_stages(project: &Project, engine: &Engine) -> Result<()> {
             let own = roles.iter().find(|(_, s)| *s == name).map(|(role, _)| role.name());
             let role = match (own, needed.get(&stage.index)) {
                 (Some(role), _) => role.to_string(),
+                (None, _) if name == project.config.dev.stage => "dev (cargo xtask dev)".to_string(),
                 (None, Some(users)) => format!("needed by {}", users.join(", ")),
                 (None, None) if needed_by_other.contains_key(&stage.index) => {
                     format!("not used with flavor {}", flavor.as_str())
