@@ -46,6 +46,7 @@ pub fn dev(setup: &BuildSetup, options: &Options) -> Result<()> {
     let down = compose.args(["down", "--remove-orphans"]);
     plan.push(Step::cleanup(format!("remove the containers and network of {name}"), down));
     if !options.dry_run {
+        engine.server_version()?;
         let label = format!("label=com.docker.compose.project={name}");
         if !engine.query(&["ps", "--quiet", "--filter", &label])?.is_empty() {
             bail!("dev is already running for this project (compose project {name}); stop that one (Ctrl-C) first");
