@@ -21,7 +21,7 @@ pub fn ci(setup: &BuildSetup, options: &Options) -> Result<()> {
             "xtask: the service has no tests ([service] tests = false in xtask.toml); the test step is skipped"
         ),
     }
-    plan.steps.extend(release::release_plan(setup, &release, false, false)?.steps);
+    plan.steps.extend(release::release_plan(setup, &release, false, false, None)?.steps);
     let image = release.references.first().map(String::as_str).unwrap_or_default();
     plan.steps.extend(run::smoke_plan(project, engine, image)?.steps);
 

@@ -79,7 +79,13 @@ fn podman_refuses_docker_only_flags_and_maps_the_rest() {
     let run = dry_run(&["release"]);
     run.assert_ok();
     let lines: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with("cd ")).collect();
-    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    // Then the SBOM's steps, with podman's own create, cp, build and prune.
+    assert!(
+        lines[3..].iter().any(|l| l.starts_with("podman build ") && l.contains("--target sbom ")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(lines.last().map(|l| l.starts_with("# write ")), Some(true), "{}", run.stdout);
     assert!(lines[0].contains("--target build ") && lines[0].contains("--tag items-api:build "), "{}", lines[0]);
     assert!(lines[1].contains("--target release ") && lines[1].contains("--tag items-api:1.0.0 "), "{}", lines[1]);
     assert_eq!(lines[2], "podman image prune --force --filter label=xtask.image=items-api");

@@ -17,8 +17,8 @@ use common::{repo_root, scratch, xtask};
 /// 2026-12-01; https://github.com/actions/runner-images/blob/main/images/ubuntu/Ubuntu2404-Readme.md):
 /// Docker Client and Server 28.0.4, Docker-Buildx 0.28.0, Docker Compose v2 2.38.2, Podman 4.9.3,
 /// Git 2.51.0, Node.js 20.19.5 with Npm 10.8.2, Python 3.12.3 with Pip 24.0 and Pipx 1.7.1, Rust and
-/// Cargo 1.89.0, and the apt packages curl, jq, shellcheck, sudo, tar. Not there: hadolint
-/// (nor actionlint, zizmor, redis-server), which a job must install.
+/// Cargo 1.89.0, and the apt packages curl, jq, shellcheck, sudo, tar (and coreutils' rm and mkdir, as on
+/// every Ubuntu). Not there: hadolint and cosign (nor actionlint, zizmor, redis-server), which a job must install.
 const RUNNER_TOOLS: &[&str] = &[
     "bash",
     "sh",
@@ -43,6 +43,8 @@ const RUNNER_TOOLS: &[&str] = &[
     "jq",
     "shellcheck",
     "tar",
+    "rm",
+    "mkdir",
 ];
 
 /// The runner image's Rust (same list): the kit's `rust-version` must not be newer.
