@@ -135,7 +135,6 @@ pub fn public_key(project: &Project) -> Result<String> {
 /// Before anything is built: what signing needs is there. A key file needs COSIGN_PASSWORD (cosign would
 /// ask on a terminal the kit does not give it); no key means keyless, which needs GitHub Actions' OIDC token.
 pub fn check_signing(key: Option<&str>) -> Result<()> {
-    process::require_program("cosign")?;
     match key {
         None if std::env::var_os("ACTIONS_ID_TOKEN_REQUEST_URL").is_none() => bail!(
             "release --sign needs a key pair: set [sign] key in xtask.toml or COSIGN_KEY (`cosign generate-key-pair` \
@@ -147,7 +146,7 @@ pub fn check_signing(key: Option<&str>) -> Result<()> {
         Some(key) if !key.contains("://") && std::env::var_os("COSIGN_PASSWORD").is_none() => {
             bail!("set COSIGN_PASSWORD to the password of {key} (empty for a key without one)")
         }
-        _ => Ok(()),
+        _ => process::require_program("cosign"),
     }
 }
 
@@ -244,9 +243,13 @@ pub fn verify(engine: &Engine, reference: &str, key: &str) -> Result<()> {
     let pinned = pinned(engine, reference)?;
     let digest = pinned.rsplit_once('@').map_or("", |(_, digest)| digest);
     let commands = verify_commands(key, &pinned);
-    let moved = if reference.contains('@') { "" } else { " (was another image pushed under this tag?)" };
-    let signatures = cosign(&commands[0]).map_err(|e| {
-        anyhow!("{reference} points at {digest}, which has no signature that {key} verifies{moved}: {e}")
+    let by_tag = !reference.contains('@');
+    let signatures = cosign(&commands[0]).map_err(|e| match e.to_string().contains("no signatures found") {
+        true if by_tag => {
+            anyhow!("{reference} points at {digest}, which is not signed (was another image pushed under this tag?)")
+        }
+        true => anyhow!("{reference} is not signed"),
+        false => anyhow!("{reference} points at {digest}, which has no signature that {key} verifies: {e}"),
     })?;
     let attestations =
         cosign(&commands[1]).map_err(|e| anyhow!("{digest} has no CycloneDX attestation that {key} verifies: {e}"))?;
@@ -261,7 +264,7 @@ pub fn verify(engine: &Engine, reference: &str, key: &str) -> Result<()> {
     let sbom = &statement["predicate"];
     let count = serde_json::from_str::<Vec<Value>>(&signatures).map_or(0, |s| s.len());
     println!("verified {reference}");
-    println!("  digest     {digest}{}", if moved.is_empty() { "" } else { " (where the tag points now)" });
+    println!("  digest     {digest}{}", if by_tag { " (where the tag points now)" } else { "" });
     println!("  signature  {count} valid, checked against {key}");
     println!(
         "  sbom       signed CycloneDX {} attestation about that digest, {} components",
