@@ -65,7 +65,12 @@ struct Step {
 struct Job {
     name: String,
     steps: Vec<Step>,
+    /// The actions its steps use (`uses: owner/name@…`), each with its 1-based line.
+    uses: Vec<(usize, String)>,
 }
+
+/// Actions that install a program for the steps after them.
+const INSTALLED_BY: &[(&str, &str)] = &[("sigstore/cosign-installer", "cosign")];
 
 fn indent(line: &str) -> usize {
     line.len() - line.trim_start().len()
@@ -95,11 +100,14 @@ fn jobs(yaml: &str) -> Vec<Job> {
         }
         let job_indent = *job_indent.get_or_insert(indent(line));
         if indent(line) == job_indent {
-            jobs.push(Job { name: text.trim_end_matches(':').to_string(), steps: Vec::new() });
+            jobs.push(Job { name: text.trim_end_matches(':').to_string(), steps: Vec::new(), uses: Vec::new() });
             continue;
         }
         // `run:` as a step's key, on the `- ` line or under it.
         let key = text.strip_prefix("- ").unwrap_or(text);
+        if let (Some(action), Some(job)) = (key.strip_prefix("uses:"), jobs.last_mut()) {
+            job.uses.push((line_number, action.trim().split('@').next().unwrap_or("").to_string()));
+        }
         let Some(value) = key.strip_prefix("run:") else { continue };
         let key_column = indent(line) + (text.len() - key.len());
         let value = value.trim();
@@ -225,6 +233,9 @@ fn problems(yaml: &str) -> Vec<String> {
         let mut doctor = false;
         for step in &job.steps {
             let at = format!("job {}, line {}", job.name, step.line);
+            for (_, action) in job.uses.iter().filter(|(line, _)| *line < step.line) {
+                have.extend(INSTALLED_BY.iter().filter(|(a, _)| a == action).map(|(_, tool)| tool.to_string()));
+            }
             for command in commands(&step.run) {
                 let words = from_program(&command);
                 let Some(tool) = tool(words) else { continue };
