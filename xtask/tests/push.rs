@@ -178,8 +178,7 @@ fn signed_release_with_sbom_verifies_until_the_tag_moves() {
 
     let project = copy_template();
     edit(&project.join("xtask.toml"), "registry = \"\"", &format!("registry = \"{address}/team\""));
-    let text = std::fs::read_to_string(project.join("xtask.toml")).unwrap();
-    std::fs::write(project.join("xtask.toml"), format!("{text}\n[sign]\nkey = \"{}\"\n", key.display())).unwrap();
+    edit(&project.join("xtask.toml"), "\nkey = \"\"", &format!("\nkey = \"{}\"", key.display()));
     let config_dir = config.to_str().unwrap();
     let mut runs = Vec::new();
     let mut kit = |args: &[&str], extra: &[(&str, &str)]| {
