@@ -73,7 +73,12 @@ pub struct Step {
 
 impl Step {
     pub fn exec(title: impl Into<String>, command: Command) -> Step {
-        Step { title: title.into(), action: Action::Exec(command), always: false, hint: None }
+        Step::kit(title, Action::Exec(command))
+    }
+
+    /// A step the kit does itself (no program of its own), e.g. a check.
+    pub fn kit(title: impl Into<String>, action: Action) -> Step {
+        Step { title: title.into(), action, always: false, hint: None }
     }
 
     pub fn cleanup(title: impl Into<String>, command: Command) -> Step {

@@ -57,12 +57,8 @@ pub fn release_plan(
     plan.steps.extend(sbom_steps(setup, &first, &sbom_file)?);
     if push {
         for reference in release.version.iter().filter(|_| !force) {
-            plan.push(Step {
-                title: format!("check that {reference} is not released yet"),
-                action: Action::KeepReleased { engine: setup.engine.clone(), reference: reference.clone() },
-                always: false,
-                hint: None,
-            });
+            let check = Action::KeepReleased { engine: setup.engine.clone(), reference: reference.clone() };
+            plan.push(Step::kit(format!("check that {reference} is not released yet"), check));
         }
         for reference in &release.references {
             let push = setup.engine.command(["push", reference.as_str()]);
@@ -74,12 +70,8 @@ pub fn release_plan(
     }
     if let Some(key) = sign {
         let reference = release.version.clone().unwrap_or(first);
-        plan.push(Step {
-            title: format!("sign {reference} and attest its SBOM"),
-            action: Action::Sign { engine: setup.engine.clone(), reference, key, sbom: sbom_file },
-            always: false,
-            hint: None,
-        });
+        let title = format!("sign {reference} and attest its SBOM");
+        plan.push(Step::kit(title, Action::Sign { engine: setup.engine.clone(), reference, key, sbom: sbom_file }));
     }
     Ok(plan)
 }
@@ -98,7 +90,7 @@ fn sbom_steps(setup: &BuildSetup, image: &str, out: &Utf8Path) -> Result<Vec<Ste
         create = create.args(["--platform", platform]);
     }
     let mut steps = vec![
-        Step { title: format!("empty {work}"), action: Action::FreshDir(work.clone()), always: false, hint: None },
+        Step::kit(format!("empty {work}"), Action::FreshDir(work.clone())),
         Step::exec(format!("create a container of {image} to copy files from (never started)"), create.arg(image)),
     ];
     let db = sbom::package_db(project.flavor);
@@ -119,7 +111,7 @@ fn sbom_steps(setup: &BuildSetup, image: &str, out: &Utf8Path) -> Result<Vec<Ste
     steps.push(Step::exec("list the image's npm packages with CycloneDX's npm tool (stage 'sbom')", tool));
     steps.extend(setup.podman_prune());
     let write = Action::WriteSbom { work, flavor: project.flavor, image: image.to_string(), out: out.to_owned() };
-    steps.push(Step { title: format!("write the SBOM {out}"), action: write, always: false, hint: None });
+    steps.push(Step::kit(format!("write the SBOM {out}"), write));
     Ok(steps)
 }
 
@@ -137,14 +129,8 @@ pub fn verify_plan(project: &Project, engine: &Engine, image: Option<&str>, regi
     };
     tags::validate_reference(&reference)?;
     let key = sbom::public_key(project)?;
-    let mut plan = Plan::default();
-    plan.push(Step {
-        title: format!("verify {reference}"),
-        action: Action::Verify { engine: engine.clone(), reference, key },
-        always: false,
-        hint: None,
-    });
-    Ok(plan)
+    let title = format!("verify {reference}");
+    Ok(Plan { steps: vec![Step::kit(title, Action::Verify { engine: engine.clone(), reference, key })] })
 }
 
 /// `tags`: one reference per line, then one `label KEY=VALUE` per line; or JSON.

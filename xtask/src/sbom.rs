@@ -49,23 +49,16 @@ pub fn write(work: &Utf8Path, flavor: Flavor, image: &str, out: &Utf8Path) -> Re
     bom["metadata"]["component"] = json!({ "type": "container", "bom-ref": image, "name": name, "version": tag });
     std::fs::create_dir_all(out.parent().unwrap_or(work))?;
     std::fs::write(out, serde_json::to_string_pretty(&bom)? + "\n").with_context(|| format!("cannot write {out}"))?;
-    println!("sbom: {out} ({npm} npm packages, {} {} packages)", os.len().saturating_sub(1), purl_type(flavor));
+    println!("sbom: {out} ({npm} npm packages, {} {} packages)", os.len().saturating_sub(1), flavor.as_str());
     Ok(())
-}
-
-fn purl_type(flavor: Flavor) -> &'static str {
-    match flavor {
-        Flavor::Debian => "deb",
-        Flavor::Alpine => "apk",
-    }
 }
 
 /// The installed packages of a dpkg status file or an apk database (stanzas of `Key: value` or `K:value`
 /// lines), the OS itself first, with package URLs: `pkg:deb/debian/libc6@2.41-12?arch=amd64&distro=debian-13`.
 fn os_components(db: &str, flavor: Flavor) -> Vec<Value> {
-    let [name, version, arch, license, release] = match flavor {
-        Flavor::Debian => ["Package", "Version", "Architecture", "", "base-files"],
-        Flavor::Alpine => ["P", "V", "A", "L", "alpine-release"],
+    let [kind, name, version, arch, license, release] = match flavor {
+        Flavor::Debian => ["deb", "Package", "Version", "Architecture", "", "base-files"],
+        Flavor::Alpine => ["apk", "P", "V", "A", "L", "alpine-release"],
     };
     let packages: Vec<BTreeMap<&str, &str>> = db
         .split("\n\n")
@@ -83,8 +76,7 @@ fn os_components(db: &str, flavor: Flavor) -> Vec<Value> {
     let system = json!({ "type": "operating-system", "bom-ref": format!("os:{os}-{distro}"), "name": os, "version": os_version });
     let library = |p: &BTreeMap<&str, &str>| {
         let purl = format!(
-            "pkg:{}/{os}/{}@{}?arch={}&distro={os}-{distro}",
-            purl_type(flavor),
+            "pkg:{kind}/{os}/{}@{}?arch={}&distro={os}-{distro}",
             encode(p[name]),
             encode(p.get(version).unwrap_or(&"")),
             encode(p.get(arch).unwrap_or(&""))
@@ -109,27 +101,27 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
-/// The key `release --sign` signs with: COSIGN_KEY, else `[sign] key`; a file is named from the project
-/// root. None: keyless.
+/// The key the environment variable `env` names, else xtask.toml's `configured`; a file is named from the
+/// project root, a URI (`env://VAR`, a KMS) as it is.
+fn key(project: &Project, env: &str, configured: &str) -> Option<String> {
+    let key = std::env::var(env).ok().filter(|k| !k.is_empty()).unwrap_or_else(|| configured.to_string());
+    (!key.is_empty()).then(|| if key.contains("://") { key } else { project.root.join(key).to_string() })
+}
+
+/// The key `release --sign` signs with: COSIGN_KEY, else `[sign] key`. None: keyless.
 pub fn signing_key(project: &Project) -> Option<String> {
-    let key = std::env::var("COSIGN_KEY").ok().filter(|k| !k.is_empty()).or(Some(project.config.sign.key.clone()));
-    key.filter(|k| !k.is_empty()).map(|k| if k.contains("://") { k } else { project.root.join(k).to_string() })
+    key(project, "COSIGN_KEY", &project.config.sign.key)
 }
 
 /// The key `verify` checks against: COSIGN_PUBLIC_KEY, else `[sign] public_key`, else the signing key's
 /// `.pub` file (as `cosign generate-key-pair` writes them).
 pub fn public_key(project: &Project) -> Result<String> {
-    let configured = std::env::var("COSIGN_PUBLIC_KEY").ok().filter(|k| !k.is_empty());
-    let configured = configured.or(Some(project.config.sign.public_key.clone()).filter(|k| !k.is_empty()));
-    let derived = || signing_key(project).and_then(|k| k.strip_suffix(".key").map(|stem| format!("{stem}.pub")));
-    match configured {
-        Some(key) if key.contains("://") => Ok(key),
-        Some(key) => Ok(project.root.join(key).to_string()),
-        None => derived().context(
+    key(project, "COSIGN_PUBLIC_KEY", &project.config.sign.public_key)
+        .or_else(|| signing_key(project)?.strip_suffix(".key").map(|stem| format!("{stem}.pub")))
+        .context(
             "verify needs the public key: set [sign] public_key in xtask.toml or COSIGN_PUBLIC_KEY \
              (a keyless signature from GitHub Actions is checked with `cosign verify --certificate-identity-regexp`)",
-        ),
-    }
+        )
 }
 
 /// Before anything is built: what signing needs is there. A key file needs COSIGN_PASSWORD (cosign would
