@@ -115,7 +115,8 @@ fn release_tags_the_package_version() {
 #[test]
 fn flavor_suffix_and_annotations() {
     let dir = copy_template();
-    edit(&dir.join("xtask.toml"), "registry = \"\"", "registry = \"ghcr.io/acme\"\nflavor_suffix = true");
+    edit(&dir.join("xtask.toml"), "registry = \"\"", "registry = \"ghcr.io/acme\"");
+    edit(&dir.join("xtask.toml"), "flavor_suffix = false", "flavor_suffix = true");
     for flavor in ["debian", "alpine"] {
         let run = xtask(&dir, &["tags"], &[("XTASK_FLAVOR", flavor)]);
         let tags = tag_lines(&run);
