@@ -100,15 +100,24 @@ fn sbom_steps(setup: &BuildSetup, image: &str, out: &Utf8Path) -> Result<Vec<Ste
     }
     steps.push(Step::cleanup(format!("remove container {container}"), engine.command(["rm", "--force", &container])));
     let args = setup.common_args();
-    let mut tool = setup.command(sbom::STAGE, &args, &[]);
-    // One platform: the tool reads files, whatever platform they were built for.
-    if let Some(at) = tool.args.iter().position(|a| a == "--platform") {
-        tool.args.drain(at..at + 2);
+    // The tool's stages with the copy as their build context `scan`, on one platform: the tool reads files,
+    // whatever platform they were built for.
+    let tool = |stage: &str, tags: &[String], extra: Vec<String>| {
+        let mut command = setup.command(stage, &args, tags);
+        if let Some(at) = command.args.iter().position(|a| a == "--platform") {
+            command.args.drain(at..at + 2);
+        }
+        let context = command.args.pop().unwrap_or_default();
+        command.args(["--build-context".to_string(), format!("scan={work}")]).args(extra).arg(context)
+    };
+    if engine.kind == Kind::Podman {
+        // podman keeps a stage's layers (the tool's install) only while a tagged image is built on them.
+        let tag = format!("{}:{}", project.image(), sbom::TOOL_STAGE);
+        steps.push(Step::exec(format!("build stage '{}'", sbom::TOOL_STAGE), tool(sbom::TOOL_STAGE, &[tag], vec![])));
     }
-    let context = tool.args.pop().unwrap_or_default();
-    let output = format!("type=local,dest={}", work.join("npm"));
-    tool = tool.args(["--build-context".to_string(), format!("scan={work}"), "--output".to_string(), output, context]);
-    steps.push(Step::exec("list the image's npm packages with CycloneDX's npm tool (stage 'sbom')", tool));
+    let output = vec!["--output".to_string(), format!("type=local,dest={}", work.join("npm"))];
+    let title = format!("list the image's npm packages with CycloneDX's npm tool (stage '{}')", sbom::STAGE);
+    steps.push(Step::exec(title, tool(sbom::STAGE, &[], output)));
     steps.extend(setup.podman_prune());
     let write = Action::WriteSbom { work, flavor: project.flavor, image: image.to_string(), out: out.to_owned() };
     steps.push(Step::kit(format!("write the SBOM {out}"), write));

@@ -19,8 +19,9 @@ use crate::project::Project;
 /// Under the project root: the SBOMs, and `work/`, what they are made from.
 pub const DIR: &str = "target/sbom";
 
-/// The Dockerfile's stage that runs CycloneDX's npm tool; only its output is in it.
+/// The Dockerfile's stage that holds only the output of CycloneDX's npm tool, and the one that runs it.
 pub const STAGE: &str = "sbom";
+pub const TOOL_STAGE: &str = "sbom-tool";
 
 /// The image's package database, for each flavor.
 pub fn package_db(flavor: Flavor) -> &'static str {
