@@ -127,7 +127,7 @@ fn run(global: &Global, task: Task) -> Result<()> {
             let setup = checked(flags)?;
             let key = sign.then(|| sbom::signing_key(&project));
             if let (Some(key), false) = (&key, global.dry_run) {
-                sbom::check_signing(key.as_deref())?;
+                sbom::check_signing(&engine, key.as_deref())?;
             }
             release::release_plan(&setup, &project.release(registry.as_deref())?, push, force, key)?
         }

@@ -127,7 +127,10 @@ pub fn public_key(project: &Project) -> Result<String> {
 
 /// Before anything is built: what signing needs is there. A key file needs COSIGN_PASSWORD (cosign would
 /// ask on a terminal the kit does not give it); no key means keyless, which needs GitHub Actions' OIDC token.
-pub fn check_signing(key: Option<&str>) -> Result<()> {
+pub fn check_signing(engine: &Engine, key: Option<&str>) -> Result<()> {
+    if engine.kind == Kind::Podman {
+        bail!("release --sign reads the pushed digest with `docker buildx imagetools`, which podman lacks: use --engine docker");
+    }
     match key {
         None if std::env::var_os("ACTIONS_ID_TOKEN_REQUEST_URL").is_none() => bail!(
             "release --sign needs a key pair: set [sign] key in xtask.toml or COSIGN_KEY (`cosign generate-key-pair` \

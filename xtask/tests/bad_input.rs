@@ -64,6 +64,7 @@ const CASES: &[Case] = &[
     case(&["release", "--sign"], "--sign signs the digest --push pushes: add --push"),
     case(&["release", "--push", "--sign"], "release --sign needs a key pair"),
     with_env(&["release", "--push", "--sign"], &[("COSIGN_KEY", "/nonexistent/cosign.key")], "/nonexistent/cosign.key does not exist"),
+    case(&["--engine", "podman", "release", "--push", "--sign", "--force"], "podman lacks: use --engine docker"),
     case(&["verify", "--dry-run"], "verify checks an image in a registry"),
     case(&["verify", "127.0.0.1:5000/a:1", "--dry-run"], "verify needs the public key"),
     with_env(&["verify", "Bad Ref", "--dry-run"], &[("COSIGN_PUBLIC_KEY", "k.pub")], "invalid image name 'Bad Ref'"),
