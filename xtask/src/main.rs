@@ -7,7 +7,8 @@
 //!   stage graph, package.json and lockfile, git and the release tags);
 //! - plans and the one executor, which knows no command: `plan`, `checks`, `build`, and `sbom` (the SBOM,
 //!   cosign's signatures and their check, run by the executor);
-//! - one module per command (`stages`, `inspect`, `release`, `run`, `compose`, `ci`, `doctor`, `new`),
+//! - one module per command (`stages`, `inspect`, `release`, `run`, `compose`, `ci`, `doctor`, `new`,
+//!   `update`, `verify` in `release`),
 //!   the command line (`cli`) and the dispatch below.
 
 mod build;
@@ -33,6 +34,7 @@ mod sbom;
 mod signals;
 mod stages;
 mod tags;
+mod update;
 
 use std::process::ExitCode;
 
@@ -108,6 +110,9 @@ fn run(global: &Global, task: Task) -> Result<()> {
         Task::Stages => return stages::print_stages(&project, &engine),
         Task::Inspect => return inspect::inspect(&project),
         Task::New { dir, name } => return new::new_project(&project.root, &dir, name.as_deref(), global.dry_run),
+        Task::Update { to, from, base } => {
+            return update::update(&project.root, &update::Request { to, from, base }, global.dry_run)
+        }
         Task::Tags { json, registry } => {
             release::print_tags(&project.release(registry.as_deref())?, json);
             return Ok(());
