@@ -291,13 +291,19 @@ impl<'a> BuildSetup<'a> {
             ));
         }
         steps.push(main);
-        steps.push(Step::exec(
-            "remove the dangling images of earlier podman builds",
-            self.engine
-                .command(["image", "prune", "--force", "--filter"])
-                .arg(format!("label={}", self.podman_label())),
-        ));
+        steps.extend(self.podman_prune());
         Ok(steps)
+    }
+
+    /// podman: the step that removes the kit's dangling images (what earlier builds left behind).
+    pub fn podman_prune(&self) -> Option<Step> {
+        (self.engine.kind == Kind::Podman).then(|| {
+            let prune = self.engine.command(["image", "prune", "--force", "--filter"]);
+            Step::exec(
+                "remove the dangling images of earlier podman builds",
+                prune.arg(format!("label={}", self.podman_label())),
+            )
+        })
     }
 
     /// Named stages `stage` needs that no needed stage is built FROM: only COPY --from reaches them.

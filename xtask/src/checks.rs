@@ -121,14 +121,7 @@ pub fn keep_released(engine: &Engine, reference: &str) -> Result<()> {
     if engine.kind == Kind::Podman {
         bail!("podman cannot read a registry's digest for {reference} here (no `buildx imagetools`); push with --force, or release with --engine docker");
     }
-    let remote = match engine.query(&["buildx", "imagetools", "inspect", "--format", "{{json .Manifest}}", reference]) {
-        Ok(json) => serde_json::from_str::<serde_json::Value>(&json)
-            .ok()
-            .and_then(|m| m.get("digest").and_then(|d| d.as_str()).map(str::to_string))
-            .with_context(|| format!("cannot read the digest of {reference} from the registry"))?,
-        Err(err) if is_not_found(&err.to_string()) => return Ok(()),
-        Err(err) => return Err(err.context(format!("cannot ask the registry about {reference}"))),
-    };
+    let Some(remote) = remote_digest(engine, reference)? else { return Ok(()) };
     let local =
         engine.query(&["image", "inspect", "--format", "{{.Id}} {{range .RepoDigests}}{{.}} {{end}}", reference])?;
     if local.split_whitespace().any(|id| id == remote || id.ends_with(&format!("@{remote}"))) {
@@ -138,6 +131,19 @@ pub fn keep_released(engine: &Engine, reference: &str) -> Result<()> {
     bail!(
         "{reference} is already in the registry with digest {remote}, and this build differs; a released version is never overwritten: bump the version in package.json, or pass --force"
     )
+}
+
+/// The digest `reference` has in its registry (an image index's own, for a multi-platform image); None when
+/// the registry does not have it.
+pub fn remote_digest(engine: &Engine, reference: &str) -> Result<Option<String>> {
+    match engine.query(&["buildx", "imagetools", "inspect", "--format", "{{json .Manifest}}", reference]) {
+        Ok(json) => serde_json::from_str::<serde_json::Value>(&json)
+            .ok()
+            .and_then(|m| m.get("digest").and_then(|d| d.as_str()).map(|d| Some(d.to_string())))
+            .with_context(|| format!("cannot read the digest of {reference} from the registry")),
+        Err(err) if is_not_found(&err.to_string()) => Ok(None),
+        Err(err) => Err(err.context(format!("cannot ask the registry about {reference}"))),
+    }
 }
 
 fn is_not_found(message: &str) -> bool {

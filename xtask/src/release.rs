@@ -1,14 +1,15 @@
-//! `release` and `tags`: the release stage built once, tagged from package.json's version and git
-//! (semver, sha, branch or pull request; see `Project::release`), labelled with OCI labels, and
-//! optionally pushed.
+//! `release`, `tags` and `verify`: the release stage built once, tagged from package.json's version and
+//! git (semver, sha, branch or pull request; see `Project::release`), labelled and annotated with OCI
+//! labels, its SBOM written, optionally pushed and signed; `verify` checks a signed image (see `sbom`).
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
+use camino::Utf8Path;
 
 use crate::build::BuildSetup;
-use crate::engine::Kind;
+use crate::engine::{Engine, Kind};
 use crate::plan::{Action, Plan, Step};
-use crate::project::{Release, Role};
-use crate::tags;
+use crate::project::{Project, Release, Role};
+use crate::{sbom, tags};
 
 /// The OCI labels as the Dockerfile's build args (`org.opencontainers.image.version` → `OCI_VERSION`).
 fn label_args(release: &Release) -> impl Iterator<Item = (String, String)> + '_ {
@@ -18,10 +19,17 @@ fn label_args(release: &Release) -> impl Iterator<Item = (String, String)> + '_ 
     })
 }
 
-/// `release`: one build of the release stage with every tag; tags are applied only if it succeeds.
-/// With `push`, every reference is pushed; the exact version tag first passes `keep_released`
-/// unless `force`.
-pub fn release_plan(setup: &BuildSetup, release: &Release, push: bool, force: bool) -> Result<Plan> {
+/// `release`: one build of the release stage with every tag; tags are applied only if it succeeds. Then
+/// the SBOM of the built image. With `push`, every reference is pushed, the exact version tag first passing
+/// `keep_released` unless `force`; with `sign` (`Some(key)`, None inside for keyless), cosign signs the
+/// pushed digest and attests the SBOM.
+pub fn release_plan(
+    setup: &BuildSetup,
+    release: &Release,
+    push: bool,
+    force: bool,
+    sign: Option<Option<String>>,
+) -> Result<Plan> {
     let stage = setup.project.role_stage(Role::Release)?;
     let mut args = setup.release_args()?;
     args.extend(label_args(release));
@@ -31,21 +39,26 @@ pub fn release_plan(setup: &BuildSetup, release: &Release, push: bool, force: bo
         // No provenance attestation: it records the build time, so every build of one commit would get
         // a new digest, and a retried push could not be told from an overwrite.
         let context = build.args.pop().unwrap_or_default();
-        build.args.extend(["--provenance=false".to_string(), context]);
+        build.args.push("--provenance=false".to_string());
+        // The labels as annotations too: registries show an index's (a multi-platform image's) description
+        // from its annotations. buildx refuses index annotations on a single-platform image.
+        let index = setup.flags.platform.as_deref().is_some_and(|p| p.contains(','));
+        for (key, value) in &release.labels {
+            for level in ["manifest", "index"].iter().take(if index { 2 } else { 1 }) {
+                build.args.extend(["--annotation".to_string(), format!("{level}:{key}={value}")]);
+            }
+        }
+        build.args.push(context);
     }
     let first = release.references.first().cloned().unwrap_or_default();
     let mut plan = Plan::default();
     plan.steps.extend(setup.build_steps(&stage, &args, Step::exec(format!("build release image {first}"), build))?);
+    let sbom_file = sbom::file_for(setup.project, &first);
+    plan.steps.extend(sbom_steps(setup, &first, &sbom_file)?);
     if push {
-        // The exact version tag as `image_tags` writes it (`+` is not allowed in a tag).
-        let version = format!(":{}", setup.package.version.replace('+', "-"));
-        for reference in release.references.iter().filter(|r| r.ends_with(&version) && !force) {
-            plan.push(Step {
-                title: format!("check that {reference} is not released yet"),
-                action: Action::KeepReleased { engine: setup.engine.clone(), reference: reference.clone() },
-                always: false,
-                hint: None,
-            });
+        for reference in release.version.iter().filter(|_| !force) {
+            let check = Action::KeepReleased { engine: setup.engine.clone(), reference: reference.clone() };
+            plan.push(Step::kit(format!("check that {reference} is not released yet"), check));
         }
         for reference in &release.references {
             let push = setup.engine.command(["push", reference.as_str()]);
@@ -55,7 +68,78 @@ pub fn release_plan(setup: &BuildSetup, release: &Release, push: bool, force: bo
             );
         }
     }
+    if let Some(key) = sign {
+        let reference = release.version.clone().unwrap_or(first);
+        let title = format!("sign {reference} and attest its SBOM");
+        plan.push(Step::kit(title, Action::Sign { engine: setup.engine.clone(), reference, key, sbom: sbom_file }));
+    }
     Ok(plan)
+}
+
+/// The SBOM of the image just built, `image`, into `out`: package.json, node_modules and the package
+/// database copied out of a container that never starts, CycloneDX's npm tool run on them (the Dockerfile's
+/// `sbom` stage, the copy as its build context `scan`), then both merged. The image is only read: its
+/// digest stays. A multi-platform image's SBOM is its first platform's.
+fn sbom_steps(setup: &BuildSetup, image: &str, out: &Utf8Path) -> Result<Vec<Step>> {
+    let (project, engine) = (setup.project, setup.engine);
+    let work = project.root.join(sbom::DIR).join("work");
+    let container =
+        format!("{}-sbom-{}", project.config.image.name.rsplit('/').next().unwrap_or("app"), std::process::id());
+    let mut create = engine.command(["create", "--name", container.as_str()]);
+    if let Some(platform) = setup.flags.platform.as_deref().and_then(|p| p.split(',').next()) {
+        create = create.args(["--platform", platform]);
+    }
+    let mut steps = vec![
+        Step::kit(format!("empty {work}"), Action::FreshDir(work.clone())),
+        Step::exec(format!("create a container of {image} to copy files from (never started)"), create.arg(image)),
+    ];
+    let db = sbom::package_db(project.flavor);
+    for (from, to) in [("/app/package.json", "package.json"), ("/app/node_modules", "node_modules"), (db, "packages")] {
+        let copy = engine.command(["cp".to_string(), format!("{container}:{from}"), work.join(to).to_string()]);
+        steps.push(Step::exec(format!("copy {from} out of the image"), copy));
+    }
+    steps.push(Step::cleanup(format!("remove container {container}"), engine.command(["rm", "--force", &container])));
+    let args = setup.common_args();
+    // The tool's stages with the copy as their build context `scan`, on one platform: the tool reads files,
+    // whatever platform they were built for.
+    let tool = |stage: &str, tags: &[String], extra: Vec<String>| {
+        let mut command = setup.command(stage, &args, tags);
+        if let Some(at) = command.args.iter().position(|a| a == "--platform") {
+            command.args.drain(at..at + 2);
+        }
+        let context = command.args.pop().unwrap_or_default();
+        command.args(["--build-context".to_string(), format!("scan={work}")]).args(extra).arg(context)
+    };
+    if engine.kind == Kind::Podman {
+        // podman keeps a stage's layers (the tool's install) only while a tagged image is built on them.
+        let tag = format!("{}:{}", project.image(), sbom::TOOL_STAGE);
+        steps.push(Step::exec(format!("build stage '{}'", sbom::TOOL_STAGE), tool(sbom::TOOL_STAGE, &[tag], vec![])));
+    }
+    let output = vec!["--output".to_string(), format!("type=local,dest={}", work.join("npm"))];
+    let title = format!("list the image's npm packages with CycloneDX's npm tool (stage '{}')", sbom::STAGE);
+    steps.push(Step::exec(title, tool(sbom::STAGE, &[], output)));
+    steps.extend(setup.podman_prune());
+    let write = Action::WriteSbom { work, flavor: project.flavor, image: image.to_string(), out: out.to_owned() };
+    steps.push(Step::kit(format!("write the SBOM {out}"), write));
+    Ok(steps)
+}
+
+/// `verify [IMAGE]`: the image's signature, SBOM attestation and tag (see `sbom::verify`). Default: the
+/// release's exact version tag.
+pub fn verify_plan(project: &Project, engine: &Engine, image: Option<&str>, registry: Option<&str>) -> Result<Plan> {
+    let reference = match image {
+        Some(image) => image.to_string(),
+        None if project.config.image.registry.is_empty() && registry.is_none() => bail!(
+            "verify checks an image in a registry: name it (`cargo xtask verify REGISTRY/NAME:TAG`), or set [image] registry in xtask.toml"
+        ),
+        None => project.release(registry)?.version.context(
+            "this build has no version tag (a pull request build): name the image, `cargo xtask verify IMAGE`",
+        )?,
+    };
+    tags::validate_reference(&reference)?;
+    let key = sbom::public_key(project)?;
+    let title = format!("verify {reference}");
+    Ok(Plan { steps: vec![Step::kit(title, Action::Verify { engine: engine.clone(), reference, key })] })
 }
 
 /// `tags`: one reference per line, then one `label KEY=VALUE` per line; or JSON.

@@ -9,6 +9,7 @@ use crate::config::Flavor;
 use crate::engine::Engine;
 use crate::plan::{Plan, Step};
 use crate::project::{Project, Role};
+use crate::sbom;
 
 /// Each role's stage, checked against the Dockerfile.
 fn roles(project: &Project) -> Result<Vec<(Role, String)>> {
@@ -42,6 +43,7 @@ pub fn print_stages(project: &Project, engine: &Engine) -> Result<()> {
     let mut other_args = args.clone();
     other_args.insert("FLAVOR".to_string(), other.as_str().to_string());
     let needed_by_other = needed_by(project, &roles, &other_args).unwrap_or_default();
+    let sbom_tool = dockerfile.dependencies(sbom::STAGE, &args).unwrap_or_default();
     let rows: Vec<[String; 3]> = dockerfile
         .stages
         .iter()
@@ -56,6 +58,7 @@ pub fn print_stages(project: &Project, engine: &Engine) -> Result<()> {
                 (None, None) if needed_by_other.contains_key(&stage.index) => {
                     format!("not used with flavor {}", flavor.as_str())
                 }
+                (None, None) if sbom_tool.contains(&stage.index) => "the release's SBOM (npm packages)".to_string(),
                 (None, None) => "not used".to_string(),
             };
             Ok([name, base, role])

@@ -60,6 +60,15 @@ const CASES: &[Case] = &[
     case(&["--flavor", "arch", "build", "--dry-run"], "unknown flavor 'arch'"),
     case(&["tags", "--registry", "Bad Host!"], "registry"),
     case(&["down", "--volumes"], "pass --yes to confirm"),
+    // signing and verify
+    case(&["release", "--sign"], "--sign signs the digest --push pushes: add --push"),
+    case(&["release", "--push", "--sign"], "release --sign needs a key pair"),
+    with_env(&["release", "--push", "--sign"], &[("COSIGN_KEY", "/nonexistent/cosign.key")], "/nonexistent/cosign.key does not exist"),
+    case(&["--engine", "podman", "release", "--push", "--sign", "--force"], "podman lacks: use --engine docker"),
+    case(&["verify", "--dry-run"], "verify checks an image in a registry"),
+    case(&["verify", "127.0.0.1:5000/a:1", "--dry-run"], "verify needs the public key"),
+    with_env(&["verify", "Bad Ref", "--dry-run"], &[("COSIGN_PUBLIC_KEY", "k.pub")], "invalid image name 'Bad Ref'"),
+    with_files(&["stages"], &[("xtask.toml", "[sign]\nkye = \"cosign.key\"\n")], "xtask.toml:2: unknown field `kye`"),
     // xtask.toml
     with_files(&["stages"], &[("xtask.toml", "[image\nname = 1\n")], "xtask.toml:1"),
     with_files(&["stages"], &[("xtask.toml", "[image]\nnmae = \"x\"\n")], "xtask.toml:2: unknown field `nmae`"),

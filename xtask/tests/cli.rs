@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{repo_root, scratch, xtask, Run};
+use common::{copy_template, edit, repo_root, scratch, xtask, Run};
 
 fn line_with<'a>(run: &'a Run, needle: &str) -> &'a str {
     run.stdout
@@ -107,6 +107,52 @@ fn release_tags_the_package_version() {
     let line = line_with(&run, "buildx build");
     assert!(line.contains("--target release"), "{line}");
     assert!(line.contains("--tag items-api:1.0.0"), "{line}");
+}
+
+/// `[image] flavor_suffix`: every tag ends in the flavor, so both flavors of one version can be published
+/// side by side, and the released-version check looks at the suffixed tag. The labels are manifest
+/// annotations too, and index annotations when the image is an index (buildx refuses them otherwise).
+#[test]
+fn flavor_suffix_and_annotations() {
+    let dir = copy_template();
+    edit(&dir.join("xtask.toml"), "registry = \"\"", "registry = \"ghcr.io/acme\"");
+    edit(&dir.join("xtask.toml"), "flavor_suffix = false", "flavor_suffix = true");
+    for flavor in ["debian", "alpine"] {
+        let run = xtask(&dir, &["tags"], &[("XTASK_FLAVOR", flavor)]);
+        let tags = tag_lines(&run);
+        assert_eq!(tags[0], format!("ghcr.io/acme/items-api:1.0.0-{flavor}"), "{tags:?}");
+        assert!(tags.iter().all(|t| t.ends_with(&format!("-{flavor}"))), "{tags:?}");
+        assert!(tags.contains(&format!("ghcr.io/acme/items-api:latest-{flavor}").as_str()), "{tags:?}");
+    }
+    let run = xtask(&dir, &["release", "--push", "--dry-run"], &[("XTASK_FLAVOR", "debian")]);
+    run.assert_ok();
+    assert!(run.stdout.contains("# check that ghcr.io/acme/items-api:1.0.0-debian is not in the registry yet"));
+    let build = line_with(&run, "--target release");
+    assert!(build.contains(" --annotation manifest:org.opencontainers.image.version=1.0.0 "), "{build}");
+    assert!(!build.contains("index:"), "{build}");
+    let run = xtask(&dir, &["release", "--dry-run", "--platform", "linux/amd64,linux/arm64"], &[]);
+    let build = line_with(&run, "--target release");
+    assert!(build.contains(" --annotation index:org.opencontainers.image.version=1.0.0 "), "{build}");
+    assert!(build.contains(" --annotation manifest:org.opencontainers.image.version=1.0.0 "), "{build}");
+}
+
+/// `--dry-run` of a signed release and of `verify` names the keys' paths, never the password; the key
+/// file need not exist for a dry run.
+#[test]
+fn signing_dry_runs_name_the_key_never_the_password() {
+    let env = [("COSIGN_KEY", "keys/cosign.key"), ("COSIGN_PASSWORD", "pass-word-42")];
+    let run = xtask(&repo_root(), &["release", "--push", "--sign", "--registry", "ghcr.io/acme", "--dry-run"], &env);
+    run.assert_ok();
+    let key = repo_root().join("keys/cosign.key");
+    let sign = line_with(&run, "cosign sign ");
+    assert!(sign.contains(&format!("--key {} --tlog-upload=false", key.display())), "{sign}");
+    assert!(sign.ends_with("\"ghcr.io/acme/items-api@$DIGEST\""), "{sign}");
+    assert!(line_with(&run, "cosign attest ").contains("--type cyclonedx --predicate "), "{}", run.stdout);
+    let verify = xtask(&repo_root(), &["verify", "--registry", "ghcr.io/acme", "--dry-run"], &env);
+    assert!(line_with(&verify, "cosign verify ").contains("/keys/cosign.pub"), "{}", verify.stdout);
+    for output in [&run.stdout, &run.stderr, &verify.stdout, &verify.stderr] {
+        assert!(!output.contains("pass-word-42"), "{output}");
+    }
 }
 
 #[test]

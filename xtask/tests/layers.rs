@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 const LAYERS: &[&[&str]] = &[
     &["process", "signals", "gha", "dockerfile", "expand", "tags", "engine"],
     &["config", "project"],
-    &["checks", "plan", "build"],
+    &["checks", "plan", "build", "sbom"],
     &[
         "cli", "stages", "inspect", "release", "run", "compose", "ci", "doctor", "new", "rename", "update", "shell",
         "dev", "main",

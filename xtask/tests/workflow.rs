@@ -17,8 +17,8 @@ use common::{repo_root, scratch, xtask};
 /// 2026-12-01; https://github.com/actions/runner-images/blob/main/images/ubuntu/Ubuntu2404-Readme.md):
 /// Docker Client and Server 28.0.4, Docker-Buildx 0.28.0, Docker Compose v2 2.38.2, Podman 4.9.3,
 /// Git 2.51.0, Node.js 20.19.5 with Npm 10.8.2, Python 3.12.3 with Pip 24.0 and Pipx 1.7.1, Rust and
-/// Cargo 1.89.0, and the apt packages curl, jq, shellcheck, sudo, tar. Not there: hadolint
-/// (nor actionlint, zizmor, redis-server), which a job must install.
+/// Cargo 1.89.0, and the apt packages curl, jq, shellcheck, sudo, tar (and coreutils' rm and mkdir, as on
+/// every Ubuntu). Not there: hadolint and cosign (nor actionlint, zizmor, redis-server), which a job must install.
 const RUNNER_TOOLS: &[&str] = &[
     "bash",
     "sh",
@@ -43,6 +43,8 @@ const RUNNER_TOOLS: &[&str] = &[
     "jq",
     "shellcheck",
     "tar",
+    "rm",
+    "mkdir",
 ];
 
 /// The runner image's Rust (same list): the kit's `rust-version` must not be newer.
@@ -63,7 +65,12 @@ struct Step {
 struct Job {
     name: String,
     steps: Vec<Step>,
+    /// The actions its steps use (`uses: owner/name@…`), each with its 1-based line.
+    uses: Vec<(usize, String)>,
 }
+
+/// Actions that install a program for the steps after them.
+const INSTALLED_BY: &[(&str, &str)] = &[("sigstore/cosign-installer", "cosign")];
 
 fn indent(line: &str) -> usize {
     line.len() - line.trim_start().len()
@@ -93,11 +100,14 @@ fn jobs(yaml: &str) -> Vec<Job> {
         }
         let job_indent = *job_indent.get_or_insert(indent(line));
         if indent(line) == job_indent {
-            jobs.push(Job { name: text.trim_end_matches(':').to_string(), steps: Vec::new() });
+            jobs.push(Job { name: text.trim_end_matches(':').to_string(), steps: Vec::new(), uses: Vec::new() });
             continue;
         }
         // `run:` as a step's key, on the `- ` line or under it.
         let key = text.strip_prefix("- ").unwrap_or(text);
+        if let (Some(action), Some(job)) = (key.strip_prefix("uses:"), jobs.last_mut()) {
+            job.uses.push((line_number, action.trim().split('@').next().unwrap_or("").to_string()));
+        }
         let Some(value) = key.strip_prefix("run:") else { continue };
         let key_column = indent(line) + (text.len() - key.len());
         let value = value.trim();
@@ -223,6 +233,9 @@ fn problems(yaml: &str) -> Vec<String> {
         let mut doctor = false;
         for step in &job.steps {
             let at = format!("job {}, line {}", job.name, step.line);
+            for (_, action) in job.uses.iter().filter(|(line, _)| *line < step.line) {
+                have.extend(INSTALLED_BY.iter().filter(|(a, _)| a == action).map(|(_, tool)| tool.to_string()));
+            }
             for command in commands(&step.run) {
                 let words = from_program(&command);
                 let Some(tool) = tool(words) else { continue };

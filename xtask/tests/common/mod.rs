@@ -43,6 +43,10 @@ pub fn xtask(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         "CONTAINER_HOST",
         "APP_STORE",
         "SOURCE_DATE_EPOCH",
+        "COSIGN_KEY",
+        "COSIGN_PUBLIC_KEY",
+        "COSIGN_PASSWORD",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
     ];
     let github = [
         "GITHUB_ACTIONS",
