@@ -69,6 +69,32 @@ const NEEDS_ENV: &[(&str, &str)] = &[
     ("node-app/test/boot.test.js", "const test = require('node:test');\ntest('loads', () => {});\n"),
 ];
 
+/// Lint and test read tracked files that developers' machines have and the old .dockerignore dropped: a
+/// linter's ignore file and config, a log the tests parse, a reports/ folder of expected output.
+const READS_DOTFILES: &[(&str, &str)] = &[
+    ("xtask.toml", "[image]\nname = \"reads-dotfiles\"\n"),
+    (
+        "node-app/package.json",
+        r#"{ "name": "reads-dotfiles", "version": "0.1.0", "main": "server.js",
+  "scripts": { "lint": "node lint.js", "test": "node --test" } }"#,
+    ),
+    ("node-app/.gitignore", "node_modules\n*.tmp\n"),
+    ("node-app/.editorconfig", "root = true\n"),
+    ("node-app/.vscode/settings.json", "{}\n"),
+    ("node-app/.env.example", "GREETING=hello\n"),
+    (
+        "node-app/lint.js",
+        "const fs = require('node:fs');\nfor (const f of ['.gitignore', '.editorconfig', '.vscode/settings.json']) fs.readFileSync(f);\nconsole.log('lint read its configs');\n",
+    ),
+    ("node-app/server.js", "require('node:http').createServer((q, s) => s.end('ok')).listen(3000);\n"),
+    ("node-app/test/fixtures/access.log", "GET /healthz 200\n"),
+    ("node-app/reports/expected.txt", "1 request\n"),
+    (
+        "node-app/test/reads.test.js",
+        "const test = require('node:test');\nconst assert = require('node:assert');\nconst fs = require('node:fs');\ntest('reads tracked fixtures and dotfiles', () => {\n  assert.match(fs.readFileSync('test/fixtures/access.log', 'utf8'), /200/);\n  assert.ok(fs.existsSync('reports/expected.txt') && fs.existsSync('.gitignore') && fs.existsSync('.env.example'));\n});\n",
+    ),
+];
+
 /// The fixture with the template's Dockerfile and .dockerignore, unchanged, and a lockfile made by npm.
 fn project(files: &[(&str, &str)]) -> PathBuf {
     let dir = scratch(files);
@@ -208,4 +234,18 @@ fn lockfiles_v1_v2_and_v3_all_build() {
         let run = xtask(&dir, &["build", "--stage", "test"], &[("XTASK_FLAVOR", "debian")]);
         assert_eq!(run.status, 0, "lockfile v{} failed:\n{}", version + 1, run.stderr);
     }
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn lint_and_test_see_the_tracked_files_the_service_reads() {
+    let dir = project(READS_DOTFILES);
+    std::fs::write(dir.join("node-app/.env"), "SECRET=planted\n").unwrap();
+    let env = [("XTASK_FLAVOR", "debian")];
+    let lint = xtask(&dir, &["lint", "--progress", "plain"], &env);
+    lint.assert_ok();
+    assert!(lint.stderr.contains("lint read its configs"), "{}", lint.stderr);
+    xtask(&dir, &["test"], &env).assert_ok();
+    let files = docker(&["run", "--rm", "--entrypoint", "ls", "reads-dotfiles:test", "-A"]);
+    assert!(!files.lines().any(|f| f == ".env"), "a secret reached the test stage: {files}");
 }
