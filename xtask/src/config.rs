@@ -59,6 +59,11 @@ pub struct Build {
     /// Extra CA certificates handed to builds as the BuildKit secret `ca` (never stored in a layer),
     /// for networks behind a TLS-intercepting proxy. Used only when the file exists; "" turns it off.
     pub ca_bundle: String,
+    /// A user .npmrc with registry tokens (e.g. "~/.npmrc"), the BuildKit secret `npmrc`; "" none. Also XTASK_NPMRC.
+    pub npmrc: String,
+    /// The environment variable with the registry token the service's .npmrc names (`${NPM_TOKEN}`): the
+    /// BuildKit secret `npm_token`, the same variable inside the install steps.
+    pub npm_token: String,
     /// Extra build args for every build.
     pub args: BTreeMap<String, String>,
     /// System packages the lint and test stages need (never the release stage), per flavor, e.g.
@@ -163,6 +168,8 @@ impl Default for Build {
             context: "node-app".into(),
             flavor: Flavor::Alpine,
             ca_bundle: "/etc/ssl/certs/ca-certificates.crt".into(),
+            npmrc: String::new(),
+            npm_token: "NPM_TOKEN".into(),
             args: BTreeMap::new(),
             test_packages: BTreeMap::new(),
             cache: Cache::None,
@@ -278,6 +285,7 @@ fn check(config: &Config) -> Result<()> {
     for flavor in config.build.test_packages.keys() {
         Flavor::parse(flavor).context("[build] test_packages")?;
     }
+    check_arg_name(&config.build.npm_token).context("[build] npm_token")?;
     for key in config.build.args.keys().chain(config.smoke.env.keys()) {
         check_arg_name(key)?;
     }

@@ -249,6 +249,9 @@ pub struct Package {
     /// package-lock.json, when there is a readable one.
     #[serde(skip)]
     npm_lock: Option<serde_json::Value>,
+    /// The service's .npmrc ("" when there is none): registries, scopes, options, `${VAR}` tokens.
+    #[serde(skip)]
+    pub npmrc: String,
 }
 
 impl Package {
@@ -287,6 +290,7 @@ impl Package {
             Lockfile::Missing
         };
         package.label = label.to_owned();
+        package.npmrc = std::fs::read_to_string(dir.join(".npmrc")).unwrap_or_default();
         package.npm_lock = std::fs::read_to_string(dir.join("package-lock.json"))
             .ok()
             .and_then(|text| serde_json::from_str(text.trim_start_matches('\u{feff}')).ok());
@@ -307,6 +311,34 @@ impl Package {
         names.sort();
         names.dedup();
         Some(names)
+    }
+
+    /// The registries the service's .npmrc authenticates to, each with the variable its token comes from
+    /// (`//npm.acme.dev/:_authToken=${NPM_TOKEN}`). A credential written out is an error: the build
+    /// context, and so the lint and test images, would hold it.
+    pub fn registry_tokens(&self) -> Result<Vec<(String, String)>> {
+        let mut found = Vec::new();
+        for (number, line) in self.npmrc.lines().enumerate().filter(|(_, l)| !l.trim_start().starts_with(['#', ';'])) {
+            let Some((key, value)) = line.split_once('=') else { continue };
+            let (key, value) = (key.trim(), value.trim());
+            let Some(setting) =
+                ["_authToken", "_auth", "_password"].into_iter().find(|s| key.rsplit(':').next() == Some(*s))
+            else {
+                continue;
+            };
+            let registry = key.strip_suffix(setting).unwrap_or(key).trim_end_matches(':');
+            let registry = if registry.is_empty() { "the default registry" } else { registry };
+            match value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
+                Some(var) => found.push((registry.to_string(), var.to_string())),
+                None if value.is_empty() => {}
+                None => bail!(
+                    "{}/.npmrc:{}: a registry credential ({setting}) is written out, and the build context would carry it into the lint and test images; write {key}=${{NPM_TOKEN}} and export NPM_TOKEN, or move the line to a file named by [build] npmrc in xtask.toml",
+                    self.label,
+                    number + 1
+                ),
+            }
+        }
+        Ok(found)
     }
 
     pub fn lockfile_version(&self) -> Option<u64> {
@@ -379,6 +411,7 @@ mod tests {
             lockfile: Lockfile::Npm,
             label: "node-app".into(),
             npm_lock: None,
+            npmrc: String::new(),
         }
     }
 
@@ -396,6 +429,18 @@ mod tests {
         let err = package(&[("start", "npm run build && node dist")], None).start_file("").unwrap_err().to_string();
         assert!(err.contains("[service] start"), "{err}");
         assert!(err.contains("not a plain `node FILE`"), "{err}");
+    }
+
+    #[test]
+    fn npmrc_tokens_come_from_variables() {
+        let mut p = package(&[], None);
+        p.npmrc =
+            "@acme:registry=https://npm.acme.dev/\n//npm.acme.dev/:_authToken=${ACME_TOKEN}\n# //x/:_authToken=old\n"
+                .into();
+        assert_eq!(p.registry_tokens().unwrap(), [("//npm.acme.dev/".to_string(), "ACME_TOKEN".to_string())]);
+        p.npmrc = "registry=https://npm.acme.dev/\n_auth = dXNlcjpwYXNz\n".into();
+        let err = p.registry_tokens().unwrap_err().to_string();
+        assert!(err.contains("node-app/.npmrc:2:") && err.contains("[build] npmrc"), "{err}");
     }
 
     #[test]
