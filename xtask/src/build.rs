@@ -88,6 +88,10 @@ impl<'a> BuildSetup<'a> {
         let mut args = BTreeMap::new();
         args.insert("FLAVOR".to_string(), self.project.flavor.as_str().to_string());
         args.insert("NPM_TOKEN_ENV".to_string(), self.project.config.build.npm_token.clone());
+        // A package.json or lockfile the kit cannot use fails `check_lockfile` before any build.
+        let (manager, version) = self.package.manager().unwrap_or(("npm", String::new()));
+        args.insert("PACKAGE_MANAGER".to_string(), manager.to_string());
+        args.insert("PACKAGE_MANAGER_VERSION".to_string(), version);
         let output = if self.package.has_script("build") {
             self.project.config.service.build_output.clone()
         } else {

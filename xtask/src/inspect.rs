@@ -21,12 +21,27 @@ pub fn inspect(project: &Project) -> Result<()> {
             Some(v) => format!("package-lock.json (v{v})"),
             None => "npm-shrinkwrap.json or an unreadable package-lock.json".to_string(),
         },
-        Lockfile::Yarn => "yarn.lock".to_string(),
+        Lockfile::Yarn => "yarn.lock (yarn 1)".to_string(),
+        Lockfile::YarnBerry => "yarn.lock (yarn 2+)".to_string(),
         Lockfile::Pnpm => "pnpm-lock.yaml".to_string(),
         Lockfile::Missing => "none".to_string(),
     };
-    match package.check_lockfile() {
-        Ok(()) => rows.push(("lockfile", lockfile, "installed with npm ci (cached)".into())),
+    match package.check_lockfile().and_then(|()| package.manager()) {
+        Ok((manager, version)) => {
+            let install = match manager {
+                "npm" => "npm ci",
+                "pnpm" => "pnpm install --frozen-lockfile",
+                "yarn" => "yarn install --frozen-lockfile",
+                _ => "yarn install --immutable (node_modules linker)",
+            };
+            rows.push(("lockfile", lockfile, format!("installed with {install}, cached; production modules apart")));
+            let (found, why) = match version.as_str() {
+                "" => ("npm".to_string(), "the lockfile; the image's own npm (no \"packageManager\")"),
+                "1" => ("yarn 1".to_string(), "yarn.lock; the latest 1.x (no \"packageManager\")"),
+                _ => (format!("{manager} {version}"), "the lockfile, the version from \"packageManager\""),
+            };
+            rows.push(("package manager", found, format!("from {why}; in the install stages only, never in release")));
+        }
         Err(err) => {
             rows.push(("lockfile", lockfile, "cannot build".into()));
             problems.push(err.to_string());
@@ -43,7 +58,7 @@ pub fn inspect(project: &Project) -> Result<()> {
     let lint = if package.has_script("lint") {
         "the lint stage runs it"
     } else {
-        "lint stage says eslint skipped; npm audit still runs"
+        "lint stage says eslint skipped; the audit still runs"
     };
     rows.push(("lint script", script("lint"), lint.into()));
     let test = match (package.has_script("test"), service.tests) {

@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{docker, git_commit, repo_root, scratch, xtask, Run};
@@ -164,26 +164,107 @@ fn inspect_and_builds_name_what_is_missing() {
     let run = xtask(&dir, &["test", "--dry-run"], &[]);
     run.assert_ok();
     assert!(run.stderr.contains("has no tests"), "{}", run.stderr);
-    std::fs::remove_file(dir.join("node-app/package-lock.json")).unwrap();
     std::fs::write(dir.join("node-app/yarn.lock"), "").unwrap();
-    xtask(&dir, &["build", "--dry-run"], &[]).assert_error("yarn.lock but no package-lock.json");
+    xtask(&dir, &["build", "--dry-run"], &[]).assert_error("two lockfiles, package-lock.json and yarn.lock");
+    std::fs::remove_file(dir.join("node-app/package-lock.json")).unwrap();
+    std::fs::write(dir.join("node-app/pnpm-lock.yaml"), "lockfileVersion: '9.0'\n").unwrap();
+    std::fs::remove_file(dir.join("node-app/yarn.lock")).unwrap();
+    xtask(&dir, &["build", "--dry-run"], &[]).assert_error("no \"packageManager\" field");
+}
+
+/// A committed service of xtask/tests/fixtures (its lockfile made by its own package manager) as node-app/, with
+/// the template's Dockerfile and .dockerignore.
+fn fixture(name: &str) -> PathBuf {
+    let dir = scratch(&[("xtask.toml", &format!("[image]\nname = \"{name}\"\n"))]);
+    common::copy_tree(&repo_root().join("xtask/tests/fixtures").join(name), &dir.join("node-app"));
+    std::fs::create_dir_all(dir.join("docker")).unwrap();
+    std::fs::copy(repo_root().join("docker/Dockerfile"), dir.join("docker/Dockerfile")).unwrap();
+    std::fs::copy(repo_root().join("node-app/.dockerignore"), dir.join("node-app/.dockerignore")).unwrap();
+    dir
+}
+
+#[test]
+fn the_package_manager_comes_from_the_lockfile_and_package_json() {
+    for (name, manager, version) in [
+        ("pnpm-app", "pnpm", "10.34.8"),
+        ("yarn-classic-app", "yarn", "1.22.22"),
+        ("yarn-berry-app", "yarn-berry", "4.18.1"),
+    ] {
+        let dir = fixture(name);
+        let run = xtask(&dir, &["inspect"], &[]);
+        run.assert_ok();
+        assert!(row(&run, "package manager").contains(&format!("{manager} {version}")), "{}", run.stdout);
+        let run = xtask(&dir, &["build", "--dry-run"], &[]);
+        let line = run.stdout.lines().find(|l| l.contains("buildx build")).unwrap_or_default();
+        assert!(
+            line.contains(&format!("PACKAGE_MANAGER={manager} --build-arg PACKAGE_MANAGER_VERSION={version}")),
+            "{line}"
+        );
+    }
 }
 
 fn end_to_end(files: &[(&str, &str)], image: &str) -> PathBuf {
     let dir = project(files);
-    git_commit(&dir);
+    through_smoke(&dir, image);
+    dir
+}
+
+/// stages, test, release and smoke on the real engine (debian flavor); smoke leaves no container.
+fn through_smoke(dir: &Path, image: &str) {
+    git_commit(dir);
     let env = [("XTASK_FLAVOR", "debian")];
-    let stages = xtask(&dir, &["stages"], &env);
+    let stages = xtask(dir, &["stages"], &env);
     stages.assert_ok();
     assert!(stages.stdout.contains("release"), "{}", stages.stdout);
-    xtask(&dir, &["test"], &env).assert_ok();
-    xtask(&dir, &["release"], &env).assert_ok();
-    let run = xtask(&dir, &["smoke"], &env);
+    xtask(dir, &["test"], &env).assert_ok();
+    xtask(dir, &["release"], &env).assert_ok();
+    let run = xtask(dir, &["smoke"], &env);
     run.assert_ok();
     assert!(run.stderr.contains("-> 200"), "{}", run.stderr);
     let ids = docker(&["ps", "--all", "--quiet", "--filter", &format!("name={image}-smoke-")]);
     assert!(ids.is_empty(), "smoke left containers: {ids}");
-    dir
+}
+
+/// A pnpm or yarn service through test, release and smoke: its production dependency ships, its development one
+/// and every package manager do not.
+fn package_manager_end_to_end(name: &str) {
+    let started = std::time::Instant::now();
+    let dir = fixture(name);
+    through_smoke(&dir, name);
+    // The audit of the manager's own (here: the advisory service refuses it, a warning).
+    xtask(&dir, &["lint"], &[("XTASK_FLAVOR", "debian")]).assert_ok();
+    let image = format!("{name}:1.0.0");
+    let found = docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        &image,
+        "-c",
+        "ls node_modules; command -v npm pnpm yarn corepack; true",
+    ]);
+    let found: Vec<&str> = found.lines().collect();
+    assert!(found.contains(&"ms") && !found.contains(&"is-number"), "{image}: {found:?}");
+    assert!(!found.iter().any(|f| f.starts_with('/')), "{image} holds a package manager: {found:?}");
+    eprintln!("{name}: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn a_pnpm_service() {
+    package_manager_end_to_end("pnpm-app");
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn a_yarn_classic_service() {
+    package_manager_end_to_end("yarn-classic-app");
+}
+
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn a_yarn_berry_service() {
+    package_manager_end_to_end("yarn-berry-app");
 }
 
 #[test]
