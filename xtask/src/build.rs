@@ -78,6 +78,13 @@ impl<'a> BuildSetup<'a> {
         Ok(BuildSetup { project, engine, package, flags, npm_on_target })
     }
 
+    /// A compiler and Node's headers in the install stage: xtask.toml says so, or else the lockfile lists
+    /// packages with install scripts (native modules, which node-gyp builds when no prebuilt binary downloads).
+    pub fn native_toolchain(&self) -> bool {
+        let native = self.package.native_modules().is_some_and(|names| !names.is_empty());
+        self.project.config.build.native_toolchain.unwrap_or(native)
+    }
+
     /// `--platform` names more than one platform: the result is an image index.
     fn multi_platform(&self) -> bool {
         self.flags.platform.as_deref().is_some_and(|p| p.contains(','))
@@ -98,8 +105,14 @@ impl<'a> BuildSetup<'a> {
             String::new()
         };
         args.insert("BUILD_OUTPUT".to_string(), output);
-        if let Some(packages) = self.project.config.build.test_packages.get(self.project.flavor.as_str()) {
-            args.insert("TEST_PACKAGES".to_string(), packages.clone());
+        let build = &self.project.config.build;
+        for (arg, packages) in [("TEST_PACKAGES", &build.test_packages), ("BUILD_PACKAGES", &build.build_packages)] {
+            if let Some(packages) = packages.get(self.project.flavor.as_str()) {
+                args.insert(arg.to_string(), packages.clone());
+            }
+        }
+        if self.native_toolchain() {
+            args.insert("NATIVE_TOOLCHAIN".to_string(), "1".to_string());
         }
         if self.npm_on_target {
             // Empty: the Dockerfile's npm stages run on each target platform instead of the build platform.

@@ -69,6 +69,11 @@ pub struct Build {
     /// System packages the lint and test stages need (never the release stage), per flavor, e.g.
     /// `{ alpine = "redis", debian = "redis-server" }` for tests that start a Redis server.
     pub test_packages: BTreeMap<String, String>,
+    /// Whether the install stage gets a compiler and Node's headers for native modules (never release);
+    /// unset: when the lockfile lists packages with install scripts.
+    pub native_toolchain: Option<bool>,
+    /// More system packages for the install stage, per flavor, e.g. `{ debian = "libvips-dev" }`.
+    pub build_packages: BTreeMap<String, String>,
     /// Build cache kept between builds: none, inline, registry, local or gha (also --cache).
     pub cache: Cache,
     /// The folder `cache = "local"` writes to, one subfolder per stage.
@@ -172,6 +177,8 @@ impl Default for Build {
             npm_token: "NPM_TOKEN".into(),
             args: BTreeMap::new(),
             test_packages: BTreeMap::new(),
+            native_toolchain: None,
+            build_packages: BTreeMap::new(),
             cache: Cache::None,
             cache_dir: "target/buildcache".into(),
         }
@@ -284,6 +291,9 @@ fn check(config: &Config) -> Result<()> {
     }
     for flavor in config.build.test_packages.keys() {
         Flavor::parse(flavor).context("[build] test_packages")?;
+    }
+    for flavor in config.build.build_packages.keys() {
+        Flavor::parse(flavor).context("[build] build_packages")?;
     }
     check_arg_name(&config.build.npm_token).context("[build] npm_token")?;
     for key in config.build.args.keys().chain(config.smoke.env.keys()) {

@@ -101,23 +101,34 @@ pub fn inspect(project: &Project) -> Result<()> {
         project.config.smoke.env.keys().cloned().collect::<Vec<_>>().join(", ")
     };
     rows.push(("boot env", env, "given to run and smoke, never baked into the image".into()));
+    let toolchain = match project.config.build.native_toolchain {
+        Some(true) => "; python3, make, g++ and Node's headers in the install stage ([build] native_toolchain)",
+        Some(false) => "; no compiler ([build] native_toolchain = false)",
+        None => "",
+    };
     let native = match package.native_modules() {
         Some(names) if names.is_empty() => (
             "none".to_string(),
-            "pure JavaScript: any flavor; the npm stages run once, on the build platform, for every --platform"
-                .to_string(),
+            format!("pure JavaScript: any flavor; the npm stages run once, on the build platform, for every --platform{toolchain}"),
         ),
         Some(names) => {
             let advice = match flavor {
-                Flavor::Alpine => "built from source in the npm stage; if they need glibc, use the debian flavor",
-                Flavor::Debian => "built from source in the npm stage (glibc)",
+                Flavor::Alpine => "compiled at install if no prebuilt binary downloads; if they need glibc, use the debian flavor",
+                Flavor::Debian => "compiled at install if no prebuilt binary downloads (glibc)",
             };
-            (names.join(", "), format!("{advice}; the npm stages run on each target platform (NPM_PLATFORM=)"))
+            let toolchain = if toolchain.is_empty() {
+                "; python3, make, g++ and Node's headers in the install stage only, never in release"
+            } else {
+                toolchain
+            };
+            (names.join(", "), format!("{advice}{toolchain}; the npm stages run on each target platform (NPM_PLATFORM=)"))
         }
         None => (
             "unknown".to_string(),
-            "lockfile v1 or unreadable: cannot tell; the npm stages run on each target platform (NPM_PLATFORM=)"
-                .to_string(),
+            format!(
+                "only package-lock.json v2+ tells; the npm stages run on each target platform (NPM_PLATFORM=){}",
+                if toolchain.is_empty() { "; [build] native_toolchain = true installs a compiler" } else { toolchain }
+            ),
         ),
     };
     rows.push(("native modules", native.0, native.1));

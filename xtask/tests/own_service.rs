@@ -330,3 +330,27 @@ fn lint_and_test_see_the_tracked_files_the_service_reads() {
     let files = docker(&["run", "--rm", "--entrypoint", "ls", "reads-dotfiles:test", "-A"]);
     assert!(!files.lines().any(|f| f == ".env"), "a secret reached the test stage: {files}");
 }
+
+/// better-sqlite3 compiles its addon with node-gyp at install (no prebuilt binary can be downloaded on the CI
+/// hosts): the compiler is in the install stage and not in release, and the addon runs in both. Slow (80–90 s).
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn a_native_module_compiles_in_the_install_stage_only() {
+    let started = std::time::Instant::now();
+    let dir = fixture("native-app");
+    let run = xtask(&dir, &["inspect"], &[]);
+    run.assert_ok();
+    assert!(row(&run, "native modules").contains("better-sqlite3"), "{}", run.stdout);
+    let dry = xtask(&dir, &["build", "--dry-run"], &[]);
+    assert!(dry.stdout.contains("--build-arg NATIVE_TOOLCHAIN=1"), "{}", dry.stdout);
+    through_smoke(&dir, "native-app");
+    let tools = "for tool in g++ cc make python3; do command -v $tool; done; ls -d /usr/include/node 2>/dev/null; true";
+    let release = docker(&["run", "--rm", "--entrypoint", "sh", "native-app:1.0.0", "-c", tools]);
+    assert!(release.is_empty(), "the release image holds a compiler: {release}");
+    let test = docker(&["run", "--rm", "--entrypoint", "sh", "native-app:test", "-c", tools]);
+    assert!(
+        test.contains("/g++") && test.contains("/make") && test.contains("/usr/include/node"),
+        "no compiler: {test}"
+    );
+    eprintln!("native-app: {:.1} s", started.elapsed().as_secs_f64());
+}
