@@ -101,34 +101,27 @@ pub fn inspect(project: &Project) -> Result<()> {
         project.config.smoke.env.keys().cloned().collect::<Vec<_>>().join(", ")
     };
     rows.push(("boot env", env, "given to run and smoke, never baked into the image".into()));
-    let toolchain = match project.config.build.native_toolchain {
-        Some(true) => "; python3, make, g++ and Node's headers in the install stage ([build] native_toolchain)",
-        Some(false) => "; no compiler ([build] native_toolchain = false)",
-        None => "",
-    };
-    let native = match package.native_modules() {
+    let native_modules = package.native_modules();
+    let compiler =
+        match project.config.build.native_toolchain.unwrap_or(native_modules.as_ref().is_some_and(|n| !n.is_empty())) {
+            true => "; python3, make, g++ and Node's headers in the install stage, never in release",
+            false => "",
+        };
+    let native = match native_modules {
         Some(names) if names.is_empty() => (
             "none".to_string(),
-            format!("pure JavaScript: any flavor; the npm stages run once, on the build platform, for every --platform{toolchain}"),
+            format!("pure JavaScript: any flavor; the npm stages run once, on the build platform, for every --platform{compiler}"),
         ),
         Some(names) => {
             let advice = match flavor {
-                Flavor::Alpine => "compiled at install if no prebuilt binary downloads; if they need glibc, use the debian flavor",
-                Flavor::Debian => "compiled at install if no prebuilt binary downloads (glibc)",
+                Flavor::Alpine => "compiled at install without a prebuilt binary; if they need glibc, use the debian flavor",
+                Flavor::Debian => "compiled at install without a prebuilt binary (glibc)",
             };
-            let toolchain = if toolchain.is_empty() {
-                "; python3, make, g++ and Node's headers in the install stage only, never in release"
-            } else {
-                toolchain
-            };
-            (names.join(", "), format!("{advice}{toolchain}; the npm stages run on each target platform (NPM_PLATFORM=)"))
+            (names.join(", "), format!("{advice}{compiler}; the npm stages run on each target platform (NPM_PLATFORM=)"))
         }
         None => (
             "unknown".to_string(),
-            format!(
-                "only package-lock.json v2+ tells; the npm stages run on each target platform (NPM_PLATFORM=){}",
-                if toolchain.is_empty() { "; [build] native_toolchain = true installs a compiler" } else { toolchain }
-            ),
+            format!("only package-lock.json v2+ tells ([build] native_toolchain decides){compiler}; the npm stages run on each target platform (NPM_PLATFORM=)"),
         ),
     };
     rows.push(("native modules", native.0, native.1));

@@ -204,8 +204,10 @@ fn the_package_manager_comes_from_the_lockfile_and_package_json() {
 }
 
 fn end_to_end(files: &[(&str, &str)], image: &str) -> PathBuf {
+    let started = std::time::Instant::now();
     let dir = project(files);
     through_smoke(&dir, image);
+    eprintln!("{image}: {:.1} s", started.elapsed().as_secs_f64());
     dir
 }
 
@@ -320,6 +322,7 @@ fn lockfiles_v1_v2_and_v3_all_build() {
 #[test]
 #[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
 fn lint_and_test_see_the_tracked_files_the_service_reads() {
+    let started = std::time::Instant::now();
     let dir = project(READS_DOTFILES);
     std::fs::write(dir.join("node-app/.env"), "SECRET=planted\n").unwrap();
     let env = [("XTASK_FLAVOR", "debian")];
@@ -329,6 +332,7 @@ fn lint_and_test_see_the_tracked_files_the_service_reads() {
     xtask(&dir, &["test"], &env).assert_ok();
     let files = docker(&["run", "--rm", "--entrypoint", "ls", "reads-dotfiles:test", "-A"]);
     assert!(!files.lines().any(|f| f == ".env"), "a secret reached the test stage: {files}");
+    eprintln!("reads-dotfiles: {:.1} s", started.elapsed().as_secs_f64());
 }
 
 /// better-sqlite3 compiles its addon with node-gyp at install (no prebuilt binary can be downloaded on the CI
