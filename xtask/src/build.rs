@@ -394,12 +394,11 @@ impl<'a> BuildSetup<'a> {
         }
     }
 
-    /// One build step for a stage, tagged IMAGE:STAGE.
-    pub fn stage_step(&self, stage: &str) -> Result<Step> {
-        let args = self.stage_args(stage)?;
+    /// One build step for a stage with its kit args, tagged IMAGE:STAGE.
+    fn stage_step(&self, stage: &str, args: &BTreeMap<String, String>) -> Step {
         let tag = format!("{}:{stage}", self.project.image());
-        let step = Step::exec(format!("build stage '{stage}'"), self.command(stage, &args, &[tag]));
-        Ok(match self.project.role_of(stage) {
+        let step = Step::exec(format!("build stage '{stage}'"), self.command(stage, args, &[tag]));
+        match self.project.role_of(stage) {
             Some(Role::Test) => {
                 step.with_hint("the test suite, or a step the test stage needs, failed; see the output above")
             }
@@ -407,7 +406,7 @@ impl<'a> BuildSetup<'a> {
                 step.with_hint("lint, npm audit or a step the lint stage needs failed; see the output above")
             }
             _ => step,
-        })
+        }
     }
 }
 
@@ -429,7 +428,7 @@ pub fn build_plan(setup: &BuildSetup, stage: Option<&str>) -> Result<Plan> {
 
 fn stage_plan(setup: &BuildSetup, stage: &str) -> Result<Plan> {
     let args = setup.stage_args(stage)?;
-    let steps = setup.build_steps(stage, &args, setup.stage_step(stage)?)?;
+    let steps = setup.build_steps(stage, &args, setup.stage_step(stage, &args))?;
     Ok(Plan { steps })
 }
 

@@ -11,7 +11,6 @@ use crate::{gha, release, run, stages};
 pub fn ci(setup: &BuildSetup, options: &Options) -> Result<()> {
     let project = setup.project;
     let engine = setup.engine;
-    let release = project.release(None)?;
     let mut plan = Plan::default();
     plan.steps.extend(stages::pull_plan(project, engine, setup.flags.platform.as_deref())?.steps);
     plan.steps.extend(build::lint_plan(setup)?.steps);
@@ -21,6 +20,8 @@ pub fn ci(setup: &BuildSetup, options: &Options) -> Result<()> {
             "xtask: the service has no tests ([service] tests = false in xtask.toml); the test step is skipped"
         ),
     }
+    // After the plans above, which check xtask.toml's stages: a wrong one is named before git is read.
+    let release = project.release(None)?;
     plan.steps.extend(release::release_plan(setup, &release, false, false)?.steps);
     let image = release.references.first().map(String::as_str).unwrap_or_default();
     plan.steps.extend(run::smoke_plan(project, engine, image)?.steps);

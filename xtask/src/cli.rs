@@ -31,6 +31,7 @@ pub enum Task {
     Logs { service: Option<String>, follow: bool },
     Ps,
     New { dir: Utf8PathBuf, name: Option<String> },
+    Update { to: Option<String>, from: Option<String>, base: Option<String> },
 }
 
 /// The flags every command takes.
@@ -212,6 +213,16 @@ pub const COMMANDS: &[Spec] = &[
             |g| Ok(Task::New { dir: g.positional.clone().unwrap_or_default().into(), name: g.value("name") }),
         )
     },
+    spec(
+        "update",
+        "Merge the template's changes since this project was copied or last updated into the kit's files",
+        &[&[
+            valued("to", "REF", "The template's branch, tag or commit to update to (default: its HEAD)"),
+            valued("from", "LOCATION", "The template's folder or git URL (default: the one recorded)"),
+            valued("base", "COMMIT", "The template commit the project was made from, for a copy with no record"),
+        ]],
+        |g| Ok(Task::Update { to: g.value("to"), from: g.value("from"), base: g.value("base") }),
+    ),
 ];
 
 impl Spec {

@@ -66,18 +66,12 @@ impl Engine {
         }
     }
 
-    fn query_args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
-        let mut all = Vec::new();
-        if let Some(context) = &self.context {
-            all.extend(["--context", context.as_str()]);
-        }
-        all.extend_from_slice(args);
-        all
-    }
-
     /// Runs a short engine query and returns its trimmed stdout.
     pub fn query(&self, args: &[&str]) -> Result<String> {
-        process::query(self.program, &self.query_args(args))
+        process::query(
+            self.program,
+            &self.command(args.iter().copied()).args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
     }
 
     /// The engine's own platform (`linux/amd64`): what a build targets without `--platform`. The

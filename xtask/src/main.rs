@@ -6,7 +6,8 @@
 //! - the project's facts, read once per command: `config` (xtask.toml) and `project` (the Dockerfile's
 //!   stage graph, package.json and lockfile, git and the release tags);
 //! - plans and the one executor, which knows no command: `plan`, `checks`, `build`;
-//! - one module per command (`stages`, `inspect`, `release`, `run`, `compose`, `ci`, `doctor`, `new`),
+//! - one module per command (`stages`, `inspect`, `release`, `run`, `compose`, `ci`, `doctor`, `new`,
+//!   `update`),
 //!   the command line (`cli`) and the dispatch below.
 
 mod build;
@@ -31,6 +32,7 @@ mod run;
 mod signals;
 mod stages;
 mod tags;
+mod update;
 
 use std::process::ExitCode;
 
@@ -106,6 +108,9 @@ fn run(global: &Global, task: Task) -> Result<()> {
         Task::Stages => return stages::print_stages(&project, &engine),
         Task::Inspect => return inspect::inspect(&project),
         Task::New { dir, name } => return new::new_project(&project.root, &dir, name.as_deref(), global.dry_run),
+        Task::Update { to, from, base } => {
+            return update::update(&project.root, &update::Request { to, from, base }, global.dry_run)
+        }
         Task::Tags { json, registry } => {
             release::print_tags(&project.release(registry.as_deref())?, json);
             return Ok(());

@@ -10,7 +10,9 @@
 //! The service folder (node-app/) is the kit's convention and keeps its name. DIR may not be a file,
 //! a folder that is not empty, or inside the template (unless git ignores that place, like target/).
 //! All or nothing: the files go into a hidden sibling of DIR, which gets `git init`, `git add` and
-//! one commit, and only then is renamed to DIR; on any error it is removed.
+//! one commit, and only then is renamed to DIR; on any error it is removed. The commit's message
+//! ends with where the copy came from (`Origin`: the template's folder and commit), which `update`
+//! reads.
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -71,19 +73,17 @@ pub fn new_project(template_root: &Utf8Path, target: &Utf8Path, name: Option<&st
         .with_context(|| format!("cannot read the template folder {template_root}"))?;
     check_target(target, &target_path, &root, name)?;
 
-    let config = config::load(&root)?;
-    let service_dir: Utf8PathBuf = config.build.context.components().filter(|c| *c != Utf8Component::CurDir).collect();
-    let package = Package::load(&root.join(&service_dir), &config.build.context)?;
-    if package.name.is_empty() {
-        bail!(
-            "the template's {}/package.json has no \"name\"; set it to the service's name, which the copy replaces",
-            config.build.context
-        );
-    }
-    let rename = Rename { old: &package.name, new: name, old_version: &package.version, service_dir: &service_dir };
+    let template = Template::read(&root)?;
+    let rename = template.rename(name);
     let contents = plan(&root, &tracked_files(&root)?, &rename)?;
     let files = &contents.files;
-    let message = format!("Start {name} from the {} template", rename.old);
+    let subject = format!("Start {name} from the {} template", rename.old);
+    let origin = query("git", &["-C", root.as_str(), "rev-parse", "HEAD"]).map(|commit| Origin {
+        location: root.to_string(),
+        commit,
+        name: name.to_string(),
+    });
+    let message = origin.as_ref().map_or(subject.clone(), |origin| format!("{subject}\n\n{}", origin.trailers()));
 
     if dry_run {
         println!(
@@ -120,6 +120,14 @@ pub fn new_project(template_root: &Utf8Path, target: &Utf8Path, name: Option<&st
     for note in notes(&contents, &rename) {
         eprintln!("xtask: {note}");
     }
+    let changed = query("git", &["-C", root.as_str(), "status", "--porcelain", "--untracked-files=no"]);
+    if let (Ok(origin), Ok(false)) = (&origin, changed.as_ref().map(String::is_empty)) {
+        eprintln!(
+            "xtask: the template's uncommitted changes were copied too; the copy records commit {}, so `update` \
+             counts them as the project's own",
+            &origin.commit[..7]
+        );
+    }
     if !commit.identity.is_empty() {
         let used: Vec<&str> = commit.identity.iter().filter(|o| *o != "-c").map(String::as_str).collect();
         eprintln!(
@@ -132,13 +140,71 @@ pub fn new_project(template_root: &Utf8Path, target: &Utf8Path, name: Option<&st
     let edited = files.iter().filter(|f| f.note.is_some()).count();
     println!(
         "created {target}: {} files from the {} template, {edited} of them edited for {name} {FIRST_VERSION}; \
-         first commit {} \"{message}\"",
+         first commit {} \"{subject}\"{}",
         files.len(),
         rename.old,
-        commit.sha
+        commit.sha,
+        if origin.is_ok() { ", which records the template's folder and commit for `cargo xtask update`" } else { "" }
     );
     println!("next: cd {} && cargo xtask doctor && cargo xtask ci", shell_quote(target.as_str()));
     Ok(())
+}
+
+/// The template's service, whose name and version a copy replaces: its folder (xtask.toml's
+/// `[build] context`) and package.json.
+pub struct Template {
+    pub service_dir: Utf8PathBuf,
+    pub package: Package,
+}
+
+impl Template {
+    /// Reads only `[build] context` from xtask.toml, so that `update` can read a later template
+    /// whose settings this xtask does not know yet.
+    pub fn read(root: &Utf8Path) -> Result<Template> {
+        let path = root.join(config::FILE_NAME);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read the template's {path}"))?;
+        let settings: toml::Table = text.parse().with_context(|| format!("cannot read the template's {path}"))?;
+        let context = settings.get("build").and_then(|build| build.get("context")).and_then(|c| c.as_str());
+        let context = context.map_or_else(|| config::Build::default().context, Utf8PathBuf::from);
+        let service_dir: Utf8PathBuf = context.components().filter(|c| *c != Utf8Component::CurDir).collect();
+        let package = Package::load(&root.join(&service_dir), &context)?;
+        if package.name.is_empty() {
+            bail!("the template's {context}/package.json has no \"name\"; set it to the service's name, which the copy replaces");
+        }
+        Ok(Template { service_dir, package })
+    }
+
+    pub fn rename<'a>(&'a self, new: &'a str) -> Rename<'a> {
+        let package = &self.package;
+        Rename { old: &package.name, new, old_version: &package.version, service_dir: &self.service_dir }
+    }
+}
+
+/// Where a copy came from, recorded as trailers of a commit message: the first commit's, then each
+/// `update`'s (the newest one is the record). The template's location (folder or git URL), its
+/// commit, and the name `new` gave the service, which `update` renames the template's files to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub location: String,
+    pub commit: String,
+    pub name: String,
+}
+
+impl Origin {
+    pub fn trailers(&self) -> String {
+        let Origin { location, commit, name } = self;
+        format!("Template: {location}\nTemplate-commit: {commit}\nTemplate-renamed-to: {name}")
+    }
+
+    /// The record in a commit message; None unless it holds all three trailers.
+    pub fn parse(message: &str) -> Option<Origin> {
+        let value = |key: &str| {
+            let found = message.lines().rev().find_map(|line| line.strip_prefix(key)?.strip_prefix(": "));
+            found.map(|value| value.trim().to_string()).filter(|value| !value.is_empty())
+        };
+        let (location, commit, name) = (value("Template")?, value("Template-commit")?, value("Template-renamed-to")?);
+        Some(Origin { location, commit, name })
+    }
 }
 
 /// What to tell about the copy beside its files: those skipped, those that still name the old service.
@@ -256,7 +322,7 @@ fn check_target(target: &Utf8Path, path: &Utf8Path, template_root: &Utf8Path, na
 }
 
 /// What git tracks in the template, relative to its root.
-fn tracked_files(root: &Utf8Path) -> Result<Vec<Utf8PathBuf>> {
+pub fn tracked_files(root: &Utf8Path) -> Result<Vec<Utf8PathBuf>> {
     crate::process::require_program("git")?;
     let out = query("git", &["-C", root.as_str(), "ls-files", "-z"]).with_context(|| {
         format!("cannot list the template's files in {root} (`new` copies what git tracks: run it in a clone)")
@@ -369,7 +435,7 @@ fn git_config(dir: &Utf8Path, key: &str) -> Option<String> {
 }
 
 /// The `-c user.…=…` options the commit needs when git has no identity configured.
-fn git_identity(dir: &Utf8Path) -> Vec<String> {
+pub fn git_identity(dir: &Utf8Path) -> Vec<String> {
     let mut options = Vec::new();
     for (key, fallback) in [("user.name", "cargo xtask new"), ("user.email", "xtask-new@localhost")] {
         if git_config(dir, key).is_none() {
@@ -431,7 +497,7 @@ fn stop_if_interrupted() -> Result<()> {
     crate::signals::received().map_or(Ok(()), |sig| Err(Interrupted(sig).into()))
 }
 
-fn write_file(path: &Utf8Path, body: &Body) -> Result<()> {
+pub fn write_file(path: &Utf8Path, body: &Body) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -451,6 +517,15 @@ mod tests {
 
     fn rename<'a>() -> Rename<'a> {
         Rename { old: "old-svc", new: "new-svc", old_version: "1.2.3", service_dir: Utf8Path::new("node-app") }
+    }
+
+    #[test]
+    fn the_origin_is_read_back_from_a_commit_message() {
+        let origin = Origin { location: "/home/me/kit: v2".into(), commit: "3f2a".repeat(10), name: "shop".into() };
+        let message = format!("Update from the kit\n\nTemplate: old\n\n{}\n", origin.trailers());
+        assert_eq!(Origin::parse(&message), Some(origin.clone()), "the last trailers count");
+        assert_eq!(Origin::parse(&format!("Start\n\n{}", origin.trailers().replace("Template-renamed-to", "X"))), None);
+        assert_eq!(Origin::parse("Template-commit: abc"), None);
     }
 
     #[test]

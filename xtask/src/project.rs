@@ -93,13 +93,18 @@ impl Project {
         Ok(self.package.get_or_init(|| package))
     }
 
-    /// The stage that plays `role`, checked against the Dockerfile; an error names xtask.toml's key.
-    pub fn role_stage(&self, role: Role) -> Result<String> {
-        let name = match role {
+    /// The stage name xtask.toml's `[stages]` gives `role`, as written.
+    fn configured_stage(&self, role: Role) -> &str {
+        match role {
             Role::Lint => &self.config.stages.lint,
             Role::Test => &self.config.stages.test,
             Role::Release => &self.config.stages.release,
-        };
+        }
+    }
+
+    /// The stage that plays `role`, checked against the Dockerfile; an error names xtask.toml's key.
+    pub fn role_stage(&self, role: Role) -> Result<String> {
+        let name = self.configured_stage(role);
         let stage = self
             .dockerfile()?
             .find_stage(name, self.config.build.dockerfile.as_str())
@@ -109,13 +114,7 @@ impl Project {
 
     /// The role xtask.toml gives `stage`, if any.
     pub fn role_of(&self, stage: &str) -> Option<Role> {
-        let stages = &self.config.stages;
-        let named = |name: &str| name.eq_ignore_ascii_case(stage);
-        Role::ALL.into_iter().find(|role| match role {
-            Role::Lint => named(&stages.lint),
-            Role::Test => named(&stages.test),
-            Role::Release => named(&stages.release),
-        })
+        Role::ALL.into_iter().find(|role| self.configured_stage(*role).eq_ignore_ascii_case(stage))
     }
 
     /// The build args BuildKit sees in FROM lines, building for `target` on `build` (both platforms

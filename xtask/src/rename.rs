@@ -1,6 +1,6 @@
-//! The service's new name in a copy of the template, file by file: what `new` writes, and what a
-//! coming `update` will do to the template's old and new commits so that they line up with the
-//! copy. NEW replaces OLD (package.json's `name` in the template):
+//! The service's new name in a copy of the template, file by file: what `new` writes, and what
+//! `update` does to the template's old and new commits so that they line up with the copy. NEW
+//! replaces OLD (package.json's `name` in the template):
 //!
 //! - package.json and its lockfile: `name` and `version` (reset to 0.1.0), written back as npm
 //!   writes them (key order, the file's indentation and final newline);
@@ -197,7 +197,7 @@ fn splice(text: &str, range: std::ops::Range<usize>, with: &str) -> String {
 }
 
 /// xtask.toml: the value of `[image] name`, found by the TOML parser, replaced in place (added
-/// when missing); then the file is parsed again as the kit reads it.
+/// when missing); then the file is parsed again.
 fn set_image_name(text: &str, new: &str) -> Result<String> {
     let value = format!("\"{new}\"");
     let document = DeTable::parse(text)?;
@@ -227,9 +227,11 @@ fn set_image_name(text: &str, new: &str) -> Result<String> {
             format!("{text}{newline}\n[image]\nname = {value}\n")
         }
     };
-    let config = config::parse(&edited, config::FILE_NAME).context("the edited file no longer reads")?;
-    if config.image.name != new {
-        bail!("could not set [image] name (it reads '{}'); set it to \"{new}\" by hand", config.image.name);
+    // Read back as TOML, not as this kit's settings: `update` renames later templates' files too.
+    let settings: toml::Table = edited.parse().context("the edited file no longer reads")?;
+    let name = settings.get("image").and_then(|image| image.get("name")).and_then(|name| name.as_str());
+    if name != Some(new) {
+        bail!("could not set [image] name (it reads '{}'); set it to \"{new}\" by hand", name.unwrap_or_default());
     }
     Ok(edited)
 }

@@ -8,7 +8,7 @@ const LAYERS: &[&[&str]] = &[
     &["process", "signals", "gha", "dockerfile", "expand", "tags", "engine"],
     &["config", "project"],
     &["checks", "plan", "build"],
-    &["cli", "stages", "inspect", "release", "run", "compose", "ci", "doctor", "new", "rename", "main"],
+    &["cli", "stages", "inspect", "release", "run", "compose", "ci", "doctor", "new", "rename", "update", "main"],
 ];
 
 /// The crate's modules each file names: `use crate::x`, `use crate::{x, y}` and `crate::x::…` paths.

@@ -406,6 +406,13 @@ fn the_benchmark_stays_with_the_template() {
     assert_eq!(read(&target, ".cargo/config.toml"), "[alias]\nxtask = \"run --package xtask --quiet --\"\n");
     assert_no_benchmark(&target);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let output = Command::new(cargo).args(["build", "--offline", "--quiet"]).current_dir(&target).output().unwrap();
+    // Its own target folder: an inherited CARGO_TARGET_DIR would get this empty crate's `xtask` binary
+    // written over the kit's, under the feet of every other test using that folder.
+    let output = Command::new(cargo)
+        .args(["build", "--offline", "--quiet"])
+        .current_dir(&target)
+        .env("CARGO_TARGET_DIR", target.join("target"))
+        .output()
+        .unwrap();
     assert!(output.status.success(), "cargo build in the copy failed: {}", String::from_utf8_lossy(&output.stderr));
 }
