@@ -78,6 +78,13 @@ impl<'a> BuildSetup<'a> {
         Ok(BuildSetup { project, engine, package, flags, npm_on_target })
     }
 
+    /// A compiler and Node's headers in the install stage: xtask.toml says so, or else the lockfile lists
+    /// packages with install scripts (native modules, which node-gyp builds when no prebuilt binary downloads).
+    pub fn native_toolchain(&self) -> bool {
+        let native = self.package.native_modules().is_some_and(|names| !names.is_empty());
+        self.project.config.build.native_toolchain.unwrap_or(native)
+    }
+
     /// `--platform` names more than one platform: the result is an image index.
     fn multi_platform(&self) -> bool {
         self.flags.platform.as_deref().is_some_and(|p| p.contains(','))
@@ -87,14 +94,25 @@ impl<'a> BuildSetup<'a> {
     pub fn common_args(&self) -> BTreeMap<String, String> {
         let mut args = BTreeMap::new();
         args.insert("FLAVOR".to_string(), self.project.flavor.as_str().to_string());
+        args.insert("NPM_TOKEN_ENV".to_string(), self.project.config.build.npm_token.clone());
+        // A package.json or lockfile the kit cannot use fails `check_lockfile` before any build.
+        let (manager, version) = self.package.manager().unwrap_or(("npm", String::new()));
+        args.insert("PACKAGE_MANAGER".to_string(), manager.to_string());
+        args.insert("PACKAGE_MANAGER_VERSION".to_string(), version);
         let output = if self.package.has_script("build") {
             self.project.config.service.build_output.clone()
         } else {
             String::new()
         };
         args.insert("BUILD_OUTPUT".to_string(), output);
-        if let Some(packages) = self.project.config.build.test_packages.get(self.project.flavor.as_str()) {
-            args.insert("TEST_PACKAGES".to_string(), packages.clone());
+        let build = &self.project.config.build;
+        for (arg, packages) in [("TEST_PACKAGES", &build.test_packages), ("BUILD_PACKAGES", &build.build_packages)] {
+            if let Some(packages) = packages.get(self.project.flavor.as_str()) {
+                args.insert(arg.to_string(), packages.clone());
+            }
+        }
+        if self.native_toolchain() {
+            args.insert("NATIVE_TOOLCHAIN".to_string(), "1".to_string());
         }
         if self.npm_on_target {
             // Empty: the Dockerfile's npm stages run on each target platform instead of the build platform.
@@ -128,6 +146,14 @@ impl<'a> BuildSetup<'a> {
         }
         if let Some(bundle) = self.ca_bundle() {
             command = command.args(["--secret".to_string(), format!("id=ca,src={bundle}")]);
+        }
+        // Registry credentials: only as secrets, named here, never their values.
+        if let Some(npmrc) = self.npmrc() {
+            command = command.args(["--secret".to_string(), format!("id=npmrc,src={npmrc}")]);
+        }
+        let token = &config.build.npm_token;
+        if env_set(token) && self.engine.kind == Kind::Docker {
+            command = command.args(["--secret".to_string(), format!("id=npm_token,env={token}")]);
         }
         for tag in tags {
             command = command.args(["--tag", tag.as_str()]);
@@ -202,6 +228,7 @@ impl<'a> BuildSetup<'a> {
     /// Before any build starts: a cache the builder cannot export, or a multi-platform image it cannot
     /// store, is one clear error, not a failed build half way through.
     pub fn check_builder(&self) -> Result<()> {
+        self.check_registry_token()?;
         let cache = self.cache();
         if cache == Cache::Registry && self.project.config.image.registry.is_empty() {
             bail!("cache = \"registry\" keeps the cache next to the image in a registry; set [image] registry in xtask.toml");
@@ -242,6 +269,35 @@ impl<'a> BuildSetup<'a> {
         (!bundle.is_empty() && std::path::Path::new(&bundle).is_file()).then_some(bundle)
     }
 
+    /// A user .npmrc with registry tokens, the secret `npmrc`: XTASK_NPMRC, else [build] npmrc; `~/` is
+    /// the home folder, a relative path the project root.
+    pub fn npmrc(&self) -> Option<String> {
+        let file = std::env::var("XTASK_NPMRC").unwrap_or_else(|_| self.project.config.build.npmrc.clone());
+        match file.strip_prefix("~/") {
+            _ if file.is_empty() => None,
+            Some(rest) => Some(format!("{}/{rest}", std::env::var("HOME").unwrap_or_default())),
+            None => Some(file),
+        }
+    }
+
+    /// Before a build: every token the service's .npmrc takes from a variable (`${NPM_TOKEN}`) can
+    /// reach the install steps, or one error names the registry and what to set.
+    fn check_registry_token(&self) -> Result<()> {
+        let (label, name) = (&self.package.label, &self.project.config.build.npm_token);
+        for (registry, var) in self.package.registry_tokens()? {
+            if &var != name {
+                bail!("{label}/.npmrc takes the token for {registry} from ${{{var}}}, and the kit passes only the variable [build] npm_token names (\"{name}\") into the build; set npm_token = \"{var}\" in xtask.toml");
+            }
+            if !env_set(&var) {
+                bail!("{label}/.npmrc authenticates to {registry} with ${{{var}}}, and {var} is not set: export {var} with the registry's token (in GitHub Actions, from a repository secret), or drop that line and name a .npmrc holding the token in [build] npmrc");
+            }
+            if self.engine.kind == Kind::Podman {
+                bail!("podman 4.3 passes build secrets only from files, not from {var}: drop the ${{{var}}} line from {label}/.npmrc and name a .npmrc holding the token in [build] npmrc");
+            }
+        }
+        Ok(())
+    }
+
     /// podman builds with buildah, not BuildKit: refuse what it cannot do instead of building
     /// something else than asked.
     pub fn check_podman(&self) -> Result<()> {
@@ -278,6 +334,10 @@ impl<'a> BuildSetup<'a> {
     /// Every build goes through here: the lockfile and the engine's limits are checked first.
     pub fn build_steps(&self, stage: &str, args: &BTreeMap<String, String>, main: Step) -> Result<Vec<Step>> {
         self.package.check_lockfile()?;
+        self.package.registry_tokens()?;
+        if let Some(npmrc) = self.npmrc().filter(|f| !self.project.root.join(f).is_file()) {
+            bail!("the .npmrc with registry tokens, {npmrc} ([build] npmrc in xtask.toml, or XTASK_NPMRC), does not exist");
+        }
         self.check_podman()?;
         if self.engine.kind != Kind::Podman {
             return Ok(vec![main]);
@@ -354,6 +414,10 @@ impl<'a> BuildSetup<'a> {
             _ => step,
         }
     }
+}
+
+fn env_set(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty())
 }
 
 /// `build --stage S`: S checked against the Dockerfile's stages (default: the release stage).

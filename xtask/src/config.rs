@@ -64,11 +64,21 @@ pub struct Build {
     /// Extra CA certificates handed to builds as the BuildKit secret `ca` (never stored in a layer),
     /// for networks behind a TLS-intercepting proxy. Used only when the file exists; "" turns it off.
     pub ca_bundle: String,
+    /// A user .npmrc with registry tokens (e.g. "~/.npmrc"), the BuildKit secret `npmrc`; "" none. Also XTASK_NPMRC.
+    pub npmrc: String,
+    /// The environment variable with the registry token the service's .npmrc names (`${NPM_TOKEN}`): the
+    /// BuildKit secret `npm_token`, the same variable inside the install steps.
+    pub npm_token: String,
     /// Extra build args for every build.
     pub args: BTreeMap<String, String>,
     /// System packages the lint and test stages need (never the release stage), per flavor, e.g.
     /// `{ alpine = "redis", debian = "redis-server" }` for tests that start a Redis server.
     pub test_packages: BTreeMap<String, String>,
+    /// Whether the install stage gets a compiler and Node's headers for native modules (never release);
+    /// unset: when the lockfile lists packages with install scripts.
+    pub native_toolchain: Option<bool>,
+    /// More system packages for the install stage, per flavor, e.g. `{ debian = "libvips-dev" }`.
+    pub build_packages: BTreeMap<String, String>,
     /// Build cache kept between builds: none, inline, registry, local or gha (also --cache).
     pub cache: Cache,
     /// The folder `cache = "local"` writes to, one subfolder per stage.
@@ -199,8 +209,12 @@ impl Default for Build {
             context: "node-app".into(),
             flavor: Flavor::Alpine,
             ca_bundle: "/etc/ssl/certs/ca-certificates.crt".into(),
+            npmrc: String::new(),
+            npm_token: "NPM_TOKEN".into(),
             args: BTreeMap::new(),
             test_packages: BTreeMap::new(),
+            native_toolchain: None,
+            build_packages: BTreeMap::new(),
             cache: Cache::None,
             cache_dir: "target/buildcache".into(),
         }
@@ -314,6 +328,10 @@ fn check(config: &Config) -> Result<()> {
     for flavor in config.build.test_packages.keys() {
         Flavor::parse(flavor).context("[build] test_packages")?;
     }
+    for flavor in config.build.build_packages.keys() {
+        Flavor::parse(flavor).context("[build] build_packages")?;
+    }
+    check_arg_name(&config.build.npm_token).context("[build] npm_token")?;
     for key in config.build.args.keys().chain(config.smoke.env.keys()) {
         check_arg_name(key)?;
     }

@@ -21,12 +21,27 @@ pub fn inspect(project: &Project) -> Result<()> {
             Some(v) => format!("package-lock.json (v{v})"),
             None => "npm-shrinkwrap.json or an unreadable package-lock.json".to_string(),
         },
-        Lockfile::Yarn => "yarn.lock".to_string(),
+        Lockfile::Yarn => "yarn.lock (yarn 1)".to_string(),
+        Lockfile::YarnBerry => "yarn.lock (yarn 2+)".to_string(),
         Lockfile::Pnpm => "pnpm-lock.yaml".to_string(),
         Lockfile::Missing => "none".to_string(),
     };
-    match package.check_lockfile() {
-        Ok(()) => rows.push(("lockfile", lockfile, "installed with npm ci (cached)".into())),
+    match package.check_lockfile().and_then(|()| package.manager()) {
+        Ok((manager, version)) => {
+            let install = match manager {
+                "npm" => "npm ci",
+                "pnpm" => "pnpm install --frozen-lockfile",
+                "yarn" => "yarn install --frozen-lockfile",
+                _ => "yarn install --immutable (node_modules linker)",
+            };
+            rows.push(("lockfile", lockfile, format!("installed with {install}, cached; production modules apart")));
+            let (found, why) = match version.as_str() {
+                "" => ("npm".to_string(), "the lockfile; the image's own npm (no \"packageManager\")"),
+                "1" => ("yarn 1".to_string(), "yarn.lock; the latest 1.x (no \"packageManager\")"),
+                _ => (format!("{manager} {version}"), "the lockfile, the version from \"packageManager\""),
+            };
+            rows.push(("package manager", found, format!("from {why}; in the install stages only, never in release")));
+        }
         Err(err) => {
             rows.push(("lockfile", lockfile, "cannot build".into()));
             problems.push(err.to_string());
@@ -43,7 +58,7 @@ pub fn inspect(project: &Project) -> Result<()> {
     let lint = if package.has_script("lint") {
         "the lint stage runs it"
     } else {
-        "lint stage says eslint skipped; npm audit still runs"
+        "lint stage says eslint skipped; the audit still runs"
     };
     rows.push(("lint script", script("lint"), lint.into()));
     let test = match (package.has_script("test"), service.tests) {
@@ -86,23 +101,27 @@ pub fn inspect(project: &Project) -> Result<()> {
         project.config.smoke.env.keys().cloned().collect::<Vec<_>>().join(", ")
     };
     rows.push(("boot env", env, "given to run and smoke, never baked into the image".into()));
-    let native = match package.native_modules() {
+    let native_modules = package.native_modules();
+    let compiler =
+        match project.config.build.native_toolchain.unwrap_or(native_modules.as_ref().is_some_and(|n| !n.is_empty())) {
+            true => "; python3, make, g++ and Node's headers in the install stage, never in release",
+            false => "",
+        };
+    let native = match native_modules {
         Some(names) if names.is_empty() => (
             "none".to_string(),
-            "pure JavaScript: any flavor; the npm stages run once, on the build platform, for every --platform"
-                .to_string(),
+            format!("pure JavaScript: any flavor; the npm stages run once, on the build platform, for every --platform{compiler}"),
         ),
         Some(names) => {
             let advice = match flavor {
-                Flavor::Alpine => "built from source in the npm stage; if they need glibc, use the debian flavor",
-                Flavor::Debian => "built from source in the npm stage (glibc)",
+                Flavor::Alpine => "compiled at install without a prebuilt binary; if they need glibc, use the debian flavor",
+                Flavor::Debian => "compiled at install without a prebuilt binary (glibc)",
             };
-            (names.join(", "), format!("{advice}; the npm stages run on each target platform (NPM_PLATFORM=)"))
+            (names.join(", "), format!("{advice}{compiler}; the npm stages run on each target platform (NPM_PLATFORM=)"))
         }
         None => (
             "unknown".to_string(),
-            "lockfile v1 or unreadable: cannot tell; the npm stages run on each target platform (NPM_PLATFORM=)"
-                .to_string(),
+            format!("only package-lock.json v2+ tells ([build] native_toolchain decides){compiler}; the npm stages run on each target platform (NPM_PLATFORM=)"),
         ),
     };
     rows.push(("native modules", native.0, native.1));

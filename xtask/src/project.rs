@@ -229,7 +229,10 @@ impl GitFacts {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Lockfile {
     Npm,
+    /// yarn.lock of yarn 1 (classic).
     Yarn,
+    /// yarn.lock of yarn 2 and later (berry): it has a `__metadata` entry.
+    YarnBerry,
     Pnpm,
     #[default]
     Missing,
@@ -247,14 +250,23 @@ pub struct Package {
     pub main: Option<String>,
     pub repository: Option<serde_json::Value>,
     pub scripts: BTreeMap<String, String>,
+    /// `pnpm@9.15.0`, `yarn@4.5.3+sha512.…`: the package manager and its version.
+    #[serde(rename = "packageManager")]
+    pub package_manager: String,
     #[serde(skip)]
     pub lockfile: Lockfile,
+    /// The lockfiles found, of different managers: more than one is an error.
+    #[serde(skip)]
+    lockfiles: Vec<&'static str>,
     /// How the folder is named in messages, e.g. "node-app".
     #[serde(skip)]
     pub label: Utf8PathBuf,
     /// package-lock.json, when there is a readable one.
     #[serde(skip)]
     npm_lock: Option<serde_json::Value>,
+    /// The service's .npmrc ("" when there is none): registries, scopes, options, `${VAR}` tokens.
+    #[serde(skip)]
+    pub npmrc: String,
 }
 
 impl Package {
@@ -283,16 +295,19 @@ impl Package {
             Ok(package) => (package, None),
             Err(err) => (Package::default(), Some(err)),
         };
-        package.lockfile = if dir.join("package-lock.json").is_file() || dir.join("npm-shrinkwrap.json").is_file() {
-            Lockfile::Npm
-        } else if dir.join("yarn.lock").is_file() {
-            Lockfile::Yarn
-        } else if dir.join("pnpm-lock.yaml").is_file() {
-            Lockfile::Pnpm
-        } else {
-            Lockfile::Missing
-        };
+        let yarn = std::fs::read_to_string(dir.join("yarn.lock")).ok();
+        let berry = yarn.as_deref().is_some_and(|text| text.lines().any(|l| l.starts_with("__metadata:")));
+        let npm = ["package-lock.json", "npm-shrinkwrap.json"].into_iter().find(|f| dir.join(f).is_file());
+        let candidates = [
+            (npm, Lockfile::Npm),
+            (dir.join("pnpm-lock.yaml").is_file().then_some("pnpm-lock.yaml"), Lockfile::Pnpm),
+            (yarn.is_some().then_some("yarn.lock"), if berry { Lockfile::YarnBerry } else { Lockfile::Yarn }),
+        ];
+        let found: Vec<_> = candidates.into_iter().filter_map(|(name, kind)| Some((name?, kind))).collect();
+        package.lockfile = found.first().map_or(Lockfile::Missing, |f| f.1);
+        package.lockfiles = found.iter().map(|f| f.0).collect();
         package.label = label.to_owned();
+        package.npmrc = std::fs::read_to_string(dir.join(".npmrc")).unwrap_or_default();
         package.npm_lock = std::fs::read_to_string(dir.join("package-lock.json"))
             .ok()
             .and_then(|text| serde_json::from_str(text.trim_start_matches('\u{feff}')).ok());
@@ -313,6 +328,34 @@ impl Package {
         names.sort();
         names.dedup();
         Some(names)
+    }
+
+    /// The registries the service's .npmrc authenticates to, each with the variable its token comes from
+    /// (`//npm.acme.dev/:_authToken=${NPM_TOKEN}`). A credential written out is an error: the build
+    /// context, and so the lint and test images, would hold it.
+    pub fn registry_tokens(&self) -> Result<Vec<(String, String)>> {
+        let mut found = Vec::new();
+        for (number, line) in self.npmrc.lines().enumerate().filter(|(_, l)| !l.trim_start().starts_with(['#', ';'])) {
+            let Some((key, value)) = line.split_once('=') else { continue };
+            let (key, value) = (key.trim(), value.trim());
+            let Some(setting) =
+                ["_authToken", "_auth", "_password"].into_iter().find(|s| key.rsplit(':').next() == Some(*s))
+            else {
+                continue;
+            };
+            let registry = key.strip_suffix(setting).unwrap_or(key).trim_end_matches(':');
+            let registry = if registry.is_empty() { "the default registry" } else { registry };
+            match value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
+                Some(var) => found.push((registry.to_string(), var.to_string())),
+                None if value.is_empty() => {}
+                None => bail!(
+                    "{}/.npmrc:{}: a registry credential ({setting}) is written out, and the build context would carry it into the lint and test images; write {key}=${{NPM_TOKEN}} and export NPM_TOKEN, or move the line to a file named by [build] npmrc in xtask.toml",
+                    self.label,
+                    number + 1
+                ),
+            }
+        }
+        Ok(found)
     }
 
     pub fn lockfile_version(&self) -> Option<u64> {
@@ -345,14 +388,43 @@ impl Package {
         )
     }
 
-    /// `npm ci` needs a package-lock.json; say what to do when there is another lockfile or none.
+    /// One lockfile, and a "packageManager" field (if any) that agrees with it.
     pub fn check_lockfile(&self) -> Result<()> {
+        if let [first, second, ..] = self.lockfiles[..] {
+            bail!("{} has two lockfiles, {first} and {second}: keep the one of the package manager you use and delete the other", self.label);
+        }
+        self.manager().map(drop)
+    }
+
+    /// The package manager the install steps use, from the lockfile: npm, pnpm, yarn (1) or yarn-berry (2 and
+    /// later); and the version the image installs, from package.json's "packageManager" (`pnpm@9.15.0+sha…`).
+    /// An empty version: npm as the image has it.
+    pub fn manager(&self) -> Result<(&'static str, String)> {
         let label = &self.label;
-        match self.lockfile {
-            Lockfile::Npm => Ok(()),
-            Lockfile::Yarn => bail!("{label} has yarn.lock but no package-lock.json; the kit installs with `npm ci`: create one with `npm install --package-lock-only` and commit it"),
-            Lockfile::Pnpm => bail!("{label} has pnpm-lock.yaml but no package-lock.json; the kit installs with `npm ci`: create one with `npm install --package-lock-only` and commit it"),
-            Lockfile::Missing => bail!("{label} has no package-lock.json; run `npm install` in {label} and commit the lockfile (the image build uses `npm ci`)"),
+        let field = self.package_manager.trim();
+        let (name, version) = field.split_once('@').unwrap_or((field, ""));
+        let version = version.split('+').next().unwrap_or("");
+        let core: Vec<&str> = version.split('-').next().unwrap_or("").split('.').collect();
+        let exact = core.len() == 3 && core.iter().all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if !field.is_empty() && (!["npm", "pnpm", "yarn"].contains(&name) || !exact) {
+            bail!("{label}/package.json: \"packageManager\": \"{field}\" is not one the kit installs: name npm, pnpm or yarn and an exact version, e.g. \"pnpm@9.15.0\"");
+        }
+        let (manager, lockfile) = match self.lockfile {
+            Lockfile::Npm => ("npm", "package-lock.json"),
+            Lockfile::Pnpm => ("pnpm", "pnpm-lock.yaml"),
+            Lockfile::Yarn => ("yarn", "a yarn 1 yarn.lock"),
+            Lockfile::YarnBerry => ("yarn-berry", "a yarn 2+ yarn.lock"),
+            Lockfile::Missing => bail!("{label} has no lockfile; run `npm install` (or pnpm install, yarn install) in {label} and commit the lockfile: the image build installs exactly what it lists"),
+        };
+        let named = if name == "yarn" && !version.starts_with("1.") { "yarn-berry" } else { name };
+        if !field.is_empty() && named != manager {
+            bail!("{label}/package.json says \"packageManager\": \"{field}\", and the lockfile is {lockfile}: install with {name} and commit its lockfile, or correct the field");
+        }
+        match (manager, version) {
+            ("yarn-berry", v) if v.starts_with("2.") || v.starts_with("3.") => bail!("{label} uses yarn {v}: the kit installs yarn 1, or 4 and later (where `yarn workspaces focus`, which prepares the production modules, is built in): `yarn set version stable`"),
+            ("pnpm" | "yarn-berry", "") => bail!("{label} has {lockfile}, and package.json has no \"packageManager\" field to say which version installs it: add \"packageManager\": \"{}@VERSION\" with the version you use", &manager[..4]),
+            ("yarn", "") => Ok(("yarn", "1".to_string())),
+            (manager, version) => Ok((manager, version.to_string())),
         }
     }
 }
@@ -382,9 +454,12 @@ mod tests {
             main: main.map(Into::into),
             repository: None,
             scripts: scripts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            package_manager: String::new(),
             lockfile: Lockfile::Npm,
+            lockfiles: vec!["package-lock.json"],
             label: "node-app".into(),
             npm_lock: None,
+            npmrc: String::new(),
         }
     }
 
@@ -405,12 +480,42 @@ mod tests {
     }
 
     #[test]
-    fn lockfile_messages() {
+    fn npmrc_tokens_come_from_variables() {
         let mut p = package(&[], None);
-        assert!(p.check_lockfile().is_ok());
-        p.lockfile = Lockfile::Yarn;
-        assert!(p.check_lockfile().unwrap_err().to_string().contains("yarn.lock"));
-        p.lockfile = Lockfile::Missing;
-        assert!(p.check_lockfile().unwrap_err().to_string().contains("no package-lock.json"));
+        p.npmrc =
+            "@acme:registry=https://npm.acme.dev/\n//npm.acme.dev/:_authToken=${ACME_TOKEN}\n# //x/:_authToken=old\n"
+                .into();
+        assert_eq!(p.registry_tokens().unwrap(), [("//npm.acme.dev/".to_string(), "ACME_TOKEN".to_string())]);
+        p.npmrc = "registry=https://npm.acme.dev/\n_auth = dXNlcjpwYXNz\n".into();
+        let err = p.registry_tokens().unwrap_err().to_string();
+        assert!(err.contains("node-app/.npmrc:2:") && err.contains("[build] npmrc"), "{err}");
+    }
+
+    #[test]
+    fn lockfile_and_package_manager() {
+        let mut p = package(&[], None);
+        assert_eq!(p.manager().unwrap(), ("npm", String::new()));
+        let err = |p: &Package| p.check_lockfile().unwrap_err().to_string();
+        for (lockfile, field, want) in [
+            (Lockfile::Pnpm, "pnpm@9.15.0+sha512.abc", Ok(("pnpm", "9.15.0"))),
+            (Lockfile::Yarn, "", Ok(("yarn", "1"))),
+            (Lockfile::YarnBerry, "yarn@4.5.3", Ok(("yarn-berry", "4.5.3"))),
+            (Lockfile::Npm, "npm@10.9.0", Ok(("npm", "10.9.0"))),
+            (Lockfile::Pnpm, "", Err("no \"packageManager\" field")),
+            (Lockfile::Npm, "pnpm@9.15.0", Err("the lockfile is package-lock.json")),
+            (Lockfile::Yarn, "yarn@4.5.3", Err("the lockfile is a yarn 1 yarn.lock")),
+            (Lockfile::YarnBerry, "yarn@3.8.0", Err("yarn 1, or 4 and later")),
+            (Lockfile::Npm, "bun@1.1.0", Err("is not one the kit installs")),
+            (Lockfile::Pnpm, "pnpm@latest", Err("an exact version")),
+            (Lockfile::Missing, "", Err("has no lockfile")),
+        ] {
+            (p.lockfile, p.package_manager) = (lockfile, field.to_string());
+            match want {
+                Ok((manager, version)) => assert_eq!(p.manager().unwrap(), (manager, version.to_string())),
+                Err(needle) => assert!(err(&p).contains(needle), "{field}: {}", err(&p)),
+            }
+        }
+        p.lockfiles = vec!["package-lock.json", "yarn.lock"];
+        assert!(err(&p).contains("two lockfiles, package-lock.json and yarn.lock"), "{}", err(&p));
     }
 }
