@@ -11,6 +11,7 @@ use crate::engine::{Engine, Kind};
 use crate::plan::{Plan, Step};
 use crate::process::Command;
 use crate::project::{Package, Project, Role};
+use crate::sbom;
 
 /// The flags every building command accepts, checked by the command line parser.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -425,7 +426,14 @@ pub fn build_plan(setup: &BuildSetup, stage: Option<&str>) -> Result<Plan> {
     let name = match stage {
         Some(name) => {
             let found = setup.project.dockerfile()?.find_stage(name, setup.project.config.build.dockerfile.as_str())?;
-            found.name.clone().unwrap_or_else(|| found.index.to_string())
+            let name = found.name.clone().unwrap_or_else(|| found.index.to_string());
+            if [sbom::STAGE, sbom::TOOL_STAGE].contains(&name.as_str()) {
+                bail!(
+                    "stage '{name}' is built by `cargo xtask release`, from the files it copies out of the release \
+                     image (the build context \"scan\"); run that instead"
+                );
+            }
+            name
         }
         None => setup.project.role_stage(Role::Release)?,
     };

@@ -48,6 +48,7 @@ const CASES: &[Case] = &[
     case(&["stages", "--push"], "'stages' does not take --push"),
     case(&["logs", "a", "b"], "unexpected argument 'b'"),
     case(&["build", "--stage", "tset", "--dry-run"], "unknown stage 'tset'"),
+    case(&["build", "--stage", "sbom-tool", "--dry-run"], "is built by `cargo xtask release`"),
     case(&["build", "--build-arg", "NOVALUE", "--dry-run"], "write it as KEY=VALUE"),
     case(&["build", "--build-arg", "1A=x", "--dry-run"], "not a valid variable name"),
     case(&["build", "--platform", "amd64", "--dry-run"], "invalid platform 'amd64'"),
