@@ -110,14 +110,25 @@ fn sbom_steps(setup: &BuildSetup, image: &str, out: &Utf8Path) -> Result<Vec<Ste
         let context = command.args.pop().unwrap_or_default();
         command.args(["--build-context".to_string(), format!("scan={work}")]).args(extra).arg(context)
     };
+    let title = format!("list the image's npm packages with CycloneDX's npm tool (stage '{}')", sbom::TOOL_STAGE);
     if engine.kind == Kind::Podman {
-        // podman keeps a stage's layers (the tool's install) only while a tagged image is built on them.
+        // podman keeps a stage's layers (the tool's install) only while a tagged image is built on them, and
+        // podman-remote takes no --output: the tool's output is copied out of that image.
         let tag = format!("{}:{}", project.image(), sbom::TOOL_STAGE);
-        steps.push(Step::exec(format!("build stage '{}'", sbom::TOOL_STAGE), tool(sbom::TOOL_STAGE, &[tag], vec![])));
+        steps.push(Step::exec(title, tool(sbom::TOOL_STAGE, std::slice::from_ref(&tag), vec![])));
+        let container = format!("{container}-tool");
+        let create = engine.command(["create", "--name", &container, &tag]);
+        steps.push(Step::exec(format!("create a container of {tag} (never started)"), create));
+        let copy = engine.command(["cp".to_string(), format!("{container}:/sbom"), work.join("npm").to_string()]);
+        steps.push(Step::exec("copy the npm tool's output out of it", copy));
+        steps.push(Step::cleanup(
+            format!("remove container {container}"),
+            engine.command(["rm", "--force", &container]),
+        ));
+    } else {
+        let output = vec!["--output".to_string(), format!("type=local,dest={}", work.join("npm"))];
+        steps.push(Step::exec(title, tool(sbom::STAGE, &[], output)));
     }
-    let output = vec!["--output".to_string(), format!("type=local,dest={}", work.join("npm"))];
-    let title = format!("list the image's npm packages with CycloneDX's npm tool (stage '{}')", sbom::STAGE);
-    steps.push(Step::exec(title, tool(sbom::STAGE, &[], output)));
     steps.extend(setup.podman_prune());
     let write = Action::WriteSbom { work, flavor: project.flavor, image: image.to_string(), out: out.to_owned() };
     steps.push(Step::kit(format!("write the SBOM {out}"), write));

@@ -117,23 +117,28 @@ fn flavor_suffix_and_annotations() {
     let dir = copy_template();
     edit(&dir.join("xtask.toml"), "registry = \"\"", "registry = \"ghcr.io/acme\"");
     edit(&dir.join("xtask.toml"), "flavor_suffix = false", "flavor_suffix = true");
+    // The template's version: a copy made by `new` starts at another one.
+    let package: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("node-app/package.json")).unwrap()).unwrap();
+    let version = package["version"].as_str().unwrap();
     for flavor in ["debian", "alpine"] {
         let run = xtask(&dir, &["tags"], &[("XTASK_FLAVOR", flavor)]);
         let tags = tag_lines(&run);
-        assert_eq!(tags[0], format!("ghcr.io/acme/items-api:1.0.0-{flavor}"), "{tags:?}");
+        assert_eq!(tags[0], format!("ghcr.io/acme/items-api:{version}-{flavor}"), "{tags:?}");
         assert!(tags.iter().all(|t| t.ends_with(&format!("-{flavor}"))), "{tags:?}");
         assert!(tags.contains(&format!("ghcr.io/acme/items-api:latest-{flavor}").as_str()), "{tags:?}");
     }
     let run = xtask(&dir, &["release", "--push", "--dry-run"], &[("XTASK_FLAVOR", "debian")]);
     run.assert_ok();
-    assert!(run.stdout.contains("# check that ghcr.io/acme/items-api:1.0.0-debian is not in the registry yet"));
+    let check = format!("# check that ghcr.io/acme/items-api:{version}-debian is not in the registry yet");
+    assert!(run.stdout.contains(&check), "{}", run.stdout);
     let build = line_with(&run, "--target release");
-    assert!(build.contains(" --annotation manifest:org.opencontainers.image.version=1.0.0 "), "{build}");
+    assert!(build.contains(&format!(" --annotation manifest:org.opencontainers.image.version={version} ")), "{build}");
     assert!(!build.contains("index:"), "{build}");
     let run = xtask(&dir, &["release", "--dry-run", "--platform", "linux/amd64,linux/arm64"], &[]);
     let build = line_with(&run, "--target release");
-    assert!(build.contains(" --annotation index:org.opencontainers.image.version=1.0.0 "), "{build}");
-    assert!(build.contains(" --annotation manifest:org.opencontainers.image.version=1.0.0 "), "{build}");
+    assert!(build.contains(&format!(" --annotation index:org.opencontainers.image.version={version} ")), "{build}");
+    assert!(build.contains(&format!(" --annotation manifest:org.opencontainers.image.version={version} ")), "{build}");
 }
 
 /// `--dry-run` of a signed release and of `verify` names the keys' paths, never the password; the key
