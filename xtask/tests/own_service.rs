@@ -248,6 +248,11 @@ fn package_manager_end_to_end(name: &str) {
     let found: Vec<&str> = found.lines().collect();
     assert!(found.contains(&"ms") && !found.contains(&"is-number"), "{image}: {found:?}");
     assert!(!found.iter().any(|f| f.starts_with('/')), "{image} holds a package manager: {found:?}");
+    // The SBOM release wrote lists what the manager installed for production.
+    let sbom = std::fs::read_to_string(dir.join(format!("target/sbom/{name}-1.0.0.cdx.json"))).expect("an SBOM");
+    let sbom: serde_json::Value = serde_json::from_str(&sbom).unwrap();
+    let listed: Vec<&str> = sbom["components"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    assert!(listed.contains(&"ms") && !listed.contains(&"is-number"), "{name}'s SBOM lists {listed:?}");
     eprintln!("{name}: {:.1} s", started.elapsed().as_secs_f64());
 }
 
