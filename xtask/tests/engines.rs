@@ -79,12 +79,15 @@ fn podman_refuses_docker_only_flags_and_maps_the_rest() {
     let run = dry_run(&["release"]);
     run.assert_ok();
     let lines: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with("cd ")).collect();
-    // Then the SBOM's steps, with podman's own create, cp, build and prune.
+    // Then the SBOM's steps, with podman's own create, cp, build and prune; the tool's output is copied out of
+    // its stage's image (podman-remote takes no --output).
     assert!(
-        lines[3..].iter().any(|l| l.starts_with("podman build ") && l.contains("--target sbom ")),
+        lines[3..].iter().any(|l| l.starts_with("podman build ") && l.contains("--target sbom-tool ")),
         "{}",
         run.stdout
     );
+    assert!(lines.iter().any(|l| l.starts_with("podman cp ") && l.contains("-tool:/sbom ")), "{}", run.stdout);
+    assert!(!run.stdout.contains("--output"), "{}", run.stdout);
     assert_eq!(lines.last().map(|l| l.starts_with("# write ")), Some(true), "{}", run.stdout);
     assert!(lines[0].contains("--target build ") && lines[0].contains("--tag items-api:build "), "{}", lines[0]);
     assert!(lines[1].contains("--target release ") && lines[1].contains("--tag items-api:1.0.0 "), "{}", lines[1]);
