@@ -134,7 +134,10 @@ fn the_copy_runs_the_kit_under_its_new_name() {
     let ci = xtask(dir, &["ci", "--dry-run"], &[]);
     ci.assert_ok();
     assert!(ci.stdout.contains(&format!("{new}:0.1.0")), "{}", ci.stdout);
-    assert!(!ci.stdout.contains(&old_name()), "{}", ci.stdout);
+    // The SBOM's steps name files under the copy, whose path may hold the old name (a copy of a copy).
+    let shown = ci.stdout.replace(dir.to_str().unwrap(), "DIR");
+    let shown = shown.replace(dir.canonicalize().unwrap().to_str().unwrap(), "DIR");
+    assert!(!shown.contains(&old_name()), "{}", ci.stdout);
 }
 
 #[test]
