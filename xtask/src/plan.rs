@@ -27,6 +27,11 @@ pub enum Action {
         engine: Engine,
         reference: String,
     },
+    /// Writes a file that later steps read (a generated bake file).
+    Write {
+        path: Utf8PathBuf,
+        text: String,
+    },
     /// HTTP GET on the host port the engine published for `port`; expects a 2xx answer.
     Probe {
         engine: Engine,
@@ -46,11 +51,17 @@ pub struct Step {
     pub always: bool,
     /// Added to the error when the step fails, e.g. "the Node test suite failed; see the output above".
     pub hint: Option<String>,
+    /// Runs beside the step after it: both start together, and the plan goes on once both ended.
+    pub with_next: bool,
 }
 
 impl Step {
+    pub fn new(title: impl Into<String>, action: Action) -> Step {
+        Step { title: title.into(), action, always: false, hint: None, with_next: false }
+    }
+
     pub fn exec(title: impl Into<String>, command: Command) -> Step {
-        Step { title: title.into(), action: Action::Exec(command), always: false, hint: None }
+        Step::new(title, Action::Exec(command))
     }
 
     pub fn cleanup(title: impl Into<String>, command: Command) -> Step {
@@ -74,6 +85,9 @@ impl Step {
             }
             Action::Probe { container, port, path, .. } => {
                 format!("# GET http://127.0.0.1:<host port of {container} {port}/tcp>{path}, expect 2xx")
+            }
+            Action::Write { path, text } => {
+                format!("printf '%s\\n' {} > {}", shell_quote(text), shell_quote(path.as_str()))
             }
         }
     }
@@ -142,8 +156,13 @@ pub fn print_dry_run(plan: &Plan, root: &Utf8PathBuf) {
     if here.as_deref() != Some(root.as_std_path()) {
         println!("cd {}", shell_quote(root.as_str()));
     }
+    let mut beside = false;
     for step in &plan.steps {
-        println!("{}", step.shell_line());
+        println!("{}{}", step.shell_line(), if step.with_next { " &" } else { "" });
+        if beside && !step.with_next {
+            println!("wait");
+        }
+        beside = step.with_next;
     }
 }
 
@@ -164,36 +183,55 @@ pub fn execute(plan: &Plan, options: &Options, timings: &mut Vec<Timing>) -> Res
         return Ok(());
     }
     let mut first_error: Option<anyhow::Error> = None;
-    for step in &plan.steps {
-        if first_error.is_some() && !step.always {
-            continue;
+    let mut rest = plan.steps.as_slice();
+    while !rest.is_empty() {
+        // A batch: a step and those it runs beside (`with_next`), started together.
+        let size = rest.iter().position(|s| !s.with_next).map_or(rest.len(), |i| i + 1);
+        let (batch, after) = rest.split_at(size);
+        rest = after;
+        if let (None, Some(sig)) = (&first_error, signals::received()) {
+            first_error = Some(Interrupted(sig).into());
         }
-        if !step.always {
-            if let Some(sig) = signals::received() {
-                first_error = Some(Interrupted(sig).into());
-                continue;
+        let batch: Vec<&Step> = batch.iter().filter(|s| s.always || first_error.is_none()).collect();
+        let titles: Vec<&str> = batch.iter().filter(|s| !s.always).map(|s| s.title.as_str()).collect();
+        if !titles.is_empty() {
+            gha::group_start(&titles.join(" + "));
+        }
+        for step in &batch {
+            if !step.always {
+                eprintln!("==> {}", step.title);
+            }
+            if options.verbose {
+                eprintln!("$ {}", step.shell_line());
             }
         }
-        let started = Instant::now();
-        if !step.always {
-            gha::group_start(&step.title);
-            eprintln!("==> {}", step.title);
-        }
-        if options.verbose {
-            eprintln!("$ {}", step.shell_line());
-        }
-        let result = run_step(step, options);
-        let seconds = started.elapsed().as_secs_f64();
-        if !step.always {
+        let timed = |step: &Step| {
+            let started = Instant::now();
+            (run_step(step, options), started.elapsed().as_secs_f64())
+        };
+        let results: Vec<(Result<()>, f64)> = std::thread::scope(|scope| {
+            let threads: Vec<_> = batch.iter().map(|&step| scope.spawn(move || timed(step))).collect();
+            threads
+                .into_iter()
+                .map(|t| t.join().unwrap_or_else(|_| (Err(anyhow::anyhow!("a step panicked")), 0.0)))
+                .collect()
+        });
+        if !titles.is_empty() {
             gha::group_end();
-            let verdict = if result.is_ok() { "ok" } else { "FAILED" };
-            eprintln!("    {verdict} in {seconds:.1} s");
-            timings.push(Timing { title: step.title.clone(), seconds, ok: result.is_ok() });
         }
-        match result {
-            Ok(()) => {}
-            Err(err) if step.always => eprintln!("warning: cleanup: {err:#}"),
-            Err(err) => first_error = Some(err),
+        for (step, (result, seconds)) in batch.iter().zip(results) {
+            if !step.always {
+                let verdict = if result.is_ok() { "ok" } else { "FAILED" };
+                let which = if titles.len() > 1 { format!(": {}", step.title) } else { String::new() };
+                eprintln!("    {verdict} in {seconds:.1} s{which}");
+                timings.push(Timing { title: step.title.clone(), seconds, ok: result.is_ok() });
+            }
+            match result {
+                Ok(()) => {}
+                Err(err) if step.always => eprintln!("warning: cleanup: {err:#}"),
+                Err(err) if first_error.is_some() => eprintln!("    also: {err:#}"),
+                Err(err) => first_error = Some(err),
+            }
         }
     }
     match first_error {
@@ -213,6 +251,14 @@ fn run_step(step: &Step, options: &Options) -> Result<()> {
         }
         Action::Probe { engine, container, port, path, timeout } => {
             checks::probe(engine, container, *port, path, *timeout).with_context(|| format!("cannot {}", step.title))
+        }
+        Action::Write { path, text } => {
+            let path = options.root.join(path);
+            path.parent()
+                .map(std::fs::create_dir_all)
+                .transpose()
+                .and_then(|_| std::fs::write(&path, format!("{text}\n")))
+                .with_context(|| format!("cannot {}: cannot write {path}", step.title))
         }
     }
 }

@@ -40,12 +40,10 @@ pub fn release_plan(setup: &BuildSetup, release: &Release, push: bool, force: bo
         // The exact version tag as `image_tags` writes it (`+` is not allowed in a tag).
         let version = format!(":{}", setup.package.version.replace('+', "-"));
         for reference in release.references.iter().filter(|r| r.ends_with(&version) && !force) {
-            plan.push(Step {
-                title: format!("check that {reference} is not released yet"),
-                action: Action::KeepReleased { engine: setup.engine.clone(), reference: reference.clone() },
-                always: false,
-                hint: None,
-            });
+            plan.push(Step::new(
+                format!("check that {reference} is not released yet"),
+                Action::KeepReleased { engine: setup.engine.clone(), reference: reference.clone() },
+            ));
         }
         for reference in &release.references {
             let push = setup.engine.command(["push", reference.as_str()]);

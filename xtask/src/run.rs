@@ -60,24 +60,20 @@ pub fn smoke_plan(project: &Project, engine: &Engine, image: &str) -> Result<Pla
     let timeout = Duration::from_secs(project.config.smoke.timeout);
     let mut plan = Plan::default();
     plan.push(Step::exec(format!("start {image}"), start).with_hint(MISSING_IMAGE_HINT));
-    plan.push(Step {
-        title: format!("wait until {name} is healthy"),
-        action: Action::WaitHealthy { engine: engine.clone(), container: name.clone(), timeout },
-        always: false,
-        hint: None,
-    });
-    plan.push(Step {
-        title: format!("probe {}", service.health_path),
-        action: Action::Probe {
+    plan.push(Step::new(
+        format!("wait until {name} is healthy"),
+        Action::WaitHealthy { engine: engine.clone(), container: name.clone(), timeout },
+    ));
+    plan.push(Step::new(
+        format!("probe {}", service.health_path),
+        Action::Probe {
             engine: engine.clone(),
             container: name.clone(),
             port: service.port,
             path: service.health_path.clone(),
             timeout: Duration::from_secs(5),
         },
-        always: false,
-        hint: None,
-    });
+    ));
     plan.push(Step::exec(format!("stop {name}"), engine.command(["stop", "-t", "10", name.as_str()])));
     plan.push(Step::cleanup(
         format!("remove container {name}"),

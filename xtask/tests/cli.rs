@@ -109,6 +109,40 @@ fn release_tags_the_package_version() {
     assert!(line.contains("--tag items-api:1.0.0"), "{line}");
 }
 
+/// ci on docker: lint, test and release in one bake, hadolint beside it (`&`, `wait`); the bake loads the
+/// release image under a tag of this run only, and the release tags follow the bake. podman: one build after
+/// the other.
+#[test]
+fn ci_bakes_lint_test_and_release_and_tags_only_after() {
+    let run = xtask(&repo_root(), &["ci", "--dry-run", "--progress", "plain"], &[]);
+    run.assert_ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let at = |prefix: &str| lines.iter().position(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("{prefix}?"));
+    let file: serde_json::Value =
+        serde_json::from_str(lines[at("printf")].split('\'').nth(3).expect("the bake file, quoted")).unwrap();
+    let targets = &file["target"];
+    assert_eq!(targets["lint"]["output"][0], "type=cacheonly", "{file}");
+    assert_eq!(targets["test"]["target"], "test", "{file}");
+    let candidate = targets["release"]["tags"][0].as_str().unwrap();
+    assert!(candidate.starts_with("items-api:ci-") && targets["release"]["tags"][1].is_null(), "{file}");
+    assert_eq!(targets["release"]["attest"][0], "type=provenance,disabled=true");
+    assert!(targets["release"]["context"].as_str().unwrap().ends_with("/node-app"), "{file}");
+    assert_eq!(lines[at("hadolint")], "hadolint docker/Dockerfile &");
+    let bake = at("docker buildx bake");
+    assert_eq!(lines[bake], "docker buildx bake --file target/xtask-ci.bake.json --progress plain lint test release");
+    assert_eq!(lines[bake + 1], "wait");
+    let tag = at("docker tag");
+    assert!(tag > bake && lines[tag] == format!("docker tag {candidate} items-api:1.0.0 &"), "{}", run.stdout);
+    assert!(!run.stdout.contains("buildx build"), "{}", run.stdout);
+    assert_eq!(lines.last().unwrap(), &format!("docker image rm {candidate}"));
+
+    let podman = xtask(&repo_root(), &["ci", "--dry-run"], &[("XTASK_ENGINE", "podman")]);
+    podman.assert_ok();
+    let builds: Vec<&str> = podman.stdout.lines().filter(|l| l.starts_with("podman build")).collect();
+    assert!(builds.len() >= 3 && builds.last().unwrap().contains("--tag items-api:1.0.0"), "{}", podman.stdout);
+    assert!(!podman.stdout.contains("bake") && !podman.stdout.contains(" &"), "{}", podman.stdout);
+}
+
 #[test]
 fn run_and_smoke_clean_up_their_container() {
     let run = xtask(&repo_root(), &["run", "--dry-run"], &[]);
