@@ -15,10 +15,12 @@ use crate::{checks, gha, signals};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Exec(Command),
-    /// Poll the engine until the container is healthy (or running, when it has no HEALTHCHECK).
+    /// Wait until the container's HEALTHCHECK passes (or it runs, when it has none), run as soon as the service
+    /// answers `answers` (port, health path) on its published port; None: the engine is elsewhere.
     WaitHealthy {
         engine: Engine,
         container: String,
+        answers: Option<(u16, String)>,
         timeout: Duration,
     },
     /// Refuses to push over a released version: `reference` must be absent from its registry, or
@@ -77,8 +79,15 @@ impl Step {
     pub fn shell_line(&self) -> String {
         match &self.action {
             Action::Exec(command) => command.shell_line(),
-            Action::WaitHealthy { container, timeout, .. } => {
-                format!("# wait until container {container} is healthy (up to {} s)", timeout.as_secs())
+            Action::WaitHealthy { container, answers, timeout, .. } => {
+                let after = match answers {
+                    Some((port, path)) => format!("once it answers {path} on its {port}/tcp, "),
+                    None => String::new(),
+                };
+                format!(
+                    "# {after}run the HEALTHCHECK of container {container} until it passes (up to {} s)",
+                    timeout.as_secs()
+                )
             }
             Action::KeepReleased { reference, .. } => {
                 format!("# check that {reference} is not in the registry yet, or holds this very image (--force skips)")
@@ -243,8 +252,9 @@ pub fn execute(plan: &Plan, options: &Options, timings: &mut Vec<Timing>) -> Res
 fn run_step(step: &Step, options: &Options) -> Result<()> {
     match &step.action {
         Action::Exec(command) => run_command(step, command, options),
-        Action::WaitHealthy { engine, container, timeout } => {
-            checks::wait_healthy(engine, container, *timeout).with_context(|| format!("cannot {}", step.title))
+        Action::WaitHealthy { engine, container, answers, timeout } => {
+            let answers = answers.as_ref().map(|(port, path)| (*port, path.as_str()));
+            checks::wait_healthy(engine, container, answers, *timeout).with_context(|| format!("cannot {}", step.title))
         }
         Action::KeepReleased { engine, reference } => {
             checks::keep_released(engine, reference).with_context(|| format!("cannot {}", step.title))

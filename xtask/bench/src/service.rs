@@ -284,7 +284,7 @@ fn start_direct(b: &Bench, start_file: &str) -> Result<Running> {
 }
 
 /// A minimal HTTP/1.1 GET: returns the status code.
-fn http_get(address: &str, path: &str, timeout: Duration) -> Result<u16> {
+pub fn http_get(address: &str, path: &str, timeout: Duration) -> Result<u16> {
     let socket = address.to_socket_addrs()?.next().with_context(|| format!("cannot resolve {address}"))?;
     let mut stream =
         TcpStream::connect_timeout(&socket, timeout).with_context(|| format!("cannot connect to {address}"))?;
