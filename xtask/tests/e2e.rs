@@ -164,6 +164,28 @@ fn smoke_cleans_up_when_the_probe_fails() {
     assert_eq!(containers_named("xtask-probe-fails-smoke-"), 0, "smoke left a container behind");
 }
 
+/// The service answers, but the image's own HEALTHCHECK fails: smoke runs that check itself, and fails.
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn smoke_fails_when_the_healthcheck_fails_though_the_service_answers() {
+    let _engine = serial();
+    let project = copy_template();
+    edit(
+        &project.join("docker/Dockerfile"),
+        "CMD [\"node\", \"-e\", \"fetch(",
+        "CMD [\"node\", \"-e\", \"process.exit(1); fetch(",
+    );
+    edit(&project.join("xtask.toml"), "name = \"items-api\"", "name = \"xtask-healthcheck-fails\"");
+    common::git_commit(&project);
+    kit(&project, &["release"]).assert_ok();
+    let run = kit(&project, &["smoke"]);
+    run.assert_error("its HEALTHCHECK failed 3 times while the service answered");
+    assert_eq!(containers_named("xtask-healthcheck-fails-smoke-"), 0, "smoke left a container behind");
+    for image in docker(&["images", "--quiet", "xtask-healthcheck-fails"]).lines() {
+        let _ = docker_try(&["rmi", "--force", image]);
+    }
+}
+
 #[test]
 #[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
 fn interrupted_run_and_smoke_remove_their_container() {
