@@ -34,7 +34,9 @@ pub fn ci(setup: &BuildSetup, options: &Options) -> Result<()> {
         plan.steps.extend(lint.steps.into_iter().chain(test.into_iter().flat_map(|t| t.steps)));
         plan.steps.extend(release_build.steps);
     }
-    plan.steps.extend(run::smoke_plan(project, engine, image)?.steps);
+    // On docker, smoke runs the very image by its tag of this run, while the release tags are applied beside it.
+    let smoke_image = if engine.kind == Kind::Docker { candidate.as_str() } else { image };
+    plan.steps.extend(run::smoke_plan(project, engine, smoke_image)?.steps);
     if engine.kind == Kind::Docker {
         plan.push(Step::cleanup(format!("untag {candidate}"), engine.command(["image", "rm", candidate.as_str()])));
     }
@@ -69,7 +71,8 @@ pub fn ci(setup: &BuildSetup, options: &Options) -> Result<()> {
 /// docker: lint, test and release in one `docker buildx bake` (one client, one BuildKit solve), hadolint beside
 /// it. Bake exports each target as soon as it is built, whatever the others do (a failing test stage does not stop
 /// the release image from being loaded), so release is loaded as `candidate` only, and tagged with the release
-/// tags once the bake passed: no release tag moves when lint or test fails. lint and test stay in the build cache.
+/// tags once the bake passed (beside the step after them): no release tag moves when lint or test fails. lint and
+/// test stay in the build cache.
 fn bake_steps(
     setup: &BuildSetup,
     release: &Release,
@@ -107,10 +110,9 @@ fn bake_steps(
         Step::exec(format!("build {} in one bake", names.join(", ")), bake)
             .with_hint("a target failed, named above: lint, the test suite, or a step they need"),
     );
-    let last = release.references.len().saturating_sub(1);
-    for (i, reference) in release.references.iter().enumerate() {
+    for reference in &release.references {
         let tag = setup.engine.command(["tag", candidate, reference.as_str()]);
-        steps.push(Step { with_next: i < last, ..Step::exec(format!("tag {reference}"), tag) });
+        steps.push(Step { with_next: true, ..Step::exec(format!("tag {reference}"), tag) });
     }
     Ok(steps)
 }

@@ -133,6 +133,9 @@ fn ci_bakes_lint_test_and_release_and_tags_only_after() {
     assert_eq!(lines[bake + 1], "wait");
     let tag = at("docker tag");
     assert!(tag > bake && lines[tag] == format!("docker tag {candidate} items-api:1.0.0 &"), "{}", run.stdout);
+    let start = at("docker run --detach");
+    assert!(lines[start - 1].ends_with(" &") && lines[start].ends_with(&format!(" {candidate}")), "{}", run.stdout);
+    assert_eq!(lines[start + 1], "wait");
     assert!(!run.stdout.contains("buildx build"), "{}", run.stdout);
     assert_eq!(lines.last().unwrap(), &format!("docker image rm {candidate}"));
 
