@@ -200,12 +200,12 @@ pub fn overhead(b: &Bench) -> Result<Vec<Figure>> {
     ];
     eprintln!("bench:   a first build, untimed, so that every step is cached");
     once_more("the first build", || run(&jobs[1].command, root))?;
-    let times: Vec<Vec<f64>> = alternate(b.rounds(15, 5), &jobs, |_| Ok(()))?.iter().map(|o| seconds(o)).collect();
+    let times: Vec<Vec<f64>> = alternate(b.rounds(25, 5), &jobs, |_| Ok(()))?.iter().map(|o| seconds(o)).collect();
     Ok(vec![
         Figure::new("cached test build: docker command", "s", times[0].clone()),
         Figure::new("cached test build: xtask binary", "s", times[1].clone()),
         Figure::new("cached test build: xtask binary / docker command", "x", ratios(&times[1], &times[0]))
-            .budget(Budget::AtMost(1.10)),
+            .budget(Budget::AtMost(1.05)),
         Figure::new("cached test build: cargo xtask", "s", times[2].clone()),
         Figure::new("cached test build: cargo xtask / docker command", "x", ratios(&times[2], &times[0])),
         Figure::new("one engine round trip: docker version", "s", times[3].clone()),
