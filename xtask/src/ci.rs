@@ -3,7 +3,6 @@
 //! group, the table goes to the job summary and the image references to the step outputs.
 
 use anyhow::{bail, Result};
-use camino::Utf8PathBuf;
 use serde_json::json;
 
 use crate::build::{self, BuildSetup};
@@ -99,13 +98,12 @@ fn bake_steps(
             target.as_object_mut().map(|t| t.remove("tags"));
         }
     }
-    let path = Utf8PathBuf::from("target/xtask-ci.bake.json");
     let names: Vec<&str> = builds.iter().map(|(name, _)| *name).collect();
-    let bake =
-        setup.engine.command(["buildx", "bake", "--file", path.as_str()]).args(flags).args(names.iter().copied());
-    let mut steps = vec![Step::new(format!("write {path}"), Action::Write { path, text: file.to_string() })];
+    // The bake file on bake's stdin: `--dry-run` prints it as `printf '%s\n' FILE | docker buildx bake --file - …`.
+    let mut bake = setup.engine.command(["buildx", "bake", "--file", "-"]).args(flags).args(names.iter().copied());
+    bake.stdin = Some(file.to_string());
     // hadolint, beside the bake.
-    steps.extend(lint.steps.into_iter().skip(1).map(|step| Step { with_next: true, ..step }));
+    let mut steps: Vec<Step> = lint.steps.into_iter().skip(1).map(|step| Step { with_next: true, ..step }).collect();
     steps.push(
         Step::exec(format!("build {} in one bake", names.join(", ")), bake)
             .with_hint("a target failed, named above: lint, the test suite, or a step they need"),

@@ -29,11 +29,6 @@ pub enum Action {
         engine: Engine,
         reference: String,
     },
-    /// Writes a file that later steps read (a generated bake file).
-    Write {
-        path: Utf8PathBuf,
-        text: String,
-    },
     /// HTTP GET on the host port the engine published for `port`; expects a 2xx answer.
     Probe {
         engine: Engine,
@@ -94,9 +89,6 @@ impl Step {
             }
             Action::Probe { container, port, path, .. } => {
                 format!("# GET http://127.0.0.1:<host port of {container} {port}/tcp>{path}, expect 2xx")
-            }
-            Action::Write { path, text } => {
-                format!("printf '%s\\n' {} > {}", shell_quote(text), shell_quote(path.as_str()))
             }
         }
     }
@@ -262,14 +254,6 @@ fn run_step(step: &Step, options: &Options) -> Result<()> {
         Action::Probe { engine, container, port, path, timeout } => {
             checks::probe(engine, container, *port, path, *timeout).with_context(|| format!("cannot {}", step.title))
         }
-        Action::Write { path, text } => {
-            let path = options.root.join(path);
-            path.parent()
-                .map(std::fs::create_dir_all)
-                .transpose()
-                .and_then(|_| std::fs::write(&path, format!("{text}\n")))
-                .with_context(|| format!("cannot {}: cannot write {path}", step.title))
-        }
     }
 }
 
@@ -282,7 +266,11 @@ fn run_command(step: &Step, command: &Command, options: &Options) -> Result<()> 
             install_hint(&command.program)
         )
     })?;
-    let mut expression = duct::cmd(program, &command.args).dir(options.root.as_std_path()).stdin_null().unchecked();
+    let mut expression = duct::cmd(program, &command.args).dir(options.root.as_std_path()).unchecked();
+    expression = match &command.stdin {
+        Some(text) => expression.stdin_bytes(format!("{text}\n")),
+        None => expression.stdin_null(),
+    };
     if step.always && !options.verbose {
         // Cleanup is quiet: "No such container" after a normal exit is expected, not news.
         expression = expression.stdout_null().stderr_null();
