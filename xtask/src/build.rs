@@ -367,12 +367,11 @@ pub fn bake_file(builds: &[(&str, Command)], root: &Utf8Path) -> Result<(serde_j
         while let Some(flag) = args.next() {
             let mut value = || args.next().cloned().unwrap_or_default();
             let (key, value) = match flag.as_str() {
-                "--builder" | "--progress" if !flags.contains(flag) => {
-                    flags.extend([flag.clone(), value()]);
-                    continue;
-                }
                 "--builder" | "--progress" => {
-                    value();
+                    let value = value();
+                    if !flags.contains(flag) {
+                        flags.extend([flag.clone(), value]);
+                    }
                     continue;
                 }
                 "--build-arg" => {
