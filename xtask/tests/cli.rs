@@ -163,10 +163,18 @@ fn run_and_smoke_clean_up_their_container() {
     smoke.assert_ok();
     let lines: Vec<&str> = smoke.stdout.lines().collect();
     assert!(lines[0].contains("run --detach") && lines[0].contains("--publish 127.0.0.1::3000"), "{}", lines[0]);
-    assert!(lines[1].starts_with("# wait until container"), "{}", lines[1]);
-    assert!(lines[2].contains("/healthz"), "{}", lines[2]);
+    assert!(lines[1].starts_with("# once it answers /healthz on its 3000/tcp, run the HEALTHCHECK"), "{}", lines[1]);
+    assert!(lines[2].starts_with("# GET http://127.0.0.1:<host port of items-api-smoke-"), "{}", lines[2]);
     assert!(lines[3].starts_with("docker stop"), "{}", lines[3]);
     assert!(lines.last().unwrap().starts_with("docker rm --force --volumes items-api-smoke-"), "{}", smoke.stdout);
+
+    // An engine elsewhere: its ports are not this machine's, so the checks go through the engine.
+    let elsewhere = xtask(&repo_root(), &["smoke", "--dry-run"], &[("DOCKER_HOST", "tcp://10.9.9.9:2375")]);
+    elsewhere.assert_ok();
+    let lines: Vec<&str> = elsewhere.stdout.lines().collect();
+    assert!(lines[1].starts_with("# run the HEALTHCHECK of container items-api-smoke-"), "{}", lines[1]);
+    assert!(lines[2].starts_with("docker exec items-api-smoke-") && lines[2].contains(" node -e "), "{}", lines[2]);
+    assert!(lines[2].contains("http://127.0.0.1:3000/healthz"), "{}", lines[2]);
 }
 
 #[test]
