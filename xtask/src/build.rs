@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
+use camino::Utf8Path;
 
 use crate::config::{check_arg_name, Cache};
 use crate::dockerfile::Base;
@@ -421,6 +422,62 @@ fn env_set(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|v| !v.is_empty())
 }
 
+/// A bake file (JSON) of several `docker buildx build` commands, for `docker buildx bake`: one client, one
+/// BuildKit session, every target solved at once. Each build's argv becomes a target named as given, paths
+/// made absolute (bake reads a Dockerfile relative to its context); returns the file and bake's own flags.
+pub fn bake_file(builds: &[(&str, Command)], root: &Utf8Path) -> Result<(serde_json::Value, Vec<String>)> {
+    use serde_json::{json, Value};
+    let mut targets = serde_json::Map::new();
+    let mut flags: Vec<String> = Vec::new();
+    for (name, build) in builds {
+        let start = build.args.windows(2).position(|w| w == ["buildx", "build"]).context("not a buildx build")?;
+        let (context, args) = build.args[start + 2..].split_last().context("a build without a context")?;
+        let mut target = json!({ "context": root.join(context) });
+        let mut args = args.iter();
+        while let Some(flag) = args.next() {
+            let mut value = || args.next().cloned().unwrap_or_default();
+            let (key, value) = match flag.as_str() {
+                "--builder" | "--progress" => {
+                    let value = value();
+                    if !flags.contains(flag) {
+                        flags.extend([flag.clone(), value]);
+                    }
+                    continue;
+                }
+                "--build-arg" => {
+                    let arg = value();
+                    let (key, value) = arg.split_once('=').unwrap_or((&arg, ""));
+                    target["args"][key] = json!(value);
+                    continue;
+                }
+                "--file" => ("dockerfile", json!(root.join(value()))),
+                "--target" => ("target", json!(value())),
+                "--platform" => ("platforms", json!(value().split(',').collect::<Vec<_>>())),
+                "--no-cache" => ("no-cache", json!(true)),
+                "--pull" => ("pull", json!(true)),
+                "--load" => ("output", json!(["type=docker"])),
+                "--provenance=false" => ("attest", json!(["type=provenance,disabled=true"])),
+                list @ ("--secret" | "--tag" | "--annotation" | "--cache-from" | "--cache-to") => {
+                    let key = match list {
+                        "--tag" => "tags",
+                        "--annotation" => "annotations",
+                        _ => &list[2..],
+                    };
+                    match &mut target[key] {
+                        Value::Array(values) => values.push(json!(value())),
+                        slot => *slot = json!([value()]),
+                    }
+                    continue;
+                }
+                other => bail!("cannot turn `{other}` into a bake file"),
+            };
+            target[key] = value;
+        }
+        targets.insert(name.to_string(), target);
+    }
+    Ok((json!({ "target": targets }), flags))
+}
+
 /// `build --stage S`: S checked against the Dockerfile's stages (default: the release stage).
 pub fn build_plan(setup: &BuildSetup, stage: Option<&str>) -> Result<Plan> {
     let name = match stage {
@@ -485,6 +542,44 @@ mod tests {
         assert!(parse_build_arg("1A=x").is_err());
         assert!(parse_build_arg("=x").is_err());
         assert!(parse_build_arg("A-B=x").is_err());
+    }
+
+    #[test]
+    fn a_build_becomes_a_bake_target() {
+        let build =
+            Command::new("docker").args(["--context", "c", "buildx", "build", "--builder", "b", "--file"]).args([
+                "docker/Dockerfile",
+                "--target",
+                "test",
+                "--build-arg",
+                "X=a=b",
+                "--tag",
+                "i:t",
+                "--tag",
+                "i:u",
+                "--platform",
+                "linux/amd64,linux/arm64",
+                "--cache-from",
+                "type=gha",
+                "--cache-to",
+                "type=gha,mode=max",
+                "--no-cache",
+                "--load",
+                "node-app",
+            ]);
+        let (file, flags) = bake_file(&[("t", build.clone()), ("u", build)], Utf8Path::new("/p")).unwrap();
+        assert_eq!(flags, ["--builder", "b"]);
+        let target = &file["target"]["t"];
+        assert_eq!(target["context"], "/p/node-app");
+        assert_eq!(target["dockerfile"], "/p/docker/Dockerfile");
+        assert_eq!(target["args"]["X"], "a=b");
+        assert_eq!(target["tags"], serde_json::json!(["i:t", "i:u"]));
+        assert_eq!(target["platforms"][1], "linux/arm64");
+        assert_eq!(target["cache-to"][0], "type=gha,mode=max");
+        assert_eq!((&target["no-cache"], &target["output"][0]), (&true.into(), &"type=docker".into()));
+        assert_eq!(file["target"]["u"], *target);
+        let odd = Command::new("docker").args(["buildx", "build", "--squash", "."]);
+        assert!(bake_file(&[("x", odd)], Utf8Path::new("/p")).unwrap_err().to_string().contains("--squash"));
     }
 
     #[test]

@@ -11,30 +11,43 @@ use anyhow::{bail, Context, Result};
 
 use crate::engine::{Engine, Kind};
 
-/// Polls `inspect` until the container is healthy (or simply running, when the image has no
-/// HEALTHCHECK). A container that exits or turns unhealthy fails at once, with its last log lines.
-/// podman runs healthchecks from systemd timers, so without systemd (containers, CI hosts) they never
-/// run: for podman the kit runs the check itself, at most once a second.
-pub fn wait_healthy(engine: &Engine, container: &str, timeout: Duration) -> Result<()> {
+/// Waits until the service is up and the image's own HEALTHCHECK passes, run by the kit (`docker exec` of its
+/// command, `podman healthcheck run`) as soon as the service answers `answers` (port, path) on its published
+/// port, or every 250 ms when that port is not this machine's (`None`: an engine elsewhere). The engine's own
+/// schedule would run the first check while the service still boots, and after each failed check wait out the
+/// check and an interval: seconds between readiness and "healthy". Without a HEALTHCHECK, running is enough. A
+/// container that stops, that the engine finds unhealthy, or whose check fails 3 times while the service
+/// answers, fails at once, with its last log lines.
+pub fn wait_healthy(engine: &Engine, container: &str, answers: Option<(u16, &str)>, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
+    let config = engine.query(&["inspect", "--format", "{{json .Config.Healthcheck}}", container])?;
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap_or_default();
+    let check = healthcheck(engine.kind, &config);
     let format = "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}";
-    let mut last_check: Option<Instant> = None;
+    let (mut address, mut failed) = (None, 0);
     loop {
-        if engine.kind == Kind::Podman && last_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-            // Its exit status is the check's verdict; the state read below is what counts.
-            let _ = engine.query(&["healthcheck", "run", container]);
-            last_check = Some(Instant::now());
+        let answered = match answers {
+            Some((port, path)) => {
+                address = address.or_else(|| published(engine, container, port).ok());
+                address.as_deref().is_some_and(|a| http_get(a, path, Duration::from_secs(1)).is_ok())
+            }
+            None => true,
+        };
+        match &check {
+            Some(args) if answered && passes(engine, container, args, deadline) => return Ok(()),
+            Some(_) if answered && answers.is_some() && failed == 2 => bail!(
+                "container {container} turned unhealthy: its HEALTHCHECK failed 3 times while the service answered{}",
+                last_logs(engine, container)
+            ),
+            Some(_) if answered => failed += 1,
+            _ => {}
         }
         let state = engine.query(&["inspect", "--format", format, container])?;
         match state.split_once(' ') {
-            Some(("running", "healthy" | "none")) => return Ok(()),
-            Some(("running", "unhealthy")) => {
-                bail!("container {container} turned unhealthy{}", last_logs(engine, container))
-            }
-            Some((status, _)) if status != "running" && status != "created" => {
-                bail!("container {container} is {status} instead of running{}", last_logs(engine, container))
-            }
-            _ => {}
+            Some((_, "unhealthy")) => bail!("container {container} turned unhealthy{}", last_logs(engine, container)),
+            Some(("running", _)) if answered && check.is_none() => return Ok(()),
+            Some(("running" | "created", _)) => {}
+            _ => bail!("container {container} is {state} instead of running{}", last_logs(engine, container)),
         }
         if Instant::now() > deadline {
             bail!(
@@ -46,22 +59,61 @@ pub fn wait_healthy(engine: &Engine, container: &str, timeout: Duration) -> Resu
         if crate::signals::received().is_some() {
             bail!("interrupted while waiting for {container}");
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(if answered { 250 } else { 50 }));
     }
 }
 
-/// GET `path` on the host port published for the container's `port`; 2xx passes.
-pub fn probe(engine: &Engine, container: &str, port: u16, path: &str, timeout: Duration) -> Result<()> {
+/// The engine command that runs the container's HEALTHCHECK (`.Config.Healthcheck`), after `docker`; None when
+/// it has none. docker has no command for it: the check's own command, through `exec`.
+fn healthcheck(kind: Kind, config: &serde_json::Value) -> Option<Vec<String>> {
+    let test: Vec<String> = config["Test"].as_array()?.iter().filter_map(|t| t.as_str().map(str::to_string)).collect();
+    let (first, rest) = test.split_first()?;
+    match (kind, first.as_str()) {
+        (_, "NONE") => None,
+        (Kind::Podman, _) => Some(vec!["healthcheck".into(), "run".into()]),
+        (Kind::Docker, "CMD-SHELL") => {
+            Some(["/bin/sh", "-c"].iter().map(|s| s.to_string()).chain(rest.iter().cloned()).collect())
+        }
+        (Kind::Docker, _) => Some(rest.to_vec()),
+    }
+}
+
+/// Whether the HEALTHCHECK passes (exits 0) before the deadline. Not held to the check's own timeout: on a busy
+/// machine node alone may take longer to start, and a check that passes slowly still passes.
+fn passes(engine: &Engine, container: &str, check: &[String], deadline: Instant) -> bool {
+    let command = match engine.kind {
+        Kind::Docker => engine.command(["exec", container]).args(check.iter().cloned()),
+        Kind::Podman => engine.command(check.iter().cloned()).arg(container),
+    };
+    let started =
+        duct::cmd(&command.program, &command.args).stdin_null().stdout_null().stderr_null().unchecked().start();
+    let Ok(child) = started else { return false };
+    match child.wait_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(Some(output)) => output.status.success(),
+        _ => {
+            let _ = child.kill();
+            false
+        }
+    }
+}
+
+/// The address on this machine where the engine published the container's `port`: `docker port` prints one line
+/// per address, e.g. "127.0.0.1:49153" and "[::]:49153".
+fn published(engine: &Engine, container: &str, port: u16) -> Result<String> {
     let published = engine
         .query(&["port", container, &format!("{port}/tcp")])
         .with_context(|| format!("container {container} publishes no host port for {port}/tcp"))?;
-    // `docker port` prints one line per address, e.g. "127.0.0.1:49153" and "[::]:49153".
     let host_port = published
         .lines()
         .filter_map(|line| line.rsplit_once(':').map(|(_, p)| p.trim().to_string()))
         .next()
         .with_context(|| format!("cannot read the published port from '{published}'"))?;
-    let address = format!("127.0.0.1:{host_port}");
+    Ok(format!("127.0.0.1:{host_port}"))
+}
+
+/// GET `path` on the host port published for the container's `port`; 2xx passes.
+pub fn probe(engine: &Engine, container: &str, port: u16, path: &str, timeout: Duration) -> Result<()> {
+    let address = published(engine, container, port)?;
     let status = http_get(&address, path, timeout)?;
     if !(200..300).contains(&status) {
         bail!("GET http://{address}{path} answered {status}, expected 2xx{}", last_logs(engine, container));

@@ -2,10 +2,13 @@
 //! failure, ending with a table of steps and their times. Under GitHub Actions each step is a log
 //! group, the table goes to the job summary and the image references to the step outputs.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
+use serde_json::json;
 
 use crate::build::{self, BuildSetup};
-use crate::plan::{self, Options, Plan, Timing};
+use crate::engine::Kind;
+use crate::plan::{self, Action, Options, Plan, Step, Timing};
+use crate::project::Release;
 use crate::{gha, release, run, stages};
 
 pub fn ci(setup: &BuildSetup, options: &Options) -> Result<()> {
@@ -13,18 +16,30 @@ pub fn ci(setup: &BuildSetup, options: &Options) -> Result<()> {
     let engine = setup.engine;
     let mut plan = Plan::default();
     plan.steps.extend(stages::pull_plan(project, engine, setup.flags.platform.as_deref())?.steps);
-    plan.steps.extend(build::lint_plan(setup)?.steps);
-    match build::test_plan(setup)? {
-        Some(test) => plan.steps.extend(test.steps),
-        None => eprintln!(
-            "xtask: the service has no tests ([service] tests = false in xtask.toml); the test step is skipped"
-        ),
+    let lint = build::lint_plan(setup)?;
+    let test = build::test_plan(setup)?;
+    if test.is_none() {
+        eprintln!("xtask: the service has no tests ([service] tests = false in xtask.toml); the test step is skipped");
     }
     // After the plans above, which check xtask.toml's stages: a wrong one is named before git is read.
     let release = project.release(None)?;
-    plan.steps.extend(release::release_plan(setup, &release, false, false, None)?.steps);
     let image = release.references.first().map(String::as_str).unwrap_or_default();
-    plan.steps.extend(run::smoke_plan(project, engine, image)?.steps);
+    let release_build = release::release_plan(setup, &release, false, false, None)?;
+    // A tag of this run only, for the release image until lint and test passed.
+    let candidate = format!("{}:ci-{}", project.image(), std::process::id());
+    if engine.kind == Kind::Docker {
+        plan.steps.extend(bake_steps(setup, &release, lint, test, release_build, &candidate)?);
+    } else {
+        // podman has no bake: one build after the other, release last.
+        plan.steps.extend(lint.steps.into_iter().chain(test.into_iter().flat_map(|t| t.steps)));
+        plan.steps.extend(release_build.steps);
+    }
+    // On docker, smoke runs the very image by its tag of this run, while the release tags are applied beside it.
+    let smoke_image = if engine.kind == Kind::Docker { candidate.as_str() } else { image };
+    plan.steps.extend(run::smoke_plan(project, engine, smoke_image)?.steps);
+    if engine.kind == Kind::Docker {
+        plan.push(Step::cleanup(format!("untag {candidate}"), engine.command(["image", "rm", candidate.as_str()])));
+    }
 
     if options.dry_run {
         return plan::execute(&plan, options, &mut Vec::new());
@@ -32,8 +47,9 @@ pub fn ci(setup: &BuildSetup, options: &Options) -> Result<()> {
     engine.server_version()?;
     setup.check_builder()?;
     let mut timings = Vec::new();
+    let started = std::time::Instant::now();
     let result = plan::execute(&plan, options, &mut timings);
-    let table = timing_rows(&timings, &plan);
+    let table = timing_rows(&timings, &plan, started.elapsed().as_secs_f64());
     eprintln!("\n{}", text_table(&table));
     if gha::is_actions() {
         let rows: Vec<Vec<String>> = table.iter().map(|r| r.to_vec()).collect();
@@ -52,8 +68,62 @@ pub fn ci(setup: &BuildSetup, options: &Options) -> Result<()> {
     result
 }
 
-/// One row per step: title, time, result; steps never reached are listed as skipped.
-fn timing_rows(timings: &[Timing], plan: &Plan) -> Vec<[String; 3]> {
+/// docker: lint, test and release in one `docker buildx bake` (one client, one BuildKit solve), hadolint beside
+/// it. Bake exports each target as soon as it is built, whatever the others do (a failing test stage does not stop
+/// the release image from being loaded), so release is loaded as `candidate` only, and tagged with the release
+/// tags once the bake passed (beside the step after them): no release tag moves when lint or test fails. lint and
+/// test stay in the build cache.
+fn bake_steps(
+    setup: &BuildSetup,
+    release: &Release,
+    lint: Plan,
+    test: Option<Plan>,
+    release_build: Plan,
+    candidate: &str,
+) -> Result<Vec<Step>> {
+    let build = |plan: &Plan| match plan.steps.first().map(|s| &s.action) {
+        Some(Action::Exec(command)) => Ok(command.clone()),
+        _ => bail!("no build command in the plan"),
+    };
+    let mut builds = vec![("lint", build(&lint)?)];
+    if let Some(test) = &test {
+        builds.push(("test", build(test)?));
+    }
+    builds.push(("release", build(&release_build)?));
+    let (mut file, flags) = build::bake_file(&builds, &setup.project.root)?;
+    for (name, target) in file["target"].as_object_mut().into_iter().flatten() {
+        if name == "release" {
+            target["tags"] = json!([candidate]);
+        } else {
+            target["output"] = json!(["type=cacheonly"]);
+            target.as_object_mut().map(|t| t.remove("tags"));
+        }
+    }
+    let names: Vec<&str> = builds.iter().map(|(name, _)| *name).collect();
+    // The bake file on bake's stdin: `--dry-run` prints it as `printf '%s\n' FILE | docker buildx bake --file - …`.
+    let mut bake = setup.engine.command(["buildx", "bake", "--file", "-"]).args(flags).args(names.iter().copied());
+    bake.stdin = Some(file.to_string());
+    // hadolint, beside the bake.
+    let mut steps: Vec<Step> = lint.steps.into_iter().skip(1).map(|step| Step { with_next: true, ..step }).collect();
+    steps.push(
+        Step::exec(format!("build {} in one bake", names.join(", ")), bake)
+            .with_hint("a target failed, named above: lint, the test suite, or a step they need"),
+    );
+    for reference in &release.references {
+        let tag = setup.engine.command(["tag", candidate, reference.as_str()]);
+        steps.push(Step { with_next: true, ..Step::exec(format!("tag {reference}"), tag) });
+    }
+    // The rest of release (its SBOM) reads the tagged image: after the tags, beside the step after it.
+    if let Some(last) = steps.last_mut() {
+        last.with_next = false;
+    }
+    steps.extend(release_build.steps.into_iter().skip(1).map(|step| Step { with_next: true, ..step }));
+    Ok(steps)
+}
+
+/// One row per step: title, time, result; steps never reached are listed as skipped. The total is the wall time
+/// (steps side by side overlap).
+fn timing_rows(timings: &[Timing], plan: &Plan, total: f64) -> Vec<[String; 3]> {
     let mut rows: Vec<[String; 3]> = Vec::new();
     for step in plan.steps.iter().filter(|s| !s.always) {
         let row = match timings.iter().find(|t| t.title == step.title) {
@@ -62,7 +132,6 @@ fn timing_rows(timings: &[Timing], plan: &Plan) -> Vec<[String; 3]> {
         };
         rows.push(row);
     }
-    let total: f64 = timings.iter().map(|t| t.seconds).sum();
     rows.push(["total".to_string(), format!("{total:.1} s"), String::new()]);
     rows
 }

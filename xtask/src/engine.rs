@@ -84,6 +84,21 @@ impl Engine {
         }
     }
 
+    /// Whether the engine runs on this machine, so that what it publishes on 127.0.0.1 is this machine's: its
+    /// endpoint (the context's, DOCKER_HOST; podman's CONTAINER_HOST) is a unix socket, a named pipe or a loopback
+    /// address. Not so for `tcp://docker:2376` (GitLab's docker-in-docker), `ssh://build-host`, a remote context.
+    pub fn is_local(&self) -> bool {
+        let endpoint = match self.kind {
+            Kind::Docker => self.query(&["context", "inspect", "--format", "{{.Endpoints.docker.Host}}"]),
+            Kind::Podman => Ok(std::env::var("CONTAINER_HOST").unwrap_or_default()),
+        };
+        let endpoint = endpoint.unwrap_or_default();
+        let host = endpoint.split_once("://").map_or("", |(_, rest)| rest.rsplit('@').next().unwrap_or(rest));
+        endpoint.is_empty()
+            || ["unix://", "npipe://"].iter().any(|s| endpoint.starts_with(s))
+            || ["localhost", "127.", "[::1]"].iter().any(|s| host.starts_with(s))
+    }
+
     /// The server version, or a one-line error that says how to reach the engine.
     pub fn server_version(&self) -> Result<String> {
         process::require_program(self.program)?;

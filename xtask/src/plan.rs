@@ -18,10 +18,12 @@ pub enum Action {
     Exec(Command),
     /// Like `Exec`, with the kit's stdin and terminal: an interactive shell (`docker run -i [-t]`).
     Attach(Command),
-    /// Poll the engine until the container is healthy (or running, when it has no HEALTHCHECK).
+    /// Wait until the container's HEALTHCHECK passes (or it runs, when it has none), run as soon as the service
+    /// answers `answers` (port, health path) on its published port; None: the engine is elsewhere.
     WaitHealthy {
         engine: Engine,
         container: String,
+        answers: Option<(u16, String)>,
         timeout: Duration,
     },
     /// Refuses to push over a released version: `reference` must be absent from its registry, or
@@ -37,6 +39,14 @@ pub enum Action {
         port: u16,
         path: String,
         timeout: Duration,
+    },
+    /// `steps` make the file `made` from `image` (its SBOM, say): they run unless `made` exists and was made from
+    /// this very image (its ID, kept in `made`.image-id once the steps passed).
+    UnlessMadeFrom {
+        engine: Engine,
+        image: String,
+        made: Utf8PathBuf,
+        steps: Vec<Step>,
     },
     /// The folder emptied, or made: `docker cp` needs it to exist, and must not add to an earlier run's files.
     FreshDir(Utf8PathBuf),
@@ -71,6 +81,8 @@ pub struct Step {
     pub always: bool,
     /// Added to the error when the step fails, e.g. "the Node test suite failed; see the output above".
     pub hint: Option<String>,
+    /// Runs beside the step after it: both start together, and the plan goes on once both ended.
+    pub with_next: bool,
 }
 
 impl Step {
@@ -80,11 +92,11 @@ impl Step {
 
     /// A step the kit does itself (no program of its own), e.g. a check.
     pub fn kit(title: impl Into<String>, action: Action) -> Step {
-        Step { title: title.into(), action, always: false, hint: None }
+        Step { title: title.into(), action, always: false, hint: None, with_next: false }
     }
 
     pub fn attach(title: impl Into<String>, command: Command) -> Step {
-        Step { title: title.into(), action: Action::Attach(command), always: false, hint: None }
+        Step::kit(title, Action::Attach(command))
     }
 
     pub fn cleanup(title: impl Into<String>, command: Command) -> Step {
@@ -100,14 +112,25 @@ impl Step {
     pub fn shell_line(&self) -> String {
         match &self.action {
             Action::Exec(command) | Action::Attach(command) => command.shell_line(),
-            Action::WaitHealthy { container, timeout, .. } => {
-                format!("# wait until container {container} is healthy (up to {} s)", timeout.as_secs())
+            Action::WaitHealthy { container, answers, timeout, .. } => {
+                let after = match answers {
+                    Some((port, path)) => format!("once it answers {path} on its {port}/tcp, "),
+                    None => String::new(),
+                };
+                format!(
+                    "# {after}run the HEALTHCHECK of container {container} until it passes (up to {} s)",
+                    timeout.as_secs()
+                )
             }
             Action::KeepReleased { reference, .. } => {
                 format!("# check that {reference} is not in the registry yet, or holds this very image (--force skips)")
             }
             Action::Probe { container, port, path, .. } => {
                 format!("# GET http://127.0.0.1:<host port of {container} {port}/tcp>{path}, expect 2xx")
+            }
+            Action::UnlessMadeFrom { image, made, steps, .. } => {
+                let lines: Vec<String> = steps.iter().map(Step::shell_line).collect();
+                format!("# unless {made} was made from {image}'s very ID already:\n{}", lines.join("\n"))
             }
             Action::FreshDir(dir) => format!("rm -rf {0} && mkdir -p {0}", shell_quote(dir.as_str())),
             Action::WriteSbom { work, image, out, .. } => format!(
@@ -186,8 +209,13 @@ pub fn print_dry_run(plan: &Plan, root: &Utf8PathBuf) {
     if here.as_deref() != Some(root.as_std_path()) {
         println!("cd {}", shell_quote(root.as_str()));
     }
+    let mut beside = false;
     for step in &plan.steps {
-        println!("{}", step.shell_line());
+        println!("{}{}", step.shell_line(), if step.with_next { " &" } else { "" });
+        if beside && !step.with_next {
+            println!("wait");
+        }
+        beside = step.with_next;
     }
 }
 
@@ -208,36 +236,55 @@ pub fn execute(plan: &Plan, options: &Options, timings: &mut Vec<Timing>) -> Res
         return Ok(());
     }
     let mut first_error: Option<anyhow::Error> = None;
-    for step in &plan.steps {
-        if first_error.is_some() && !step.always {
-            continue;
+    let mut rest = plan.steps.as_slice();
+    while !rest.is_empty() {
+        // A batch: a step and those it runs beside (`with_next`), started together.
+        let size = rest.iter().position(|s| !s.with_next).map_or(rest.len(), |i| i + 1);
+        let (batch, after) = rest.split_at(size);
+        rest = after;
+        if let (None, Some(sig)) = (&first_error, signals::received()) {
+            first_error = Some(Interrupted(sig).into());
         }
-        if !step.always {
-            if let Some(sig) = signals::received() {
-                first_error = Some(Interrupted(sig).into());
-                continue;
+        let batch: Vec<&Step> = batch.iter().filter(|s| s.always || first_error.is_none()).collect();
+        let titles: Vec<&str> = batch.iter().filter(|s| !s.always).map(|s| s.title.as_str()).collect();
+        if !titles.is_empty() {
+            gha::group_start(&titles.join(" + "));
+        }
+        for step in &batch {
+            if !step.always {
+                eprintln!("==> {}", step.title);
+            }
+            if options.verbose {
+                eprintln!("$ {}", step.shell_line());
             }
         }
-        let started = Instant::now();
-        if !step.always {
-            gha::group_start(&step.title);
-            eprintln!("==> {}", step.title);
-        }
-        if options.verbose {
-            eprintln!("$ {}", step.shell_line());
-        }
-        let result = run_step(step, options);
-        let seconds = started.elapsed().as_secs_f64();
-        if !step.always {
+        let timed = |step: &Step| {
+            let started = Instant::now();
+            (run_step(step, options), started.elapsed().as_secs_f64())
+        };
+        let results: Vec<(Result<()>, f64)> = std::thread::scope(|scope| {
+            let threads: Vec<_> = batch.iter().map(|&step| scope.spawn(move || timed(step))).collect();
+            threads
+                .into_iter()
+                .map(|t| t.join().unwrap_or_else(|_| (Err(anyhow::anyhow!("a step panicked")), 0.0)))
+                .collect()
+        });
+        if !titles.is_empty() {
             gha::group_end();
-            let verdict = if result.is_ok() { "ok" } else { "FAILED" };
-            eprintln!("    {verdict} in {seconds:.1} s");
-            timings.push(Timing { title: step.title.clone(), seconds, ok: result.is_ok() });
         }
-        match result {
-            Ok(()) => {}
-            Err(err) if step.always => eprintln!("warning: cleanup: {err:#}"),
-            Err(err) => first_error = Some(err),
+        for (step, (result, seconds)) in batch.iter().zip(results) {
+            if !step.always {
+                let verdict = if result.is_ok() { "ok" } else { "FAILED" };
+                let which = if titles.len() > 1 { format!(": {}", step.title) } else { String::new() };
+                eprintln!("    {verdict} in {seconds:.1} s{which}");
+                timings.push(Timing { title: step.title.clone(), seconds, ok: result.is_ok() });
+            }
+            match result {
+                Ok(()) => {}
+                Err(err) if step.always => eprintln!("warning: cleanup: {err:#}"),
+                Err(err) if first_error.is_some() => eprintln!("    also: {err:#}"),
+                Err(err) => first_error = Some(err),
+            }
         }
     }
     match first_error {
@@ -250,14 +297,31 @@ fn run_step(step: &Step, options: &Options) -> Result<()> {
     match &step.action {
         Action::Exec(command) => run_command(step, command, options, false),
         Action::Attach(command) => run_command(step, command, options, true),
-        Action::WaitHealthy { engine, container, timeout } => {
-            checks::wait_healthy(engine, container, *timeout).with_context(|| format!("cannot {}", step.title))
+        Action::WaitHealthy { engine, container, answers, timeout } => {
+            let answers = answers.as_ref().map(|(port, path)| (*port, path.as_str()));
+            checks::wait_healthy(engine, container, answers, *timeout).with_context(|| format!("cannot {}", step.title))
         }
         Action::KeepReleased { engine, reference } => {
             checks::keep_released(engine, reference).with_context(|| format!("cannot {}", step.title))
         }
         Action::Probe { engine, container, port, path, timeout } => {
             checks::probe(engine, container, *port, path, *timeout).with_context(|| format!("cannot {}", step.title))
+        }
+        Action::UnlessMadeFrom { engine, image, made, steps } => {
+            // No ID (a multi-platform image the engine does not hold): the steps run, and nothing is kept.
+            let id = engine.query(&["image", "inspect", "--format", "{{.Id}}", image]).ok();
+            let stamp = format!("{made}.image-id");
+            let made_from = std::fs::read_to_string(&stamp).ok().filter(|_| made.is_file());
+            if id.is_some() && made_from == id {
+                eprintln!("    up to date: {made} was made from this very image");
+                return Ok(());
+            }
+            let _ = std::fs::remove_file(&stamp);
+            execute(&Plan { steps: steps.clone() }, options, &mut Vec::new())?;
+            match id {
+                Some(id) => std::fs::write(&stamp, id).with_context(|| format!("cannot write {stamp}")),
+                None => Ok(()),
+            }
         }
         Action::FreshDir(dir) => {
             let _ = std::fs::remove_dir_all(dir);
@@ -284,7 +348,10 @@ fn run_command(step: &Step, command: &Command, options: &Options, attached: bool
     })?;
     let mut expression = duct::cmd(program, &command.args).dir(options.root.as_std_path()).unchecked();
     if !attached {
-        expression = expression.stdin_null();
+        expression = match &command.stdin {
+            Some(text) => expression.stdin_bytes(format!("{text}\n")),
+            None => expression.stdin_null(),
+        };
     }
     if step.always && !options.verbose {
         // Cleanup is quiet: "No such container" after a normal exit is expected, not news.

@@ -10,11 +10,13 @@ pub struct Command {
     pub program: String,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// What the program reads on stdin (a generated bake file); nothing when None.
+    pub stdin: Option<String>,
 }
 
 impl Command {
     pub fn new(program: &str) -> Command {
-        Command { program: program.to_string(), args: Vec::new(), env: Vec::new() }
+        Command { program: program.to_string(), args: Vec::new(), env: Vec::new(), stdin: None }
     }
 
     pub fn arg(mut self, arg: impl Into<String>) -> Command {
@@ -31,11 +33,12 @@ impl Command {
         self
     }
 
-    /// The command as one shell line, quoted so it can be pasted.
+    /// The command as one shell line, quoted so it can be pasted (its stdin from `printf`).
     pub fn shell_line(&self) -> String {
+        let stdin = self.stdin.iter().map(|text| format!("printf '%s\\n' {} |", shell_quote(text)));
         let env = self.env.iter().map(|(k, v)| format!("{k}={}", shell_quote(v)));
         let argv = std::iter::once(&self.program).chain(&self.args).map(|a| shell_quote(a));
-        env.chain(argv).collect::<Vec<_>>().join(" ")
+        stdin.chain(env).chain(argv).collect::<Vec<_>>().join(" ")
     }
 }
 

@@ -54,7 +54,13 @@ pub fn release_plan(
     let mut plan = Plan::default();
     plan.steps.extend(setup.build_steps(&stage, &args, Step::exec(format!("build release image {first}"), build))?);
     let sbom_file = sbom::file_for(setup.project, &first);
-    plan.steps.extend(sbom_steps(setup, &first, &sbom_file)?);
+    let write_sbom = Action::UnlessMadeFrom {
+        engine: setup.engine.clone(),
+        image: first.clone(),
+        made: sbom_file.clone(),
+        steps: sbom_steps(setup, &first, &sbom_file)?,
+    };
+    plan.push(Step::kit(format!("write the SBOM of {first}"), write_sbom));
     if push {
         for reference in release.version.iter().filter(|_| !force) {
             let check = Action::KeepReleased { engine: setup.engine.clone(), reference: reference.clone() };

@@ -44,40 +44,39 @@ pub fn run_plan(project: &Project, engine: &Engine, image: &str) -> Result<Plan>
     Ok(plan)
 }
 
-/// `smoke`: start detached on a free loopback port, wait healthy, probe the health path, stop
-/// gracefully; the container is removed whatever happens.
+/// `smoke`: start detached on a free loopback port, wait until the image's HEALTHCHECK passes, probe the health
+/// path, stop gracefully; the container is removed whatever happens. When the engine runs elsewhere (DOCKER_HOST,
+/// a context), its ports are not this machine's: then node, inside the container, sends the probe.
 pub fn smoke_plan(project: &Project, engine: &Engine, image: &str) -> Result<Plan> {
     let service = &project.config.service;
     let name = container_name(project, "smoke");
     let start = engine
         .command(["run", "--detach", "--pull=never", "--name", name.as_str(), "--publish"])
         .arg(format!("127.0.0.1::{}", service.port))
-        // The image's own HEALTHCHECK command, run every 250 ms instead of every few seconds, so smoke
-        // sees "healthy" soon after the service is ready (every engine knows this flag).
-        .args(["--health-interval", "250ms"])
         .args(env_args(project))
         .arg(image);
     let timeout = Duration::from_secs(project.config.smoke.timeout);
+    let local = engine.is_local();
+    let answers = local.then(|| (service.port, service.health_path.clone()));
     let mut plan = Plan::default();
     plan.push(Step::exec(format!("start {image}"), start).with_hint(MISSING_IMAGE_HINT));
-    plan.push(Step {
-        title: format!("wait until {name} is healthy"),
-        action: Action::WaitHealthy { engine: engine.clone(), container: name.clone(), timeout },
-        always: false,
-        hint: None,
-    });
-    plan.push(Step {
-        title: format!("probe {}", service.health_path),
-        action: Action::Probe {
-            engine: engine.clone(),
-            container: name.clone(),
-            port: service.port,
-            path: service.health_path.clone(),
-            timeout: Duration::from_secs(5),
-        },
-        always: false,
-        hint: None,
-    });
+    plan.push(Step::kit(
+        format!("wait until {name} is healthy"),
+        Action::WaitHealthy { engine: engine.clone(), container: name.clone(), answers, timeout },
+    ));
+    let probe = format!("probe {}", service.health_path);
+    if local {
+        let path = service.health_path.clone();
+        let (engine, container, port) = (engine.clone(), name.clone(), service.port);
+        plan.push(Step::kit(probe, Action::Probe { engine, container, port, path, timeout: Duration::from_secs(5) }));
+    } else {
+        let url = format!("http://127.0.0.1:{}{}", service.port, service.health_path);
+        let script = format!(
+            "fetch('{url}', {{ signal: AbortSignal.timeout(5000) }}).then((r) => {{ console.error('    GET {url} in {name} -> ' + r.status); process.exit(r.ok ? 0 : 1) }}, (e) => {{ console.error(e.message); process.exit(1) }})"
+        );
+        let exec = engine.command(["exec", name.as_str(), "node", "-e", script.as_str()]);
+        plan.push(Step::exec(probe, exec).with_hint("the health path did not answer 2xx inside the container"));
+    }
     plan.push(Step::exec(format!("stop {name}"), engine.command(["stop", "-t", "10", name.as_str()])));
     plan.push(Step::cleanup(
         format!("remove container {name}"),

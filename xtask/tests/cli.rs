@@ -160,6 +160,55 @@ fn signing_dry_runs_name_the_key_never_the_password() {
     }
 }
 
+/// ci on docker: lint, test and release in one bake (its file on stdin), hadolint beside it (`&`, `wait`); the bake loads the
+/// release image under a tag of this run only, and the release tags follow the bake. podman: one build after
+/// the other.
+#[test]
+fn ci_bakes_lint_test_and_release_and_tags_only_after() {
+    let run = xtask(&repo_root(), &["ci", "--dry-run", "--progress", "plain"], &[]);
+    run.assert_ok();
+    let package: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_root().join("node-app/package.json")).unwrap()).unwrap();
+    let version = package["version"].as_str().unwrap();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let at = |prefix: &str| lines.iter().position(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("{prefix}?"));
+    let bake = at("printf");
+    let file: serde_json::Value =
+        serde_json::from_str(lines[bake].split('\'').nth(3).expect("the bake file, quoted")).unwrap();
+    let targets = &file["target"];
+    assert_eq!(targets["lint"]["output"][0], "type=cacheonly", "{file}");
+    assert_eq!(targets["test"]["target"], "test", "{file}");
+    let candidate = targets["release"]["tags"][0].as_str().unwrap();
+    assert!(candidate.starts_with("items-api:ci-") && targets["release"]["tags"][1].is_null(), "{file}");
+    assert_eq!(targets["release"]["attest"][0], "type=provenance,disabled=true");
+    assert!(targets["release"]["context"].as_str().unwrap().ends_with("/node-app"), "{file}");
+    assert_eq!(lines[at("hadolint")], "hadolint docker/Dockerfile &");
+    assert!(
+        lines[bake].ends_with("' | docker buildx bake --file - --progress plain lint test release"),
+        "{}",
+        lines[bake]
+    );
+    assert_eq!(lines[bake + 1], "wait");
+    let tag = at("docker tag");
+    assert!(tag > bake && lines[tag] == format!("docker tag {candidate} items-api:{version} &"), "{}", run.stdout);
+    let start = at("docker run --detach");
+    assert!(lines[start - 1].ends_with(" &") && lines[start].ends_with(&format!(" {candidate}")), "{}", run.stdout);
+    assert_eq!(lines[start + 1], "wait");
+    // Only the SBOM's tool stage is built on its own.
+    assert!(!run.stdout.lines().any(|l| l.contains("buildx build") && !l.contains("--target sbom")), "{}", run.stdout);
+    assert_eq!(lines.last().unwrap(), &format!("docker image rm {candidate}"));
+
+    let podman = xtask(&repo_root(), &["ci", "--dry-run"], &[("XTASK_ENGINE", "podman")]);
+    podman.assert_ok();
+    let builds: Vec<&str> = podman.stdout.lines().filter(|l| l.starts_with("podman build")).collect();
+    // Release the last of the builds before the SBOM's tool stage.
+    let release = builds.iter().rposition(|l| l.contains("--target release ")).unwrap();
+    assert!(release >= 2 && builds[release].contains(&format!("--tag items-api:{version}")), "{}", podman.stdout);
+    assert!(builds[release + 1..].iter().all(|l| l.contains("--target sbom-tool ")), "{}", podman.stdout);
+    let beside = podman.stdout.lines().any(|l| l.ends_with(" &"));
+    assert!(!podman.stdout.contains("bake") && !beside, "{}", podman.stdout);
+}
+
 #[test]
 fn run_and_smoke_clean_up_their_container() {
     let run = xtask(&repo_root(), &["run", "--dry-run"], &[]);
@@ -173,10 +222,18 @@ fn run_and_smoke_clean_up_their_container() {
     smoke.assert_ok();
     let lines: Vec<&str> = smoke.stdout.lines().collect();
     assert!(lines[0].contains("run --detach") && lines[0].contains("--publish 127.0.0.1::3000"), "{}", lines[0]);
-    assert!(lines[1].starts_with("# wait until container"), "{}", lines[1]);
-    assert!(lines[2].contains("/healthz"), "{}", lines[2]);
+    assert!(lines[1].starts_with("# once it answers /healthz on its 3000/tcp, run the HEALTHCHECK"), "{}", lines[1]);
+    assert!(lines[2].starts_with("# GET http://127.0.0.1:<host port of items-api-smoke-"), "{}", lines[2]);
     assert!(lines[3].starts_with("docker stop"), "{}", lines[3]);
     assert!(lines.last().unwrap().starts_with("docker rm --force --volumes items-api-smoke-"), "{}", smoke.stdout);
+
+    // An engine elsewhere: its ports are not this machine's, so the checks go through the engine.
+    let elsewhere = xtask(&repo_root(), &["smoke", "--dry-run"], &[("DOCKER_HOST", "tcp://10.9.9.9:2375")]);
+    elsewhere.assert_ok();
+    let lines: Vec<&str> = elsewhere.stdout.lines().collect();
+    assert!(lines[1].starts_with("# run the HEALTHCHECK of container items-api-smoke-"), "{}", lines[1]);
+    assert!(lines[2].starts_with("docker exec items-api-smoke-") && lines[2].contains(" node -e "), "{}", lines[2]);
+    assert!(lines[2].contains("http://127.0.0.1:3000/healthz"), "{}", lines[2]);
 }
 
 #[test]

@@ -330,6 +330,9 @@ const ENGINE2: &str = "unix:///run/xtask-engine2/docker.sock";
 /// podman's API service that engine-up starts with a storage root of its own (podman-remote's server).
 const PODMAN2: &str = "unix:///run/xtask-podman2/podman.sock";
 const START_THEM: &str = "start it with `bash .ci/engine-up` (phase \"remote engines\")";
+/// The third dockerd engine-up starts, in a network namespace of its own, reached over TCP only (phase "engine in a
+/// network namespace").
+const ENGINE3: &str = "tcp://10.213.0.2:2375";
 
 /// `program ARGS` with `env`: trimmed stdout, or None when it fails.
 fn query(program: &str, env: &[(&str, &str)], args: &[&str]) -> Option<String> {
@@ -373,8 +376,7 @@ fn project_for_remote(program: &str, remote: (&str, &str), store: &str, name: &s
 /// cache export and multi-platform builds meet an engine that truly cannot do them (docker's own
 /// failure is shown first), and they come before any build step. Not proven: a docker-container,
 /// remote or kubernetes builder (they need the moby/buildkit image or a buildkitd, neither available
-/// here), TCP, TLS or SSH transports, and an engine on another machine (smoke's probe goes to
-/// 127.0.0.1, where that engine would not publish its ports).
+/// here), TLS or SSH transports (TCP and an engine elsewhere: the test after this one).
 #[test]
 #[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
 fn a_second_engine_gets_the_images_through_context_docker_host_and_builder() {
@@ -471,4 +473,56 @@ fn podman_through_container_host_puts_the_image_on_that_service() {
     let doctor = kit(&["doctor"]);
     doctor.assert_ok();
     assert!(doctor.stdout.contains(&format!("(CONTAINER_HOST={PODMAN2})")), "{}", doctor.stdout);
+}
+
+/// smoke against an engine elsewhere, for real: the dockerd in a network namespace of its own, over TCP, as GitLab's
+/// docker-in-docker service or a shared build host are reached. What it publishes on 127.0.0.1 is its namespace's,
+/// not this machine's (checked: nothing answers here on the port it gives), so smoke reaches the service through the
+/// engine, with node inside the container, and passes; it leaves no container there. The image gets there as a
+/// user's would without a registry: `docker save | docker load`.
+#[test]
+#[cfg_attr(not(e2e), ignore = "end-to-end: set XTASK_E2E=1 (needs a Docker engine)")]
+fn smoke_reaches_the_service_on_an_engine_in_another_network_namespace() {
+    let _engine = serial();
+    let elsewhere: [(&str, &str); 1] = [("DOCKER_HOST", ENGINE3)];
+    query("docker", &elsewhere, &["version", "--format", "{{.Server.Version}}"]).unwrap_or_else(|| {
+        panic!("no engine at {ENGINE3}: start it with `bash .ci/engine-up` (phase \"engine in a network namespace\")")
+    });
+    let project = project_for_remote("docker", elsewhere[0], "{{.DockerRootDir}}", "xtask-elsewhere");
+    xtask(&project, &["release"], &[("XTASK_FLAVOR", "debian")]).assert_ok();
+    let mut save = Command::new("docker")
+        .args(["save", "xtask-elsewhere:1.0.0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let load = Command::new("docker").arg("load").envs(elsewhere).stdin(save.stdout.take().unwrap()).output().unwrap();
+    assert!(save.wait().unwrap().success() && load.status.success(), "{}", String::from_utf8_lossy(&load.stderr));
+
+    let started = Instant::now();
+    let smoke = xtask(&project, &["smoke"], &[("XTASK_FLAVOR", "debian"), elsewhere[0]]);
+    smoke.assert_ok();
+    eprintln!("smoke on the engine elsewhere: {:.1} s", started.elapsed().as_secs_f64());
+    assert!(smoke.stderr.contains("GET http://127.0.0.1:3000/healthz in xtask-elsewhere-smoke-"), "{}", smoke.stderr);
+    assert!(smoke.stderr.contains("-> 200"), "{}", smoke.stderr);
+    let leftovers = ["ps", "--all", "--quiet", "--filter", "name=xtask-elsewhere-smoke-"];
+    assert_eq!(query("docker", &elsewhere, &leftovers).as_deref(), Some(""), "smoke left a container there");
+
+    // Why the probe must go through the engine: the port published "on 127.0.0.1" is not this machine's.
+    let run = ["run", "--detach", "--publish", "127.0.0.1::3000", "xtask-elsewhere:1.0.0"];
+    let container = query("docker", &elsewhere, &run).expect("a container on the engine elsewhere");
+    let port = query("docker", &elsewhere, &["port", &container, "3000/tcp"]).unwrap_or_default();
+    let port = port.lines().next().and_then(|l| l.rsplit(':').next()).unwrap_or_default().to_string();
+    let answered_here = (0..20).any(|_| {
+        std::thread::sleep(Duration::from_millis(250));
+        Command::new("curl")
+            .args(["-fsS", "-m", "1", &format!("http://127.0.0.1:{port}/healthz")])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    });
+    query("docker", &elsewhere, &["rm", "--force", &container]);
+    assert!(!port.is_empty() && !answered_here, "port {port:?} of the engine elsewhere answered on this machine");
+    remove_images("docker", &elsewhere, "xtask-elsewhere");
+    remove_images("docker", &[], "xtask-elsewhere");
 }

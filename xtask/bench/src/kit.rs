@@ -236,6 +236,14 @@ pub fn release_references(b: &Bench) -> Result<Vec<String>> {
     tags.iter().map(|t| t.as_str().map(str::to_string).context("a tag that is not a string")).collect()
 }
 
+/// package.json's version.
+pub fn version(context: &Utf8Path) -> Result<String> {
+    let path = context.join("package.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&exec::read(&path)?).with_context(|| format!("invalid {path}"))?;
+    json["version"].as_str().map(str::to_string).with_context(|| format!("no version in {path}"))
+}
+
 /// Whether package.json has a non-empty script of that name.
 pub fn has_script(context: &Utf8Path, name: &str) -> Result<bool> {
     let path = context.join("package.json");

@@ -17,11 +17,13 @@
 //!   4. the kit's overhead on a fully cached `build --stage test`, against the docker command it runs
 //!   5. image size: the release image against a naive single-stage image, for each flavor this host can build
 //!   6. the service: requests per second and latency (autocannon) in the release container against plain node
-//!   7. `cargo xtask ci` end to end, cold and with nothing changed
+//!   7. `cargo xtask ci` end to end, cold (with nothing changed: section 9)
 //!   8. the size of the xtask: code lines in xtask/src, per file and in total (needs no engine)
+//!   9. the fast path: `cargo xtask ci` with nothing changed, and `smoke` beside `docker run` + a GET loop
 
 mod builds;
 mod exec;
+mod fastpath;
 mod images;
 mod kit;
 mod report;
@@ -47,7 +49,7 @@ Options:
   --quick          A short run: fewer repetitions, the slowest figures left out
   --json           Print the report as JSON (machine, date, figures) instead of a table
   --only S,...     Only these sections: cold-build, warm-start, layer-caching, overhead, image-size, service, ci,
-                   size (`--only size` needs no engine and takes a second)
+                   size (`--only size` needs no engine and takes a second), fast-path (prunes nothing)
   --flavor F       alpine or debian; default XTASK_FLAVOR, else xtask.toml's [build] flavor
   -h, --help       Show this help
 
@@ -99,7 +101,7 @@ struct Section {
     measure: fn(&Bench) -> Result<Vec<Figure>>,
 }
 
-const SECTIONS: [Section; 8] = [
+const SECTIONS: [Section; 9] = [
     Section { key: "cold-build", title: "cold build of the xtask", engine: false, measure: builds::cold_build },
     Section { key: "warm-start", title: "warm start", engine: false, measure: builds::warm_start },
     // Before the overhead, whose first build then finds the dependencies cached.
@@ -109,6 +111,12 @@ const SECTIONS: [Section; 8] = [
     Section { key: "service", title: "the service under load", engine: true, measure: service::service },
     Section { key: "ci", title: "cargo xtask ci end to end", engine: true, measure: builds::ci },
     Section { key: "size", title: "size of the xtask", engine: false, measure: size::size },
+    Section {
+        key: "fast-path",
+        title: "the fast path: ci unchanged, smoke",
+        engine: true,
+        measure: fastpath::fast_path,
+    },
 ];
 
 #[derive(Debug, Default, PartialEq)]

@@ -26,17 +26,24 @@ const ENDPOINTS: [Endpoint; 2] = [
 
 const CONNECTIONS: &str = "50";
 
-/// autocannon at 50 connections against the release container (published on 127.0.0.1) and against the same code
-/// run by the host's node, alternately; also against the container's own address on the engine's bridge, where the
-/// engine's userland proxy (docker-proxy) is not in the path, when this host can reach it. REDIS_URL stays unset,
-/// so the rate limiter is off on all.
+/// autocannon at 50 connections against the release container (published on 127.0.0.1), against the same code run
+/// by the host's node, and against the release image on the host's network (`--network host`), alternately; also
+/// against the first container's own address on the engine's bridge, when this host can reach it. The budget is the
+/// host network's: the image, tini and node's flags, all the kit controls. Through the published port docker-proxy
+/// (the engine's userland proxy) copies every byte; through the bridge the container's network namespace costs too:
+/// those are information. REDIS_URL stays unset, so the rate limiter is off on all.
 pub fn service(b: &Bench) -> Result<Vec<Figure>> {
     let root = &b.root;
     let autocannon = install_autocannon(root)?;
     let release = build_release(b, &b.flavor)?;
     let container = start_container(b, &kit::tag(&release)?)?;
     let direct = start_direct(b, &kit::start_file(&release)?)?;
-    let mut targets = vec![("the container", container.address.clone()), ("node on the host", direct.address.clone())];
+    let host = start_on_host_network(b, &kit::tag(&release)?)?;
+    let mut targets = vec![
+        ("the container", container.address.clone()),
+        ("node on the host", direct.address.clone()),
+        ("the container on the host network", host.address.clone()),
+    ];
     if let Some(address) = &container.bridge_address {
         targets.push(("the container's bridge address", address.clone()));
     }
@@ -67,35 +74,37 @@ pub fn service(b: &Bench) -> Result<Vec<Figure>> {
             .iter()
             .map(|outputs| outputs.iter().map(|o| Load::parse(&o.stdout, endpoint.label)).collect::<Result<Vec<_>>>())
             .collect::<Result<Vec<_>>>()?;
-        figures.extend(load_figures(endpoint.label, &loads[0], &loads[1], loads.get(2).map(Vec::as_slice)));
+        figures.extend(load_figures(endpoint.label, &loads));
     }
     Ok(figures)
 }
 
 /// Requests per second, the container's against the direct run's, and the latency of each; the same for the
-/// container's bridge address when it was measured (no budget: it shows what the published port costs).
-fn load_figures(label: &str, container: &[Load], direct: &[Load], bridge: Option<&[Load]>) -> Vec<Figure> {
+/// container on the host network (the budget) and by its bridge address when that was measured. `loads`: per
+/// target in the order of `service`'s targets.
+fn load_figures(label: &str, loads: &[Vec<Load>]) -> Vec<Figure> {
     let series = |loads: &[Load], field: fn(&Load) -> f64| loads.iter().map(field).collect::<Vec<f64>>();
     let name = |what: &str| format!("{label}: {what}");
+    let (container, direct) = (&loads[0], &loads[1]);
     let ratio = ratios(&series(container, |l| l.requests), &series(direct, |l| l.requests));
-    let bridge_figures = bridge.into_iter().flat_map(|bridge| {
-        let ratio = ratios(&series(bridge, |l| l.requests), &series(direct, |l| l.requests));
-        [
-            Figure::new(&name("container by bridge address req/s"), "req/s", series(bridge, |l| l.requests)),
-            Figure::new(&name("bridge address / direct req/s"), "x", ratio),
-            Figure::new(&name("p50 latency bridge address"), "ms", series(bridge, |l| l.p50)),
-        ]
-    });
     let mut figures = vec![
         Figure::new(&name("container req/s"), "req/s", series(container, |l| l.requests)),
         Figure::new(&name("direct req/s"), "req/s", series(direct, |l| l.requests)),
-        Figure::new(&name("container / direct req/s"), "x", ratio).budget(Budget::AtLeast(0.9)),
+        Figure::new(&name("container / direct req/s"), "x", ratio),
         Figure::new(&name("p50 latency container"), "ms", series(container, |l| l.p50)),
         Figure::new(&name("p50 latency direct"), "ms", series(direct, |l| l.p50)),
         Figure::new(&name("p99 latency container"), "ms", series(container, |l| l.p99)),
         Figure::new(&name("p99 latency direct"), "ms", series(direct, |l| l.p99)),
     ];
-    figures.extend(bridge_figures);
+    for (what, other) in ["host network", "bridge address"].iter().zip(&loads[2..]) {
+        let ratio = ratios(&series(other, |l| l.requests), &series(direct, |l| l.requests));
+        let ratio = Figure::new(&name(&format!("{what} / direct req/s")), "x", ratio);
+        figures.extend([
+            Figure::new(&name(&format!("container by {what} req/s")), "req/s", series(other, |l| l.requests)),
+            if *what == "host network" { ratio.budget(Budget::AtLeast(0.95)) } else { ratio },
+            Figure::new(&name(&format!("p50 latency {what}")), "ms", series(other, |l| l.p50)),
+        ]);
+    }
     figures
 }
 
@@ -208,6 +217,49 @@ fn start_container(b: &Bench, image: &str) -> Result<Running> {
     Ok(guard)
 }
 
+/// The release image on the host's network namespace (`--network host`), listening on a free port of 127.0.0.1 and
+/// answering its health path; removed when dropped. Its log (two lines a request) is discarded by the engine
+/// (`--log-driver none`), as the direct run's goes to a file: through the engine's log path (json-file, through the
+/// shim and dockerd) it answered about half as many requests in a quick A/B here, and that path is not the image's.
+/// The published-port and bridge figures keep it.
+fn start_on_host_network(b: &Bench, image: &str) -> Result<Running> {
+    let name = format!("xtask-bench-host-{}", std::process::id());
+    let port = free_port()?;
+    let env = b.settings.smoke.env.iter().flat_map(|(k, v)| ["--env".to_string(), format!("{k}={v}")]);
+    let start = Command::new("docker")
+        .args(["run", "--detach", "--pull=never", "--name", name.as_str(), "--network", "host", "--log-driver", "none"])
+        .args(["--env", &format!("PORT={port}"), "--env", "HOST=127.0.0.1"])
+        .args(env)
+        .arg(image);
+    eprintln!("bench:   starting the release image on the host network: {}", start.shell_line());
+    let address = format!("127.0.0.1:{port}");
+    let guard = Running { container: Some(name), process: None, address, bridge_address: None };
+    run(&start, &b.root)?;
+    answered(&guard.address, &b.settings.service.health_path, || Ok(false))?;
+    Ok(guard)
+}
+
+/// A port nobody listens on, on 127.0.0.1.
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free port on 127.0.0.1")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Waits (30 s at most) until `address` answers `path` with 2xx; `gone` says whether the service has stopped.
+fn answered(address: &str, path: &str, mut gone: impl FnMut() -> Result<bool>) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        check_interrupt()?;
+        if matches!(http_get(address, path, Duration::from_secs(1)), Ok(200..=299)) {
+            return Ok(());
+        }
+        if gone()? || Instant::now() > deadline {
+            bail!("nothing answered {path} on {address}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Polls `docker inspect` until the container is healthy (or simply running, when the image has no HEALTHCHECK). A
 /// container that exits or turns unhealthy fails at once, after its last log lines.
 fn wait_healthy(container: &str, timeout: Duration) -> Result<()> {
@@ -245,10 +297,7 @@ fn start_direct(b: &Bench, start_file: &str) -> Result<Running> {
     if kit::has_script(&dir, "build")? {
         run(&Command::new("npm").args(["run", "build"]), &dir)?;
     }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .context("cannot find a free port on 127.0.0.1")?
-        .port();
+    let port = free_port()?;
     let address = format!("127.0.0.1:{port}");
     let log = b.temp.join("direct.log");
     eprintln!("bench:   starting node {start_file} in {dir} on {address} (its log: {log})");
@@ -267,24 +316,14 @@ fn start_direct(b: &Bench, start_file: &str) -> Result<Running> {
         .stderr(log_file);
     let process = node.spawn().context("cannot start node")?;
     let mut guard = Running { container: None, process: Some(process), address, bridge_address: None };
-    let deadline = Instant::now() + Duration::from_secs(30);
     let health_path = &settings.service.health_path;
-    loop {
-        check_interrupt()?;
-        let answer = http_get(&guard.address, health_path, Duration::from_secs(1));
-        if matches!(answer, Ok(200..=299)) {
-            return Ok(guard);
-        }
-        let exited = guard.process.as_mut().is_some_and(|p| matches!(p.try_wait(), Ok(Some(_))));
-        if exited || Instant::now() > deadline {
-            bail!("node {start_file} did not answer {health_path} on {} (see {log})", guard.address);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let gone = || Ok(guard.process.as_mut().is_some_and(|p| matches!(p.try_wait(), Ok(Some(_)))));
+    answered(&guard.address.clone(), health_path, gone).with_context(|| format!("node {start_file} (see {log})"))?;
+    Ok(guard)
 }
 
 /// A minimal HTTP/1.1 GET: returns the status code.
-fn http_get(address: &str, path: &str, timeout: Duration) -> Result<u16> {
+pub fn http_get(address: &str, path: &str, timeout: Duration) -> Result<u16> {
     let socket = address.to_socket_addrs()?.next().with_context(|| format!("cannot resolve {address}"))?;
     let mut stream =
         TcpStream::connect_timeout(&socket, timeout).with_context(|| format!("cannot connect to {address}"))?;
