@@ -2,8 +2,8 @@
 //! `update` does to the template's old and new commits so that they line up with the copy. NEW
 //! replaces OLD (package.json's `name` in the template):
 //!
-//! - package.json and its lockfile: `name` and `version` (reset to 0.1.0), written back as npm
-//!   writes them (key order, the file's indentation and final newline);
+//! - package.json and its lockfile: `name` and `version` (reset to 0.1.0), edited in place (every
+//!   other byte kept: key order, the file's indentation and final newline);
 //! - xtask.toml: `[image] name`, edited in place, then parsed again;
 //! - README.md: the title (the first `# ` line) names the new service;
 //! - README.md, compose files and, when the old name holds a `-`, every other text file (docs, the
