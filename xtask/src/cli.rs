@@ -261,19 +261,16 @@ impl Spec {
 
     /// `build [--stage S] [--no-cache] …`
     fn usage(&self) -> String {
-        let mut usage = self.name.to_string();
-        match self.positional {
-            Some((name, true)) => usage.push_str(&format!(" {name}")),
-            Some((name, false)) => usage.push_str(&format!(" [{name}]")),
-            None => {}
-        }
-        for flag in self.all_flags() {
-            match flag.value {
-                Some(value) => usage.push_str(&format!(" [--{} {value}]", flag.long)),
-                None => usage.push_str(&format!(" [--{}]", flag.long)),
-            }
-        }
-        usage
+        let positional = match self.positional {
+            Some((name, true)) => format!(" {name}"),
+            Some((name, false)) => format!(" [{name}]"),
+            None => String::new(),
+        };
+        let flags = self.all_flags().map(|flag| match flag.value {
+            Some(value) => format!(" [--{} {value}]", flag.long),
+            None => format!(" [--{}]", flag.long),
+        });
+        std::iter::once(self.name.to_string() + &positional).chain(flags).collect()
     }
 }
 
@@ -303,30 +300,25 @@ impl Given {
         self.lookup(long).filter_map(Clone::clone).collect()
     }
 
+    /// The value of `--long`, checked by `check` when given.
+    fn checked(&self, long: &str, check: fn(&str) -> Result<()>) -> Result<Option<String>> {
+        let value = self.value(long);
+        value.as_deref().map(check).transpose()?;
+        Ok(value)
+    }
+
     fn platform(&self) -> Result<Option<String>> {
-        let platform = self.value("platform");
-        if let Some(platform) = &platform {
-            build::check_platforms(platform)?;
-        }
-        Ok(platform)
+        self.checked("platform", build::check_platforms)
     }
 
     fn build_flags(&self) -> Result<BuildFlags> {
-        let progress = self.value("progress");
-        if let Some(progress) = &progress {
-            build::check_progress(progress)?;
-        }
-        let builder = self.value("builder");
-        if let Some(builder) = &builder {
-            build::check_builder_name(builder)?;
-        }
         Ok(BuildFlags {
             no_cache: self.switch("no-cache"),
             pull: self.switch("pull"),
             build_args: self.values("build-arg").iter().map(|a| build::parse_build_arg(a)).collect::<Result<_>>()?,
-            progress,
+            progress: self.checked("progress", build::check_progress)?,
             platform: self.platform()?,
-            builder,
+            builder: self.checked("builder", build::check_builder_name)?,
             cache: self.value("cache").as_deref().map(Cache::parse).transpose()?,
         })
     }
@@ -419,13 +411,13 @@ fn unknown_command(name: &str) -> String {
 }
 
 fn flag_lines<'a>(flags: impl Iterator<Item = &'a Flag>) -> String {
-    let mut text = String::new();
-    for flag in flags {
-        let short = flag.short.map(|c| format!("-{c}, ")).unwrap_or_default();
-        let spelled = format!("{short}--{}{}", flag.long, flag.value.map(|v| format!(" {v}")).unwrap_or_default());
-        text.push_str(&format!("  {spelled:<17} {}\n", flag.help));
-    }
-    text
+    flags
+        .map(|flag| {
+            let short = flag.short.map(|c| format!("-{c}, ")).unwrap_or_default();
+            let spelled = format!("{short}--{}{}", flag.long, flag.value.map(|v| format!(" {v}")).unwrap_or_default());
+            format!("  {spelled:<17} {}\n", flag.help)
+        })
+        .collect()
 }
 
 /// The help of one command, or of the kit when `command` is None.
@@ -442,9 +434,7 @@ pub fn help(command: Option<&str>) -> String {
         "cargo xtask: build, lint, test, release and run the Node service's container images\n\n\
          Usage: cargo xtask [OPTIONS] COMMAND [COMMAND OPTIONS]\n\nCommands:\n",
     );
-    for spec in COMMANDS {
-        text.push_str(&format!("  {:<9} {}\n", spec.name, spec.summary));
-    }
+    text.extend(COMMANDS.iter().map(|spec| format!("  {:<9} {}\n", spec.name, spec.summary)));
     text.push_str(&format!(
         "\nOptions:\n{}\n`cargo xtask COMMAND --help` lists a command's own options.\n\
          Settings live in xtask.toml at the project root.\n",

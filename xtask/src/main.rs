@@ -39,8 +39,7 @@ mod update;
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use camino::Utf8PathBuf;
+use anyhow::Result;
 
 use crate::build::{BuildFlags, BuildSetup};
 use crate::cli::{Global, Parsed, Task};
@@ -92,10 +91,7 @@ fn run(global: &Global, task: Task) -> Result<()> {
         }
         return doctor::doctor(&engine);
     }
-    let cwd = std::env::current_dir().context("cannot read the current folder")?;
-    let cwd = Utf8PathBuf::from_path_buf(cwd)
-        .map_err(|p| anyhow::anyhow!("the current folder {} is not UTF-8", p.display()))?;
-    let project = Project::discover(&cwd, global.flavor.as_deref())?;
+    let project = Project::discover(&project::current_dir()?, global.flavor.as_deref())?;
     let options = plan::Options { dry_run: global.dry_run, verbose: global.verbose, root: project.root.clone() };
     let setup = |flags: BuildFlags| BuildSetup::new(&project, &engine, flags);
     // Checks the builder can do what the flags ask before the first build starts.

@@ -275,10 +275,7 @@ pub fn check_name(name: &str) -> Result<()> {
 /// The target as an absolute path: its parent folder must exist (it is resolved), the last
 /// component is the new folder's name.
 fn resolve_target(target: &Utf8Path) -> Result<Utf8PathBuf> {
-    let cwd = std::env::current_dir().context("cannot read the current folder")?;
-    let cwd =
-        Utf8PathBuf::from_path_buf(cwd).map_err(|p| anyhow!("the current folder {} is not UTF-8", p.display()))?;
-    let path = cwd.join(target);
+    let path = crate::project::current_dir()?.join(target);
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         bail!("'{target}' does not name a new folder; give a path such as ../my-service");
     };

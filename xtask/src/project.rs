@@ -142,14 +142,8 @@ impl Project {
         };
         tags::validate_repository(&image)?;
         let package = self.package()?;
-        let git = GitFacts::read(&self.root)?;
-        let inputs = tags::TagInputs {
-            version: package.version.clone(),
-            git_tag: git.tag,
-            sha: git.sha.clone(),
-            branch: git.branch,
-            pull_request: git.pull_request,
-        };
+        let (inputs, commit_time, remote) = git_facts(&self.root)?;
+        let inputs = tags::TagInputs { version: package.version.clone(), ..inputs };
         // `[image] flavor_suffix`: `1.2.3-debian`, so both flavors of one version can be published.
         let suffix = if self.config.image.flavor_suffix { format!("-{}", self.flavor.as_str()) } else { String::new() };
         let references: Vec<String> =
@@ -160,19 +154,25 @@ impl Project {
         // The exact version tag as `image_tags` writes it (`+` is not allowed in a tag); none on pull requests.
         let version_tag = format!(":{}{suffix}", package.version.replace('+', "-"));
         let version = references.iter().find(|r| r.ends_with(&version_tag)).cloned();
-        let created = tags::created_timestamp(env_var("SOURCE_DATE_EPOCH").as_deref(), git.commit_time)?;
+        let created = tags::created_timestamp(env_var("SOURCE_DATE_EPOCH").as_deref(), commit_time)?;
         let labels = tags::oci_labels(&tags::LabelInputs {
             title: package.name.clone(),
             description: package.description.clone(),
             version: package.version.clone(),
-            revision: git.sha,
+            revision: inputs.sha,
             created: Some(created),
-            source: tags::source_url(package.repository.as_ref(), git.remote.as_deref()).unwrap_or_default(),
+            source: tags::source_url(package.repository.as_ref(), remote.as_deref()).unwrap_or_default(),
             licenses: package.license.clone(),
             url: package.homepage.clone(),
         });
         Ok(Release { references, version, labels, created })
     }
+}
+
+/// The current folder, as a UTF-8 path.
+pub fn current_dir() -> Result<Utf8PathBuf> {
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    Utf8PathBuf::from_path_buf(cwd).map_err(|p| anyhow::anyhow!("the current folder {} is not UTF-8", p.display()))
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -190,40 +190,31 @@ pub struct Release {
     pub created: i64,
 }
 
-/// What git says about HEAD; GitHub Actions' environment wins where it says something.
-struct GitFacts {
-    sha: String,
-    branch: Option<String>,
-    tag: Option<String>,
-    pull_request: Option<tags::PullRequest>,
-    commit_time: i64,
-    remote: Option<String>,
-}
-
-impl GitFacts {
-    fn read(root: &Utf8Path) -> Result<GitFacts> {
-        let git = |args: &[&str]| {
-            let all: Vec<&str> = ["-C", root.as_str()].into_iter().chain(args.iter().copied()).collect();
-            process::query("git", &all).ok().filter(|out| !out.is_empty())
-        };
-        let sha = git(&["rev-parse", "--verify", "HEAD"]).with_context(|| {
-            format!("cannot read the commit of {root} (not a git repository, or no commit yet): release tags name the commit; commit first")
-        })?;
-        let github = tags::github_ref(|name| std::env::var(name).ok(), |path| std::fs::read_to_string(path).ok())?;
-        let from_github = github.git_tag.is_some() || github.branch.is_some() || github.pull_request.is_some();
-        Ok(GitFacts {
-            sha: github.sha.unwrap_or(sha),
-            branch: if from_github { github.branch } else { git(&["symbolic-ref", "--short", "-q", "HEAD"]) },
-            tag: if from_github {
-                github.git_tag
-            } else {
-                git(&["describe", "--exact-match", "--tags", "--match", "v[0-9]*", "HEAD"])
-            },
-            pull_request: github.pull_request,
-            commit_time: git(&["log", "-1", "--format=%ct"]).and_then(|t| t.parse().ok()).unwrap_or(0),
-            remote: git(&["remote", "get-url", "origin"]),
-        })
-    }
+/// What git says about HEAD, GitHub Actions' environment winning where it says something: the tag
+/// inputs (but the version), the commit's unix time and the `origin` remote.
+fn git_facts(root: &Utf8Path) -> Result<(tags::TagInputs, i64, Option<String>)> {
+    let git = |args: &[&str]| {
+        let all: Vec<&str> = ["-C", root.as_str()].into_iter().chain(args.iter().copied()).collect();
+        process::query("git", &all).ok().filter(|out| !out.is_empty())
+    };
+    let sha = git(&["rev-parse", "--verify", "HEAD"]).with_context(|| {
+        format!("cannot read the commit of {root} (not a git repository, or no commit yet): release tags name the commit; commit first")
+    })?;
+    let github = tags::github_ref(|name| std::env::var(name).ok(), |path| std::fs::read_to_string(path).ok())?;
+    let from_github = github.git_tag.is_some() || github.branch.is_some() || github.pull_request.is_some();
+    let inputs = tags::TagInputs {
+        version: String::new(),
+        sha: github.sha.unwrap_or(sha),
+        branch: if from_github { github.branch } else { git(&["symbolic-ref", "--short", "-q", "HEAD"]) },
+        git_tag: if from_github {
+            github.git_tag
+        } else {
+            git(&["describe", "--exact-match", "--tags", "--match", "v[0-9]*", "HEAD"])
+        },
+        pull_request: github.pull_request,
+    };
+    let commit_time = git(&["log", "-1", "--format=%ct"]).and_then(|t| t.parse().ok()).unwrap_or(0);
+    Ok((inputs, commit_time, git(&["remote", "get-url", "origin"])))
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 //! `update` does to the template's old and new commits so that they line up with the copy. NEW
 //! replaces OLD (package.json's `name` in the template):
 //!
-//! - package.json and its lockfile: `name` and `version` (reset to 0.1.0), written back as npm
-//!   writes them (key order, the file's indentation and final newline);
+//! - package.json and its lockfile: `name` and `version` (reset to 0.1.0), edited in place (every
+//!   other byte kept: key order, the file's indentation and final newline);
 //! - xtask.toml: `[image] name`, edited in place, then parsed again;
 //! - README.md: the title (the first `# ` line) names the new service;
 //! - README.md, compose files and, when the old name holds a `-`, every other text file (docs, the
@@ -12,10 +12,13 @@
 //!   (`mod engine;`), so it is not replaced in other files. Lockfiles are left alone (they name
 //!   dependencies, not the service).
 
-use anyhow::{anyhow, bail, Context, Result};
+use std::collections::HashMap;
+use std::ops::Range;
+
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use camino::Utf8Path;
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
 use toml::de::DeTable;
 
 use crate::config;
@@ -153,42 +156,60 @@ fn version_tags(version: &str) -> Vec<(String, &'static str)> {
 }
 
 /// package.json or its lockfile: `name` and `version` (reset) at the top and, in a lockfile, in
-/// `packages[""]` (the service). Written back as npm writes it: keys in their order, the file's own
-/// indentation (that of its first indented line, else two spaces), line ending and final newline.
+/// `packages[""]` (the service). Only those JSON values change in the text; every other byte stays
+/// (key order, indentation, line endings, final newline). A missing `version` goes right after
+/// `name`, laid out like the object's first member.
 fn rename_package_json(text: &str, new: &str) -> Result<String> {
     let body = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut value: Value =
+    let root: &RawValue =
         serde_json::from_str(body).map_err(|err| anyhow!("invalid JSON (line {}): {err}", err.line()))?;
-    let Value::Object(root) = &mut value else { bail!("the top of the file is not a JSON object") };
-    set_name_and_version(root, new);
-    if let Some(Value::Object(service)) = root.get_mut("packages").and_then(|packages| packages.get_mut("")) {
-        set_name_and_version(service, new);
+    ensure!(root.get().starts_with('{'), "the top of the file is not a JSON object");
+    let mut edits = name_and_version(text, root, new)?;
+    let packages = members(root)?.get("packages").and_then(|packages| members(packages).ok());
+    if let Some(service) = packages.as_ref().and_then(|packages| packages.get("")).filter(|s| s.get().starts_with('{'))
+    {
+        edits.extend(name_and_version(text, service, new)?);
     }
-    let indent = body.lines().nth(1).map(|line| &line[..line.len() - line.trim_start().len()]);
-    let indent = indent.filter(|indent| !indent.is_empty()).unwrap_or("  ");
-    let mut out = Vec::new();
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(indent.as_bytes());
-    value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, formatter))?;
-    let mut out = String::from_utf8(out)?;
-    if body.ends_with('\n') {
-        out.push('\n');
+    edits.sort_by_key(|(range, _)| std::cmp::Reverse(range.start));
+    let mut out = text.to_string();
+    for (range, with) in edits {
+        out.replace_range(range, &with);
     }
-    if body.contains("\r\n") {
-        out = out.replace('\n', "\r\n");
-    }
+    let renamed: Value =
+        serde_json::from_str(out.trim_start_matches('\u{feff}')).context("the edited file no longer reads")?;
+    ensure!(renamed["name"] == new, "could not set \"name\"; set it to \"{new}\" by hand");
     Ok(out)
 }
 
-/// Sets `name`, and `version` where it is or else right after `name`.
-fn set_name_and_version(object: &mut Map<String, Value>, new: &str) {
-    object.insert("name".into(), new.into());
-    match object.get_mut("version") {
-        Some(version) => *version = FIRST_VERSION.into(),
+fn members(object: &RawValue) -> serde_json::Result<HashMap<String, &RawValue>> {
+    serde_json::from_str(object.get())
+}
+
+/// The edits that set an object's `name`, and its `version` where it is or else right after `name`.
+fn name_and_version(text: &str, object: &RawValue, new: &str) -> Result<Vec<(Range<usize>, String)>> {
+    let members = members(object)?;
+    let span = |raw: &RawValue| {
+        let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+        start..start + raw.get().len()
+    };
+    let (name, version) = (serde_json::to_string(new)?, format!("\"{FIRST_VERSION}\""));
+    // A new member is laid out like the first one: on its own line with its indentation, or after a space.
+    let open = span(object).start + 1;
+    let first = &text[open..open + text[open..].len() - text[open..].trim_start().len()];
+    let member = |key: &str, value: &str| format!("{}\"{key}\": {value}", if first.is_empty() { " " } else { first });
+    let mut edits: Vec<_> = members.get("version").map(|raw| (span(raw), version.clone())).into_iter().collect();
+    let version = match members.contains_key("version") {
+        true => String::new(),
+        false => format!(",{}", member("version", &version)),
+    };
+    match members.get("name") {
+        Some(raw) => edits.extend([(span(raw), name), (span(raw).end..span(raw).end, version)]),
         None => {
-            let after_name = object.keys().position(|key| key == "name").map_or(object.len(), |i| i + 1);
-            object.shift_insert(after_name, "version".into(), FIRST_VERSION.into());
+            let comma = if members.is_empty() { "" } else { "," };
+            edits.push((open..open, format!("{}{version}{comma}", member("name", &name))));
         }
     }
+    Ok(edits)
 }
 
 /// `text` with `range` replaced by `with`.
@@ -332,6 +353,18 @@ mod tests {
         );
         assert!(rename_package_json("[1]", "x").is_err());
         assert!(rename_package_json("{\"name\": \"a\"", "x").is_err());
+    }
+
+    #[test]
+    fn package_json_keeps_every_other_byte() {
+        let text = "\u{feff}{\"description\":\"caf\\u00e9 1.0\",\"n\":1.50,\"name\":\"old-svc\"}";
+        let want =
+            "\u{feff}{\"description\":\"caf\\u00e9 1.0\",\"n\":1.50,\"name\":\"new-svc\", \"version\": \"0.1.0\"}";
+        assert_eq!(rename_package_json(text, "new-svc").unwrap(), want);
+        let nameless = "{\n  \"private\": true\n}\n";
+        let want = "{\n  \"name\": \"new-svc\",\n  \"version\": \"0.1.0\",\n  \"private\": true\n}\n";
+        assert_eq!(rename_package_json(nameless, "new-svc").unwrap(), want);
+        assert_eq!(rename_package_json("{}", "a").unwrap(), "{ \"name\": \"a\", \"version\": \"0.1.0\"}");
     }
 
     #[test]

@@ -453,9 +453,10 @@ pub fn validate_reference(reference: &str) -> Result<()> {
 /// `{"tags": [...], "labels": {...}}` for `cargo xtask tags --json`; `refs`
 /// are full references such as `ghcr.io/o/app:1.2.3`.
 pub fn to_json(refs: &[String], labels: &[(String, String)]) -> String {
-    let labels: serde_json::Map<String, serde_json::Value> =
-        labels.iter().map(|(key, value)| (key.clone(), serde_json::Value::from(value.as_str()))).collect();
-    serde_json::json!({ "tags": refs, "labels": labels }).to_string()
+    let labels: serde_json::Map<_, _> =
+        labels.iter().map(|(key, value)| (key.clone(), value.as_str().into())).collect();
+    // Written by hand so that "tags" stays first: a serde_json object sorts its keys.
+    format!("{{\"tags\":{},\"labels\":{}}}", serde_json::json!(refs), serde_json::Value::Object(labels))
 }
 
 #[cfg(test)]
