@@ -44,11 +44,10 @@ pub fn ci(setup: &BuildSetup, options: &Options) -> Result<()> {
     if options.dry_run {
         return plan::execute(&plan, options, &mut Vec::new());
     }
-    engine.server_version()?;
     setup.check_builder()?;
     let mut timings = Vec::new();
     let started = std::time::Instant::now();
-    let result = plan::execute(&plan, options, &mut timings);
+    let result = plan::unless_unreachable(engine, plan::execute(&plan, options, &mut timings));
     let table = timing_rows(&timings, &plan, started.elapsed().as_secs_f64());
     eprintln!("\n{}", text_table(&table));
     if gha::is_actions() {

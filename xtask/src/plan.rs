@@ -219,13 +219,21 @@ pub fn print_dry_run(plan: &Plan, root: &Utf8PathBuf) {
     }
 }
 
-/// Runs a plan whose steps call the engine: first a quick check that the engine answers, so an
-/// unreachable daemon is one clear line instead of a failed build.
+/// Runs a plan whose steps call the engine.
 pub fn execute_on(engine: &Engine, plan: &Plan, options: &Options) -> Result<()> {
-    if !options.dry_run {
-        engine.server_version()?;
+    unless_unreachable(engine, execute(plan, options, &mut Vec::new()))
+}
+
+/// A plan's failure, or the one clear line that says the engine cannot be reached when that is why. Asked
+/// only after a failure, so that a working engine pays no extra round trip before every command.
+pub fn unless_unreachable(engine: &Engine, result: Result<()>) -> Result<()> {
+    match result {
+        Err(err) if err.downcast_ref::<Interrupted>().is_none() => match engine.server_version() {
+            Err(unreachable) => Err(unreachable),
+            Ok(_) => Err(err),
+        },
+        result => result,
     }
-    execute(plan, options, &mut Vec::new())
 }
 
 /// Runs the plan, recording each step's time in `timings`. After a failure or an interrupt, only the
