@@ -418,8 +418,10 @@ fn rust_version_covers_the_dependencies_and_the_runner() {
     );
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // Not --offline: metadata reads every platform's packages (windows-link…), which a fresh host's builds never
+    // downloaded.
     let output = std::process::Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["metadata", "--format-version", "1"])
         .current_dir(repo_root())
         .output()
         .expect("run cargo metadata");
