@@ -158,34 +158,48 @@ fn not_cold(what: &str, progress: &str) -> usize {
     cached
 }
 
-/// How many steps BuildKit's plain progress output reports CACHED (`#12 CACHED`).
+/// How many steps came from the cache in BuildKit's plain progress output (see `steps`).
 fn cached_steps(progress: &str) -> usize {
-    progress.lines().filter(|line| line.starts_with('#') && line.trim_end().ends_with(" CACHED")).count()
+    steps(progress).values().filter(|cached| **cached).count()
 }
 
-/// The `npm ci` steps in BuildKit's plain progress output, and those that did not come from the cache. A step is
-/// announced as `#12 [dependencies 4/5] RUN … npm ci …` and, when it comes from the cache, reported as `#12 CACHED`.
-/// BuildKit may announce one step under two numbers (when a cached result cannot be loaded, it runs the step again):
-/// the step counts as cached only when every number it had was CACHED.
-fn npm_ci_steps(progress: &str) -> (usize, Vec<&str>) {
-    let mut steps: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for line in progress.lines().filter(|line| line.starts_with('#') && line.contains("npm ci")) {
+/// The `npm ci` steps in BuildKit's plain progress output, and the labels of those that did not come from the cache.
+fn npm_ci_steps(progress: &str) -> (usize, Vec<String>) {
+    let npm_ci: Vec<_> = steps(progress)
+        .into_iter()
+        .filter(|((_, command), _)| command.trim_start().starts_with("RUN ") && command.contains("npm ci"))
+        .collect();
+    (npm_ci.len(), npm_ci.into_iter().filter(|(_, cached)| !cached).map(|((label, _), _)| label).collect())
+}
+
+/// BuildKit's plain progress output as steps, (label, command) such as ("dependencies 4/5", "RUN … npm ci …"), each
+/// with whether it came from the cache. A step is announced as `#12 [dependencies 4/5] RUN …` and, from the cache,
+/// reported as `#12 CACHED`. One step may be announced under several numbers: when a cached result cannot be loaded,
+/// BuildKit runs it again; in a bake every target that needs it announces it with the target's name in front
+/// (`#19 [test dependencies 4/7] COPY …`, `#21 [lint dependencies 4/7] COPY …`), one running it and the others then
+/// finding it CACHED. So the label leaves the target out, and a step counts as cached only when every number it had
+/// was CACHED.
+fn steps(progress: &str) -> BTreeMap<(String, String), bool> {
+    let mut numbers: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
+    for line in progress.lines().filter(|line| line.starts_with('#')) {
         let Some((number, rest)) = line.split_once(' ') else { continue };
         let Some((label, command)) = rest.strip_prefix('[').and_then(|r| r.split_once(']')) else { continue };
-        if command.trim_start().starts_with("RUN ") {
-            steps.entry(label).or_default().push(number);
-        }
+        let words: Vec<&str> = label.split_whitespace().collect();
+        let label = match words.as_slice() {
+            [_target, stage, position] if position.contains('/') => format!("{stage} {position}"),
+            _ => label.to_string(),
+        };
+        numbers.entry((label, command.trim().to_string())).or_default().push(number);
     }
-    let cached_line = |number: &str| progress.lines().any(|line| line.trim() == format!("{number} CACHED"));
-    let not_cached = steps.iter().filter(|(_, numbers)| !numbers.iter().all(|n| cached_line(n))).map(|(l, _)| *l);
-    (steps.len(), not_cached.collect())
+    let cached = |number: &str| progress.lines().any(|line| line.trim() == format!("{number} CACHED"));
+    numbers.into_iter().map(|(step, numbers)| (step, numbers.iter().all(|n| cached(n)))).collect()
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // 4. The kit's overhead
 
 /// `build --stage test`, fully cached, three ways: the docker command `--dry-run` prints (run by `sh -c`), the xtask
-/// binary, and `cargo xtask`; and one `docker version`, the round trip to the engine the kit makes before building.
+/// binary, and `cargo xtask`; and one `docker version`, one round trip to the engine, for scale.
 pub fn overhead(b: &Bench) -> Result<Vec<Figure>> {
     let root = &b.root;
     let stage = b.settings.stages.test.as_str();
@@ -258,11 +272,21 @@ mod tests {
                         #12 DONE 8.1s\n\
                         #13 [build 1/2] COPY . .\n\
                         #13 CACHED\n";
-        assert_eq!(npm_ci_steps(progress), (2, vec!["dependencies 4/5"]));
+        assert_eq!(npm_ci_steps(progress), (2, vec!["dependencies 4/5".to_string()]));
         assert_eq!(cached_steps(progress), 2);
         assert_eq!(npm_ci_steps(""), (0, vec![]));
         let announced_twice = "#9 [dependencies 3/5] RUN npm ci --omit=dev\n#9 CACHED\n\
                                #17 [dependencies 3/5] RUN npm ci --omit=dev\n#17 DONE 9.0s\n";
-        assert_eq!(npm_ci_steps(announced_twice), (1, vec!["dependencies 3/5"]));
+        assert_eq!(npm_ci_steps(announced_twice), (1, vec!["dependencies 3/5".to_string()]));
+    }
+
+    #[test]
+    fn a_step_one_target_of_a_bake_ran_is_not_cached_for_the_others() {
+        let bake = "#19 [test dependencies 4/7] COPY package.json .\n#19 DONE 0.1s\n\
+                    #21 [lint dependencies 4/7] COPY package.json .\n#21 CACHED\n\
+                    #34 [test dependencies 4/7] COPY package.json .\n#34 CACHED\n\
+                    #38 [release release 1/2] COPY --from=dependencies /prod/node_modules ./node_modules\n#38 CACHED\n\
+                    #41 [release] exporting to image\n#41 DONE 0.5s\n";
+        assert_eq!(cached_steps(bake), 1);
     }
 }
