@@ -34,7 +34,7 @@ pub fn ci(setup: &BuildSetup, options: &Options) -> Result<()> {
         plan.steps.extend(lint.steps.into_iter().chain(test.into_iter().flat_map(|t| t.steps)));
         plan.steps.extend(release_build.steps);
     }
-    // On docker, smoke runs the very image by its tag of this run, while the release tags are applied beside it.
+    // On docker, smoke runs the very image by this run's tag; its start runs beside the release's SBOM steps.
     let smoke_image = if engine.kind == Kind::Docker { candidate.as_str() } else { image };
     plan.steps.extend(run::smoke_plan(project, engine, smoke_image)?.steps);
     if engine.kind == Kind::Docker {
