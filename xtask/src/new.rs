@@ -129,7 +129,7 @@ pub fn new_project(template_root: &Utf8Path, target: &Utf8Path, name: Option<&st
         );
     }
     if !commit.identity.is_empty() {
-        let used: Vec<&str> = commit.identity.iter().filter(|o| *o != "-c").map(String::as_str).collect();
+        let used: Vec<&str> = commit.identity.into_iter().filter(|o| *o != "-c").collect();
         eprintln!(
             "xtask: git has no identity configured, so the first commit uses {}; set yours \
              (`git config --global user.name …` and `user.email …`) and run \
@@ -229,47 +229,36 @@ fn notes(contents: &Contents, rename: &Rename) -> Vec<String> {
 /// npm's package-name rules (lower-case, at most 214 characters, URL-safe, no leading `.` or `_`),
 /// the image-name rules, and no `.` (compose takes its project name from it, which has no dots).
 pub fn check_name(name: &str) -> Result<()> {
-    if name.is_empty() {
-        bail!("the service name is empty; give one with --name, e.g. --name my-service");
-    }
     let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
-    let problem = if name.starts_with('@') {
-        let bare = name.rsplit('/').next().unwrap_or_default();
-        Some(format!(
-            "a scoped npm name is not a valid image name; use the name without its scope, e.g. --name {}",
-            if bare.is_empty() { "my-service" } else { bare }
-        ))
-    } else if name.chars().any(char::is_whitespace) {
-        Some("it may not contain spaces".to_string())
-    } else if name.contains('/') {
-        Some("it may not contain '/' (npm names are URL-safe; an image name with '/' has a namespace)".to_string())
-    } else if name.starts_with('.') || name.starts_with('_') {
-        Some("npm names may not start with '.' or '_'".to_string())
-    } else if name.len() > 214 {
-        Some(format!("it has {} characters; npm allows at most 214", name.len()))
-    } else if name.chars().any(|c| c.is_uppercase()) {
-        Some("npm and image names must be lower-case".to_string())
-    } else if name == "node_modules" || name == "favicon.ico" {
-        Some("npm reserves this name".to_string())
-    } else if name.contains('.') {
-        Some(
+    let bare = name.rsplit('/').next().filter(|bare| !bare.is_empty()).unwrap_or("my-service");
+    let problem = match name.chars().find(|c| !allowed(*c)) {
+        _ if name.is_empty() => bail!("the service name is empty; give one with --name, e.g. --name my-service"),
+        _ if name.starts_with('@') => {
+            format!("a scoped npm name is not a valid image name; use the name without its scope, e.g. --name {bare}")
+        }
+        _ if name.chars().any(char::is_whitespace) => "it may not contain spaces".to_string(),
+        _ if name.contains('/') => {
+            "it may not contain '/' (npm names are URL-safe; an image name with '/' has a namespace)".to_string()
+        }
+        _ if name.starts_with('.') || name.starts_with('_') => "npm names may not start with '.' or '_'".to_string(),
+        _ if name.len() > 214 => format!("it has {} characters; npm allows at most 214", name.len()),
+        _ if name.chars().any(|c| c.is_uppercase()) => "npm and image names must be lower-case".to_string(),
+        _ if name == "node_modules" || name == "favicon.ico" => "npm reserves this name".to_string(),
+        _ if name.contains('.') => {
             "it may not contain '.': compose uses it as the project name, which allows only a-z, 0-9, '-' and '_'"
-                .to_string(),
-        )
-    } else {
-        name.chars()
-            .find(|c| !allowed(*c))
-            .map(|c| format!("'{c}' is not allowed; use lower-case letters, digits, '-' and '_'"))
+                .to_string()
+        }
+        Some(c) => format!("'{c}' is not allowed; use lower-case letters, digits, '-' and '_'"),
+        None => match crate::tags::validate_repository(name) {
+            Ok(()) => return Ok(()),
+            Err(err) => {
+                let message = err.to_string();
+                let why = message.strip_prefix(&format!("invalid image name '{name}': ")).unwrap_or(&message);
+                format!("it is also the image name, and {why}")
+            }
+        },
     };
-    if let Some(problem) = problem {
-        bail!("invalid service name '{name}': {problem}");
-    }
-    if let Err(err) = crate::tags::validate_repository(name) {
-        let message = err.to_string();
-        let why = message.strip_prefix(&format!("invalid image name '{name}': ")).unwrap_or(&message);
-        bail!("invalid service name '{name}': it is also the image name, and {why}");
-    }
-    Ok(())
+    bail!("invalid service name '{name}': {problem}")
 }
 
 /// The target as an absolute path: its parent folder must exist (it is resolved), the last
@@ -432,14 +421,12 @@ fn git_config(dir: &Utf8Path, key: &str) -> Option<String> {
 }
 
 /// The `-c user.…=…` options the commit needs when git has no identity configured.
-pub fn git_identity(dir: &Utf8Path) -> Vec<String> {
-    let mut options = Vec::new();
-    for (key, fallback) in [("user.name", "cargo xtask new"), ("user.email", "xtask-new@localhost")] {
-        if git_config(dir, key).is_none() {
-            options.extend(["-c".to_string(), format!("{key}={fallback}")]);
-        }
-    }
-    options
+pub fn git_identity(dir: &Utf8Path) -> Vec<&'static str> {
+    [("user.name", "user.name=cargo xtask new"), ("user.email", "user.email=xtask-new@localhost")]
+        .into_iter()
+        .filter(|(key, _)| git_config(dir, key).is_none())
+        .flat_map(|(_, option)| ["-c", option])
+        .collect()
 }
 
 /// The first branch: git's `init.defaultBranch` when set, else `main` (not git's historic default,
@@ -449,25 +436,22 @@ fn initial_branch(dir: &Utf8Path) -> String {
 }
 
 /// The git commands that start the repository in `dir` (argv after `git`): init, add, commit.
-fn git_commands(dir: &Utf8Path, branch: &str, identity: &[String], message: &str) -> Vec<Vec<String>> {
-    let git =
-        |args: &[&str]| -> Vec<String> { ["-C", dir.as_str()].iter().chain(args).map(|a| a.to_string()).collect() };
-    let init = format!("--initial-branch={branch}");
-    let mut commit = git(&[]);
-    commit.extend(identity.iter().cloned());
-    commit.extend(["commit", "--quiet", "--message", message].map(String::from));
+fn git_commands<'a>(dir: &'a Utf8Path, branch: &str, identity: &[&'a str], message: &'a str) -> Vec<Vec<String>> {
+    let git = |args: &[&str]| [&["-C", dir.as_str()], args].concat().into_iter().map(String::from).collect();
+    let commit = [identity, &["commit", "--quiet", "--message", message]].concat();
     // --force: a tracked file that .gitignore matches is still part of the template.
-    vec![git(&["init", "--quiet", &init]), git(&["add", "--all", "--force"]), commit]
+    let init = format!("--initial-branch={branch}");
+    vec![git(&["init", "--quiet", &init]), git(&["add", "--all", "--force"]), git(&commit)]
 }
 
 struct Commit {
     sha: String,
     /// The fallback identity options, empty when git has one configured.
-    identity: Vec<String>,
+    identity: Vec<&'static str>,
 }
 
-/// Writes the files into `temp`, commits them, and renames `temp` to `target` (replacing an empty
-/// folder there).
+/// Writes the files into `temp`, commits them, and renames `temp` to `target` (which replaces an
+/// empty folder there).
 fn build_project(temp: &Utf8Path, target: &Utf8Path, files: &[FileToWrite], message: &str) -> Result<Commit> {
     for file in files {
         stop_if_interrupted()?;
@@ -483,9 +467,6 @@ fn build_project(temp: &Utf8Path, target: &Utf8Path, files: &[FileToWrite], mess
         git(args).with_context(|| format!("`git {what}` failed"))?;
     }
     let sha = query("git", &["-C", temp.as_str(), "rev-parse", "--short", "HEAD"]).unwrap_or_default();
-    if target.is_dir() {
-        std::fs::remove_dir(target).with_context(|| format!("cannot replace the empty folder {target}"))?;
-    }
     std::fs::rename(temp, target).with_context(|| format!("cannot rename {temp} to {target}"))?;
     Ok(Commit { sha, identity })
 }
@@ -596,7 +577,7 @@ mod tests {
 
     #[test]
     fn git_commands_in_order() {
-        let identity = vec!["-c".to_string(), "user.email=xtask-new@localhost".to_string()];
+        let identity = ["-c", "user.email=xtask-new@localhost"];
         let commands = git_commands(Utf8Path::new("/p/shop"), "main", &identity, "Start shop");
         assert_eq!(commands[0], ["-C", "/p/shop", "init", "--quiet", "--initial-branch=main"]);
         assert_eq!(commands[1], ["-C", "/p/shop", "add", "--all", "--force"]);

@@ -55,13 +55,14 @@ pub fn update(root: &Utf8Path, request: &Request, dry_run: bool) -> Result<()> {
         }
     };
     let to_ref = request.to.as_deref().unwrap_or("HEAD");
-    git(&["fetch", "--quiet", "--no-tags", &location, to_ref])
-        .with_context(|| format!("cannot fetch {to_ref} from the template at {location}"))?;
-    let to = git(&["rev-parse", "FETCH_HEAD^{commit}"])?;
+    let fetch = |what: &str| {
+        git(&["fetch", "--quiet", "--no-tags", &location, what])
+            .and_then(|_| git(&["rev-parse", "FETCH_HEAD^{commit}"]))
+    };
+    let to = fetch(to_ref).with_context(|| format!("cannot fetch {to_ref} from the template at {location}"))?;
     let base =
         git(&["rev-parse", "--verify", "--quiet", &format!("{}^{{commit}}", recorded.commit)]).or_else(|_| {
-            git(&["fetch", "--quiet", "--no-tags", &location, &recorded.commit])
-                .and_then(|_| git(&["rev-parse", "FETCH_HEAD^{commit}"]))
+            fetch(&recorded.commit)
                 .with_context(|| format!("the template at {location} has no commit {}", recorded.commit))
         })?;
     let (base7, to7) = (&base[..7], &to[..7]);
@@ -105,11 +106,8 @@ pub fn update(root: &Utf8Path, request: &Request, dry_run: bool) -> Result<()> {
     }
 
     changes.iter().for_each(|line| println!("{line}"));
-    let identity = git_identity(root);
-    let mut pick: Vec<&str> = vec!["-C", root.as_str()];
-    pick.extend(identity.iter().map(String::as_str));
-    pick.extend(["cherry-pick", "--allow-empty", "--keep-redundant-commits", &change]);
-    if let Err(err) = query("git", &pick) {
+    let pick = ["cherry-pick", "--allow-empty", "--keep-redundant-commits", &change];
+    if let Err(err) = git(&[&git_identity(root)[..], &pick].concat()) {
         let conflicts = git(&["diff", "--name-only", "--diff-filter=U"]).unwrap_or_default();
         if conflicts.is_empty() {
             let _ = git(&["cherry-pick", "--abort"]);
@@ -164,16 +162,14 @@ fn template_change(
 ) -> Result<(String, String)> {
     let options = ["-C", temp.as_str(), "-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false"];
     let git = |args: &[&str]| query("git", &[&options[..], args].concat());
-    let outside = |path: &Utf8Path, dir: &Utf8Path| dir.as_str().is_empty() || !path.starts_with(dir);
     let mut versions: Vec<Vec<FileToWrite>> = Vec::new();
     let mut old_name = String::new();
     for commit in [base, to] {
         git(&["checkout", "--quiet", "--detach", commit])?;
         let template = Template::read(temp).with_context(|| format!("cannot read the template at {}", &commit[..7]))?;
         let kit = |path: &Utf8PathBuf| {
-            KIT.iter().any(|kit| path.starts_with(kit))
-                && outside(path, service)
-                && outside(path, &template.service_dir)
+            let outside = |dir: &Utf8Path| dir.as_str().is_empty() || !path.starts_with(dir);
+            KIT.iter().any(|kit| path.starts_with(kit)) && outside(service) && outside(&template.service_dir)
         };
         let tracked: Vec<Utf8PathBuf> = tracked_files(temp)?.into_iter().filter(kit).collect();
         versions.push(plan(temp, &tracked, &template.rename(&origin.name))?.files);
@@ -203,9 +199,7 @@ fn template_change(
             }
         }
         git(&["add", "--all", "--force"])?;
-        let mut commit: Vec<&str> = identity.iter().map(String::as_str).collect();
-        commit.extend(["commit", "--quiet", "--no-verify", "--allow-empty", "--message", message]);
-        git(&commit)?;
+        git(&[&identity[..], &["commit", "--quiet", "--no-verify", "--allow-empty", "--message", message]].concat())?;
         made.push(git(&["rev-parse", "HEAD"])?);
     }
     Ok((made.remove(0), made.remove(0)))
