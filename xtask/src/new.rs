@@ -358,12 +358,9 @@ pub fn plan(root: &Utf8Path, tracked: &[Utf8PathBuf], rename: &Rename) -> Result
                 if !is_lockfile(path) && rename.old != rename.new && replace_words(&renamed, rename) != renamed {
                     contents.still_named.push(path.clone());
                 }
-                let notes = [
-                    (renamed != text).then(|| change_note(path, rename)),
-                    (edited != renamed).then(|| format!("({BENCH_DIR} left out)")),
-                ];
-                let notes: Vec<String> = notes.into_iter().flatten().collect();
-                (edited.into_bytes(), (!notes.is_empty()).then(|| notes.join(" ")))
+                let renamed_note = (renamed != text).then(|| change_note(path, rename));
+                let bench_note = (edited != renamed).then(|| format!("({BENCH_DIR} left out)"));
+                (edited.into_bytes(), renamed_note.into_iter().chain(bench_note).reduce(|a, b| format!("{a} {b}")))
             }
             _ => (bytes, None), // binary: copied as it is
         };

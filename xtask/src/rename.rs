@@ -76,12 +76,8 @@ pub fn change_note(path: &Utf8Path, rename: &Rename) -> String {
     let renamed = (rename.old != rename.new).then(|| format!("(renamed: {} → {})", rename.old, rename.new));
     let version_reset = rename.is_package_file(path) && rename.old_version != FIRST_VERSION;
     let version = version_reset.then(|| format!("(version: {} → {FIRST_VERSION})", rename.old_version));
-    let notes: Vec<String> = renamed.into_iter().chain(version).collect();
-    if notes.is_empty() {
-        "(edited)".to_string()
-    } else {
-        notes.join(" ")
-    }
+    let notes = renamed.into_iter().chain(version).reduce(|a, b| format!("{a} {b}"));
+    notes.unwrap_or_else(|| "(edited)".to_string())
 }
 
 /// Replaces each whole-word occurrence of the old name. A match may not follow a letter or digit,
@@ -164,9 +160,8 @@ fn rename_package_json(text: &str, new: &str) -> Result<String> {
         serde_json::from_str(body).map_err(|err| anyhow!("invalid JSON (line {}): {err}", err.line()))?;
     ensure!(root.get().starts_with('{'), "the top of the file is not a JSON object");
     let mut edits = name_and_version(text, root, new)?;
-    let packages = members(root)?.get("packages").and_then(|packages| members(packages).ok());
-    if let Some(service) = packages.as_ref().and_then(|packages| packages.get("")).filter(|s| s.get().starts_with('{'))
-    {
+    let packages = members(root)?.get("packages").and_then(|packages| members(packages).ok()).unwrap_or_default();
+    if let Some(service) = packages.get("").filter(|service| service.get().starts_with('{')) {
         edits.extend(name_and_version(text, service, new)?);
     }
     edits.sort_by_key(|(range, _)| std::cmp::Reverse(range.start));

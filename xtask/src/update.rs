@@ -177,20 +177,8 @@ fn template_change(
     }
     git(&["checkout", "--quiet", "--detach", head])?;
     let paths: BTreeSet<&Utf8Path> = versions.iter().flatten().map(|file| file.path.as_path()).collect();
-    let messages = [
-        format!("The kit's files as the template had them at {} (cargo xtask update)", &base[..7]),
-        format!(
-            "Update from the {old_name} template to {}\n\nThe template's changes to the kit's files from {} to {}, \
-             merged by `cargo xtask update`.\n\n{}",
-            &to[..7],
-            &base[..7],
-            &to[..7],
-            origin.trailers()
-        ),
-    ];
     let identity = git_identity(temp);
-    let mut made = Vec::new();
-    for (files, message) in versions.iter().zip(&messages) {
+    let commit = |files: &[FileToWrite], message: &str| {
         for path in &paths {
             let target = temp.join(path);
             let _ = std::fs::remove_file(&target);
@@ -200,7 +188,15 @@ fn template_change(
         }
         git(&["add", "--all", "--force"])?;
         git(&[&identity[..], &["commit", "--quiet", "--no-verify", "--allow-empty", "--message", message]].concat())?;
-        made.push(git(&["rev-parse", "HEAD"])?);
-    }
-    Ok((made.remove(0), made.remove(0)))
+        git(&["rev-parse", "HEAD"])
+    };
+    let (base7, to7) = (&base[..7], &to[..7]);
+    let base_commit =
+        commit(&versions[0], &format!("The kit's files as the template had them at {base7} (cargo xtask update)"))?;
+    let message = format!(
+        "Update from the {old_name} template to {to7}\n\nThe template's changes to the kit's files from {base7} \
+         to {to7}, merged by `cargo xtask update`.\n\n{}",
+        origin.trailers()
+    );
+    Ok((base_commit, commit(&versions[1], &message)?))
 }
