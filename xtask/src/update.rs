@@ -162,9 +162,8 @@ fn template_change(
 ) -> Result<(String, String)> {
     let options = ["-C", temp.as_str(), "-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false"];
     let git = |args: &[&str]| query("git", &[&options[..], args].concat());
-    let mut versions: Vec<Vec<FileToWrite>> = Vec::new();
-    let mut old_name = String::new();
-    for commit in [base, to] {
+    // The kit's files at a commit, and the template's service name there.
+    let read = |commit: &str| -> Result<(Vec<FileToWrite>, String)> {
         git(&["checkout", "--quiet", "--detach", commit])?;
         let template = Template::read(temp).with_context(|| format!("cannot read the template at {}", &commit[..7]))?;
         let kit = |path: &Utf8PathBuf| {
@@ -172,11 +171,11 @@ fn template_change(
             KIT.iter().any(|kit| path.starts_with(kit)) && outside(service) && outside(&template.service_dir)
         };
         let tracked: Vec<Utf8PathBuf> = tracked_files(temp)?.into_iter().filter(kit).collect();
-        versions.push(plan(temp, &tracked, &template.rename(&origin.name))?.files);
-        old_name = template.package.name;
-    }
+        Ok((plan(temp, &tracked, &template.rename(&origin.name))?.files, template.package.name))
+    };
+    let ((base_files, _), (to_files, old_name)) = (read(base)?, read(to)?);
     git(&["checkout", "--quiet", "--detach", head])?;
-    let paths: BTreeSet<&Utf8Path> = versions.iter().flatten().map(|file| file.path.as_path()).collect();
+    let paths: BTreeSet<&Utf8Path> = base_files.iter().chain(&to_files).map(|file| file.path.as_path()).collect();
     let identity = git_identity(temp);
     let commit = |files: &[FileToWrite], message: &str| {
         for path in &paths {
@@ -192,11 +191,11 @@ fn template_change(
     };
     let (base7, to7) = (&base[..7], &to[..7]);
     let base_commit =
-        commit(&versions[0], &format!("The kit's files as the template had them at {base7} (cargo xtask update)"))?;
+        commit(&base_files, &format!("The kit's files as the template had them at {base7} (cargo xtask update)"))?;
     let message = format!(
         "Update from the {old_name} template to {to7}\n\nThe template's changes to the kit's files from {base7} \
          to {to7}, merged by `cargo xtask update`.\n\n{}",
         origin.trailers()
     );
-    Ok((base_commit, commit(&versions[1], &message)?))
+    Ok((base_commit, commit(&to_files, &message)?))
 }
