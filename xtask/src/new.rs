@@ -62,12 +62,9 @@ pub struct FileToWrite {
 /// service `name` (default: the target folder's name); `dry_run` lists what would be written.
 pub fn new_project(template_root: &Utf8Path, target: &Utf8Path, name: Option<&str>, dry_run: bool) -> Result<()> {
     let target_path = resolve_target(target)?;
-    let named_by_folder = name.is_none();
+    let hint = if name.is_none() { " (it is the folder's name: choose one with --name)" } else { "" };
     let name = name.or(target_path.file_name()).unwrap_or_default();
-    check_name(name).map_err(|err| match named_by_folder {
-        true => anyhow!("{err:#} (it is the folder's name: choose one with --name)"),
-        false => err,
-    })?;
+    check_name(name).map_err(|err| anyhow!("{err:#}{hint}"))?;
     let root = template_root
         .canonicalize_utf8()
         .with_context(|| format!("cannot read the template folder {template_root}"))?;
