@@ -16,7 +16,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
 use toml::de::DeTable;
 
@@ -73,8 +73,8 @@ pub fn new_project(template_root: &Utf8Path, target: &Utf8Path, name: Option<&st
     let template = Template::read(&root)?;
     let rename = template.rename(name);
     let contents = plan(&root, &tracked_files(&root)?, &rename)?;
-    let files = &contents.files;
-    let subject = format!("Start {name} from the {} template", rename.old);
+    let (files, old, count) = (&contents.files, rename.old, contents.files.len());
+    let subject = format!("Start {name} from the {old} template");
     let origin = query("git", &["-C", root.as_str(), "rev-parse", "HEAD"]).map(|commit| Origin {
         location: root.to_string(),
         commit,
@@ -83,11 +83,7 @@ pub fn new_project(template_root: &Utf8Path, target: &Utf8Path, name: Option<&st
     let message = origin.as_ref().map_or(subject.clone(), |origin| format!("{subject}\n\n{}", origin.trailers()));
 
     if dry_run {
-        println!(
-            "would create {target}: {} files from the {} template at {root}, as {name} {FIRST_VERSION}",
-            files.len(),
-            rename.old
-        );
+        println!("would create {target}: {count} files from the {old} template at {root}, as {name} {FIRST_VERSION}");
         for file in files {
             let link = if let Body::Symlink(link) = &file.body { format!(" -> {link}") } else { String::new() };
             println!("{}{link}{}", file.path, file.note.as_ref().map(|note| format!(" {note}")).unwrap_or_default());
@@ -136,10 +132,8 @@ pub fn new_project(template_root: &Utf8Path, target: &Utf8Path, name: Option<&st
     }
     let edited = files.iter().filter(|f| f.note.is_some()).count();
     println!(
-        "created {target}: {} files from the {} template, {edited} of them edited for {name} {FIRST_VERSION}; \
+        "created {target}: {count} files from the {old} template, {edited} of them edited for {name} {FIRST_VERSION}; \
          first commit {} \"{subject}\"{}",
-        files.len(),
-        rename.old,
         commit.sha,
         if origin.is_ok() { ", which records the template's folder and commit for `cargo xtask update`" } else { "" }
     );
@@ -277,12 +271,8 @@ fn resolve_target(target: &Utf8Path) -> Result<Utf8PathBuf> {
 fn check_target(target: &Utf8Path, path: &Utf8Path, template_root: &Utf8Path, name: &str) -> Result<()> {
     // What is already there first: the same answer wherever the template lies.
     if let Ok(metadata) = std::fs::symlink_metadata(path) {
-        if metadata.is_symlink() {
-            bail!("{target} exists and is a symbolic link; choose a new folder");
-        }
-        if !metadata.is_dir() {
-            bail!("{target} exists and is a file; choose a new folder for the project");
-        }
+        ensure!(!metadata.is_symlink(), "{target} exists and is a symbolic link; choose a new folder");
+        ensure!(metadata.is_dir(), "{target} exists and is a file; choose a new folder for the project");
         if std::fs::read_dir(path).with_context(|| format!("cannot read the folder {target}"))?.next().is_some() {
             bail!("{target} exists and is not empty; choose a new folder, or empty it first");
         }
@@ -290,16 +280,13 @@ fn check_target(target: &Utf8Path, path: &Utf8Path, template_root: &Utf8Path, na
     if let Ok(inside) = path.strip_prefix(template_root) {
         let ignored = !inside.as_str().is_empty()
             && query("git", &["-C", template_root.as_str(), "check-ignore", "--quiet", "--", inside.as_str()]).is_ok();
-        if !ignored {
-            let beside = template_root.parent().unwrap_or(template_root);
-            let example = match beside.join(name) {
-                path if path == template_root => beside.join("my-service"),
-                path => path,
-            };
-            bail!(
-                "{target} is inside the template ({template_root}); create the new project outside it, e.g. {example}"
-            );
-        }
+        let beside = template_root.parent().unwrap_or(template_root);
+        let example = Some(beside.join(name)).filter(|example| example != template_root);
+        let example = example.unwrap_or_else(|| beside.join("my-service"));
+        ensure!(
+            ignored,
+            "{target} is inside the template ({template_root}); create the new project outside it, e.g. {example}"
+        );
     }
     Ok(())
 }
