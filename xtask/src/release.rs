@@ -11,14 +11,6 @@ use crate::plan::{Action, Plan, Step};
 use crate::project::{Project, Release, Role};
 use crate::{sbom, tags};
 
-/// The OCI labels as the Dockerfile's build args (`org.opencontainers.image.version` → `OCI_VERSION`).
-fn label_args(release: &Release) -> impl Iterator<Item = (String, String)> + '_ {
-    release.labels.iter().map(|(key, value)| {
-        let short = key.trim_start_matches("org.opencontainers.image.");
-        (format!("OCI_{}", short.to_uppercase()), value.clone())
-    })
-}
-
 /// `release`: one build of the release stage with every tag; tags are applied only if it succeeds. Then
 /// the SBOM of the built image. With `push`, every reference is pushed, the exact version tag first passing
 /// `keep_released` unless `force`; with `sign` (`Some(key)`, None inside for keyless), cosign signs the
@@ -32,7 +24,10 @@ pub fn release_plan(
 ) -> Result<Plan> {
     let stage = setup.project.role_stage(Role::Release)?;
     let mut args = setup.release_args()?;
-    args.extend(label_args(release));
+    // The OCI labels as the Dockerfile's build args (`org.opencontainers.image.version` → `OCI_VERSION`).
+    args.extend(release.labels.iter().map(|(key, value)| {
+        (format!("OCI_{}", key.trim_start_matches("org.opencontainers.image.").to_uppercase()), value.clone())
+    }));
     args.insert("SOURCE_DATE_EPOCH".to_string(), release.created.to_string());
     let mut build = setup.command(&stage, &args, &release.references);
     if setup.engine.kind == Kind::Docker {

@@ -155,16 +155,10 @@ fn is_numeric_identifier(s: &str) -> bool {
 /// metadata-action's sanitizing: each run of characters a tag may not
 /// contain becomes one `-`.
 fn sanitize_tag(s: &str) -> String {
-    let mut out = String::new();
-    let mut in_invalid_run = false;
-    for c in s.chars() {
-        let valid = c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-        if valid || !in_invalid_run {
-            out.push(if valid { c } else { '-' });
-        }
-        in_invalid_run = !valid;
-    }
-    out
+    let valid = |c: &char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    let chars: Vec<char> = s.chars().collect();
+    let runs = chars.chunk_by(|a, b| valid(a) == valid(b));
+    runs.map(|run| if valid(&run[0]) { run.iter().collect() } else { "-".to_string() }).collect()
 }
 
 fn branch_tag(branch: &str) -> Option<String> {
@@ -435,7 +429,7 @@ fn check_registry(registry: &str) -> Result<(), String> {
 
 /// A full reference `name[:tag][@sha256:<64 hex>]`.
 pub fn validate_reference(reference: &str) -> Result<()> {
-    let (rest, digest) = reference.split_once('@').map_or((reference, None), |(rest, digest)| (rest, Some(digest)));
+    let (name, tag, digest) = split_reference(reference);
     if let Some(digest) = digest {
         let hex = digest.strip_prefix("sha256:").unwrap_or_default();
         ensure!(
@@ -443,20 +437,26 @@ pub fn validate_reference(reference: &str) -> Result<()> {
             "invalid digest '{digest}' in '{reference}': a digest is 'sha256:' and 64 lower-case hex digits"
         );
     }
-    // A ':' after the last '/' starts the tag; an earlier one is a registry port.
+    validate_repository(name)?;
+    tag.map_or(Ok(()), validate_tag)
+}
+
+/// `name[:tag][@digest]` as its name, tag and digest. A ':' after the last '/' starts the tag; an earlier
+/// one is a registry port.
+pub fn split_reference(reference: &str) -> (&str, Option<&str>, Option<&str>) {
+    let (rest, digest) = reference.split_once('@').map_or((reference, None), |(rest, digest)| (rest, Some(digest)));
     match rest.rsplit_once(':') {
-        Some((name, tag)) if !tag.contains('/') => validate_repository(name).and_then(|()| validate_tag(tag)),
-        _ => validate_repository(rest),
+        Some((name, tag)) if !tag.contains('/') => (name, Some(tag), digest),
+        _ => (rest, None, digest),
     }
 }
 
 /// `{"tags": [...], "labels": {...}}` for `cargo xtask tags --json`; `refs`
 /// are full references such as `ghcr.io/o/app:1.2.3`.
 pub fn to_json(refs: &[String], labels: &[(String, String)]) -> String {
-    let labels: serde_json::Map<_, _> =
-        labels.iter().map(|(key, value)| (key.clone(), value.as_str().into())).collect();
+    let labels: std::collections::BTreeMap<_, _> = labels.iter().cloned().collect();
     // Written by hand so that "tags" stays first: a serde_json object sorts its keys.
-    format!("{{\"tags\":{},\"labels\":{}}}", serde_json::json!(refs), serde_json::Value::Object(labels))
+    format!("{{\"tags\":{},\"labels\":{}}}", serde_json::json!(refs), serde_json::json!(labels))
 }
 
 #[cfg(test)]
