@@ -226,7 +226,7 @@ pub fn sign(engine: &Engine, reference: &str, key: Option<&str>, sbom: &Utf8Path
 pub fn verify(engine: &Engine, reference: &str, key: &str) -> Result<()> {
     process::require_program("cosign")?;
     let pinned = pinned(engine, reference)?;
-    let digest = pinned.rsplit_once('@').map_or("", |(_, digest)| digest);
+    let digest = split_reference(&pinned).2.unwrap_or("");
     let commands = verify_commands(key, &pinned);
     let by_tag = !reference.contains('@');
     let signatures = cosign(&commands[0]).map_err(|e| match e.to_string().contains("no signatures found") {

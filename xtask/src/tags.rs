@@ -18,7 +18,7 @@
 //!
 //! Everything here is pure: callers read files, git and the environment.
 
-use anyhow::{anyhow, bail, ensure, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 
 /// What the tags of one build are computed from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -162,11 +162,8 @@ fn sanitize_tag(s: &str) -> String {
 }
 
 fn branch_tag(branch: &str) -> Option<String> {
-    let sanitized = sanitize_tag(branch);
-    // Sanitized text is ASCII, so cutting at a byte index is safe.
-    let tag = sanitized.trim_start_matches(['.', '-']);
-    let tag = &tag[..tag.len().min(128)];
-    (!tag.is_empty()).then(|| tag.to_string())
+    let tag: String = sanitize_tag(branch).trim_start_matches(['.', '-']).chars().take(128).collect();
+    (!tag.is_empty()).then_some(tag)
 }
 
 fn short_sha(sha: &str) -> Result<String> {
@@ -216,13 +213,12 @@ pub fn oci_labels(meta: &LabelInputs) -> Vec<(String, String)> {
 /// time, so that two builds of one commit get the same label.
 pub fn created_timestamp(source_date_epoch: Option<&str>, commit_time: i64) -> Result<i64> {
     let Some(s) = source_date_epoch.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(commit_time) };
-    match s.parse() {
-        Ok(secs) if s.bytes().all(|b| b.is_ascii_digit()) => Ok(secs),
-        _ => bail!(
+    s.parse().ok().filter(|_| s.bytes().all(|b| b.is_ascii_digit())).with_context(|| {
+        format!(
             "SOURCE_DATE_EPOCH '{s}' is not a unix timestamp: set it to whole seconds since 1970, \
              e.g. $(git log -1 --format=%ct), or unset it"
-        ),
-    }
+        )
+    })
 }
 
 /// `2020-01-10T00:30:00Z` from unix seconds, the date by Howard Hinnant's
