@@ -378,11 +378,9 @@ fn validate_registry(registry: &str) -> Result<()> {
 /// owner may have capitals, an image name may not. The host is kept as written.
 pub fn registry_namespace(registry: &str) -> Result<String> {
     let registry = registry.trim_end_matches('/');
-    let Some((host, namespace)) = registry.split_once('/') else {
-        validate_registry(registry)?;
-        return Ok(registry.to_string());
-    };
+    let (host, namespace) = registry.split_once('/').map_or((registry, None), |(host, path)| (host, Some(path)));
     validate_registry(host)?;
+    let Some(namespace) = namespace else { return Ok(registry.to_string()) };
     let lowered = format!("{host}/{}", namespace.to_ascii_lowercase());
     validate_repository(&lowered)?;
     Ok(lowered)
