@@ -3,11 +3,11 @@
 //! crate), and refuse to push over a released version. Every query goes through the engine
 //! (`docker --context C`, `DOCKER_HOST`), like the steps.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
 use crate::engine::{Engine, Kind};
 
@@ -49,16 +49,13 @@ pub fn wait_healthy(engine: &Engine, container: &str, answers: Option<(u16, &str
             Some(("running" | "created", _)) => {}
             _ => bail!("container {container} is {state} instead of running{}", last_logs(engine, container)),
         }
-        if Instant::now() > deadline {
-            bail!(
-                "container {container} was not healthy after {} s ({state}){}",
-                timeout.as_secs(),
-                last_logs(engine, container)
-            );
-        }
-        if crate::signals::received().is_some() {
-            bail!("interrupted while waiting for {container}");
-        }
+        ensure!(
+            Instant::now() <= deadline,
+            "container {container} was not healthy after {} s ({state}){}",
+            timeout.as_secs(),
+            last_logs(engine, container)
+        );
+        ensure!(crate::signals::received().is_none(), "interrupted while waiting for {container}");
         std::thread::sleep(Duration::from_millis(if answered { 250 } else { 50 }));
     }
 }
@@ -71,9 +68,7 @@ fn healthcheck(kind: Kind, config: &serde_json::Value) -> Option<Vec<String>> {
     match (kind, first.as_str()) {
         (_, "NONE") => None,
         (Kind::Podman, _) => Some(vec!["healthcheck".into(), "run".into()]),
-        (Kind::Docker, "CMD-SHELL") => {
-            Some(["/bin/sh", "-c"].iter().map(|s| s.to_string()).chain(rest.iter().cloned()).collect())
-        }
+        (Kind::Docker, "CMD-SHELL") => Some([vec!["/bin/sh".into(), "-c".into()], rest.to_vec()].concat()),
         (Kind::Docker, _) => Some(rest.to_vec()),
     }
 }
@@ -105,8 +100,7 @@ fn published(engine: &Engine, container: &str, port: u16) -> Result<String> {
         .with_context(|| format!("container {container} publishes no host port for {port}/tcp"))?;
     let host_port = published
         .lines()
-        .filter_map(|line| line.rsplit_once(':').map(|(_, p)| p.trim().to_string()))
-        .next()
+        .find_map(|line| line.rsplit_once(':').map(|(_, p)| p.trim().to_string()))
         .with_context(|| format!("cannot read the published port from '{published}'"))?;
     Ok(format!("127.0.0.1:{host_port}"))
 }
@@ -131,49 +125,32 @@ pub fn http_get(address: &str, path: &str, timeout: Duration) -> Result<u16> {
     stream.set_write_timeout(Some(timeout))?;
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nAccept: */*\r\n\r\n")?;
     let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(2).any(|w| w == b"\r\n") {
-        let n = stream.read(&mut buf).with_context(|| format!("no answer from {address}{path}"))?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
+    BufReader::new(stream).read_until(b'\n', &mut head).with_context(|| format!("no answer from {address}{path}"))?;
     let line = String::from_utf8_lossy(&head);
     let status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok());
     status.with_context(|| format!("not an HTTP answer from {address}{path}: '{}'", line.lines().next().unwrap_or("")))
 }
 
 fn last_logs(engine: &Engine, container: &str) -> String {
-    let shell = match xshell::Shell::new() {
-        Ok(shell) => shell,
-        Err(_) => return String::new(),
-    };
     let args = engine.command(["logs", "--tail", "20", container]).args;
-    let output = shell.cmd(engine.program).args(args).quiet().ignore_status().output();
-    match output {
-        Ok(out) => {
-            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-            let text = text.trim();
-            if text.is_empty() {
-                String::new()
-            } else {
-                // Printed before the error line, so the error itself stays one line.
-                eprintln!("--- last log lines of {container} ---\n{text}\n---");
-                "; its last log lines are above".to_string()
-            }
-        }
-        Err(_) => String::new(),
+    let output =
+        xshell::Shell::new().and_then(|shell| shell.cmd(engine.program).args(args).quiet().ignore_status().output());
+    let Ok(out) = output else { return String::new() };
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = text.trim();
+    if text.is_empty() {
+        return String::new();
     }
+    // Printed before the error line, so the error itself stays one line.
+    eprintln!("--- last log lines of {container} ---\n{text}\n---");
+    "; its last log lines are above".to_string()
 }
 
 /// A released version is never overwritten: the registry must not have `reference` yet, or have
 /// it with the digest of the image built here (then the push is a retry and changes nothing).
 pub fn keep_released(engine: &Engine, reference: &str) -> Result<()> {
-    if engine.kind == Kind::Podman {
-        bail!("podman cannot read a registry's digest for {reference} here (no `buildx imagetools`); push with --force, or release with --engine docker");
-    }
-    let Some(remote) = remote_digest(engine, reference)? else { return Ok(()) };
+    let podman_advice = "push with --force, or release with --engine docker";
+    let Some(remote) = remote_digest(engine, reference, podman_advice)? else { return Ok(()) };
     let local =
         engine.query(&["image", "inspect", "--format", "{{.Id}} {{range .RepoDigests}}{{.}} {{end}}", reference])?;
     if local.split_whitespace().any(|id| id == remote || id.ends_with(&format!("@{remote}"))) {
@@ -186,12 +163,16 @@ pub fn keep_released(engine: &Engine, reference: &str) -> Result<()> {
 }
 
 /// The digest `reference` has in its registry (an image index's own, for a multi-platform image); None when
-/// the registry does not have it.
-pub fn remote_digest(engine: &Engine, reference: &str) -> Result<Option<String>> {
+/// the registry does not have it. podman cannot ask: its error ends with `podman_advice`.
+pub fn remote_digest(engine: &Engine, reference: &str, podman_advice: &str) -> Result<Option<String>> {
+    ensure!(
+        engine.kind == Kind::Docker,
+        "podman cannot read a registry's digest for {reference} here (no `buildx imagetools`); {podman_advice}"
+    );
     match engine.query(&["buildx", "imagetools", "inspect", "--format", "{{json .Manifest}}", reference]) {
         Ok(json) => serde_json::from_str::<serde_json::Value>(&json)
             .ok()
-            .and_then(|m| m.get("digest").and_then(|d| d.as_str()).map(|d| Some(d.to_string())))
+            .and_then(|m| m["digest"].as_str().map(|d| Some(d.to_string())))
             .with_context(|| format!("cannot read the digest of {reference} from the registry")),
         Err(err) if is_not_found(&err.to_string()) => Ok(None),
         Err(err) => Err(err.context(format!("cannot ask the registry about {reference}"))),

@@ -5,19 +5,11 @@
 use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
 
-use crate::build::BuildSetup;
+use crate::build::{BuildFlags, BuildSetup};
 use crate::engine::{Engine, Kind};
 use crate::plan::{Action, Plan, Step};
 use crate::project::{Project, Release, Role};
 use crate::{sbom, tags};
-
-/// The OCI labels as the Dockerfile's build args (`org.opencontainers.image.version` → `OCI_VERSION`).
-fn label_args(release: &Release) -> impl Iterator<Item = (String, String)> + '_ {
-    release.labels.iter().map(|(key, value)| {
-        let short = key.trim_start_matches("org.opencontainers.image.");
-        (format!("OCI_{}", short.to_uppercase()), value.clone())
-    })
-}
 
 /// `release`: one build of the release stage with every tag; tags are applied only if it succeeds. Then
 /// the SBOM of the built image. With `push`, every reference is pushed, the exact version tag first passing
@@ -32,7 +24,10 @@ pub fn release_plan(
 ) -> Result<Plan> {
     let stage = setup.project.role_stage(Role::Release)?;
     let mut args = setup.release_args()?;
-    args.extend(label_args(release));
+    // The OCI labels as the Dockerfile's build args (`org.opencontainers.image.version` → `OCI_VERSION`).
+    args.extend(release.labels.iter().map(|(key, value)| {
+        (format!("OCI_{}", key.trim_start_matches("org.opencontainers.image.").to_uppercase()), value.clone())
+    }));
     args.insert("SOURCE_DATE_EPOCH".to_string(), release.created.to_string());
     let mut build = setup.command(&stage, &args, &release.references);
     if setup.engine.kind == Kind::Docker {
@@ -91,10 +86,12 @@ fn sbom_steps(setup: &BuildSetup, image: &str, out: &Utf8Path) -> Result<Vec<Ste
     let work = project.root.join(sbom::DIR).join("work");
     let container =
         format!("{}-sbom-{}", project.config.image.name.rsplit('/').next().unwrap_or("app"), std::process::id());
-    let mut create = engine.command(["create", "--name", container.as_str()]);
-    if let Some(platform) = setup.flags.platform.as_deref().and_then(|p| p.split(',').next()) {
-        create = create.args(["--platform", platform]);
-    }
+    let platform = setup.flags.platform.as_deref().and_then(|p| p.split(',').next());
+    let create =
+        engine.command(["create", "--name", &container]).args(platform.into_iter().flat_map(|p| ["--platform", p]));
+    let remove = |container: &str| {
+        Step::cleanup(format!("remove container {container}"), engine.command(["rm", "--force", container]))
+    };
     let mut steps = vec![
         Step::kit(format!("empty {work}"), Action::FreshDir(work.clone())),
         Step::exec(format!("create a container of {image} to copy files from (never started)"), create.arg(image)),
@@ -104,36 +101,30 @@ fn sbom_steps(setup: &BuildSetup, image: &str, out: &Utf8Path) -> Result<Vec<Ste
         let copy = engine.command(["cp".to_string(), format!("{container}:{from}"), work.join(to).to_string()]);
         steps.push(Step::exec(format!("copy {from} out of the image"), copy));
     }
-    steps.push(Step::cleanup(format!("remove container {container}"), engine.command(["rm", "--force", &container])));
-    let args = setup.common_args();
+    steps.push(remove(&container));
+    // podman keeps a stage's layers (the tool's install) only while a tagged image is built on them, and
+    // podman-remote takes no --output: the tool's output is copied out of that image.
+    let podman = engine.kind == Kind::Podman;
+    let tag = format!("{}:{}", project.image(), sbom::TOOL_STAGE);
+    let (stage, tags, output) = match podman {
+        true => (sbom::TOOL_STAGE, vec![tag.clone()], vec![]),
+        false => (sbom::STAGE, vec![], vec!["--output".to_string(), format!("type=local,dest={}", work.join("npm"))]),
+    };
     // The tool's stages with the copy as their build context `scan`, on one platform: the tool reads files,
     // whatever platform they were built for.
-    let tool = |stage: &str, tags: &[String], extra: Vec<String>| {
-        let mut command = setup.command(stage, &args, tags);
-        if let Some(at) = command.args.iter().position(|a| a == "--platform") {
-            command.args.drain(at..at + 2);
-        }
-        let context = command.args.pop().unwrap_or_default();
-        command.args(["--build-context".to_string(), format!("scan={work}")]).args(extra).arg(context)
-    };
+    let one_platform = BuildSetup::new(project, engine, BuildFlags { platform: None, ..setup.flags.clone() })?;
+    let mut tool = one_platform.command(stage, &one_platform.common_args(), &tags);
+    let context = tool.args.pop().unwrap_or_default();
+    let tool = tool.args(["--build-context".to_string(), format!("scan={work}")]).args(output).arg(context);
     let title = format!("list the image's npm packages with CycloneDX's npm tool (stage '{}')", sbom::TOOL_STAGE);
-    if engine.kind == Kind::Podman {
-        // podman keeps a stage's layers (the tool's install) only while a tagged image is built on them, and
-        // podman-remote takes no --output: the tool's output is copied out of that image.
-        let tag = format!("{}:{}", project.image(), sbom::TOOL_STAGE);
-        steps.push(Step::exec(title, tool(sbom::TOOL_STAGE, std::slice::from_ref(&tag), vec![])));
+    steps.push(Step::exec(title, tool));
+    if podman {
         let container = format!("{container}-tool");
         let create = engine.command(["create", "--name", &container, &tag]);
         steps.push(Step::exec(format!("create a container of {tag} (never started)"), create));
         let copy = engine.command(["cp".to_string(), format!("{container}:/sbom"), work.join("npm").to_string()]);
         steps.push(Step::exec("copy the npm tool's output out of it", copy));
-        steps.push(Step::cleanup(
-            format!("remove container {container}"),
-            engine.command(["rm", "--force", &container]),
-        ));
-    } else {
-        let output = vec!["--output".to_string(), format!("type=local,dest={}", work.join("npm"))];
-        steps.push(Step::exec(title, tool(sbom::STAGE, &[], output)));
+        steps.push(remove(&container));
     }
     steps.extend(setup.podman_prune());
     let write = Action::WriteSbom { work, flavor: project.flavor, image: image.to_string(), out: out.to_owned() };

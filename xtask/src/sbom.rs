@@ -15,6 +15,7 @@ use crate::config::Flavor;
 use crate::engine::{Engine, Kind};
 use crate::process::{self, Command};
 use crate::project::Project;
+use crate::tags::split_reference;
 
 /// Under the project root: the SBOMs, and `work/`, what they are made from.
 pub const DIR: &str = "target/sbom";
@@ -46,8 +47,9 @@ pub fn write(work: &Utf8Path, flavor: Flavor, image: &str, out: &Utf8Path) -> Re
     let npm = components.len();
     components.splice(0..0, Some(service).filter(|s| !s.is_null()));
     components.extend(os.iter().cloned());
-    let (name, tag) = image.rsplit_once(':').unwrap_or((image, ""));
-    bom["metadata"]["component"] = json!({ "type": "container", "bom-ref": image, "name": name, "version": tag });
+    let (name, tag, _) = split_reference(image);
+    bom["metadata"]["component"] =
+        json!({ "type": "container", "bom-ref": image, "name": name, "version": tag.unwrap_or("") });
     std::fs::create_dir_all(out.parent().unwrap_or(work))?;
     std::fs::write(out, serde_json::to_string_pretty(&bom)? + "\n").with_context(|| format!("cannot write {out}"))?;
     println!("sbom: {out} ({npm} npm packages, {} {} packages)", os.len().saturating_sub(1), flavor.as_str());
@@ -150,24 +152,21 @@ pub fn check_signing(engine: &Engine, key: Option<&str>) -> Result<()> {
 /// replacing an earlier one (a retried release). With a key the signatures stay out of Sigstore's public
 /// transparency log; keyless ones go there, as they must.
 pub fn sign_commands(key: Option<&str>, pinned: &str, sbom: &Utf8Path) -> Vec<Vec<String>> {
-    let mut common = vec!["--yes".to_string()];
-    if let Some(key) = key {
-        common.extend(["--key".into(), key.into(), "--tlog-upload=false".into()]);
-    }
+    let key = key.map_or(vec![], |key| vec!["--key", key, "--tlog-upload=false"]);
     let attest = ["--type", "cyclonedx", "--predicate", sbom.as_str(), "--replace", pinned];
-    vec![
-        [&["sign".to_string()], &common[..], &[pinned.to_string()]].concat(),
-        [&["attest".to_string()], &common[..], &attest.map(String::from)].concat(),
-    ]
+    vec![argv(&[&["sign", "--yes"], &key, &[pinned]]), argv(&[&["attest", "--yes"], &key, &attest])]
 }
 
 /// cosign's arguments that check the signature of `pinned` and its CycloneDX attestation against `key`.
 pub fn verify_commands(key: &str, pinned: &str) -> Vec<Vec<String>> {
-    let common = ["--key", key, "--insecure-ignore-tlog=true"].map(String::from);
-    vec![
-        [&["verify".to_string()], &common[..], &[pinned.to_string()]].concat(),
-        [&["verify-attestation".to_string()], &common[..], &["--type", "cyclonedx", pinned].map(String::from)].concat(),
-    ]
+    let common = ["--key", key, "--insecure-ignore-tlog=true"];
+    let attestation = ["--type", "cyclonedx", pinned];
+    vec![argv(&[&["verify"], &common, &[pinned]]), argv(&[&["verify-attestation"], &common, &attestation])]
+}
+
+/// One argv from its parts.
+fn argv(parts: &[&[&str]]) -> Vec<String> {
+    parts.concat().into_iter().map(String::from).collect()
 }
 
 /// `--dry-run`'s text for cosign `commands` on `reference`: first how the digest is found, when it is a tag.
@@ -178,7 +177,7 @@ pub fn dry_run_lines(engine: &Engine, reference: &str, commands: impl Fn(&str) -
     } else {
         let inspect = engine.command(["buildx", "imagetools", "inspect", reference]).shell_line();
         lines.push(format!("# DIGEST: the digest {reference} points at in its registry ({inspect})"));
-        format!("{}@$DIGEST", repository(reference))
+        format!("{}@$DIGEST", split_reference(reference).0)
     };
     for args in commands(&pinned) {
         let line = Command::new("cosign").args(args).shell_line();
@@ -192,22 +191,12 @@ fn pinned(engine: &Engine, reference: &str) -> Result<String> {
     if reference.contains('@') {
         return Ok(reference.to_string());
     }
-    if engine.kind == Kind::Podman {
-        bail!(
-            "podman cannot read a registry's digest for {reference} here (no `buildx imagetools`); use --engine docker"
-        );
-    }
-    let digest = crate::checks::remote_digest(engine, reference)?;
-    Ok(format!("{}@{}", repository(reference), digest.with_context(|| format!("{reference} is not in its registry"))?))
-}
-
-/// A reference without its tag or digest; a registry's port stays.
-pub fn repository(reference: &str) -> &str {
-    let name = reference.split('@').next().unwrap_or(reference);
-    match name.rsplit_once(':') {
-        Some((repository, tag)) if !tag.contains('/') => repository,
-        _ => name,
-    }
+    let digest = crate::checks::remote_digest(engine, reference, "use --engine docker")?;
+    Ok(format!(
+        "{}@{}",
+        split_reference(reference).0,
+        digest.with_context(|| format!("{reference} is not in its registry"))?
+    ))
 }
 
 /// Runs cosign with an empty stdin (it never waits for a password) and returns its stdout; a failure is
@@ -237,7 +226,7 @@ pub fn sign(engine: &Engine, reference: &str, key: Option<&str>, sbom: &Utf8Path
 pub fn verify(engine: &Engine, reference: &str, key: &str) -> Result<()> {
     process::require_program("cosign")?;
     let pinned = pinned(engine, reference)?;
-    let digest = pinned.rsplit_once('@').map_or("", |(_, digest)| digest);
+    let digest = split_reference(&pinned).2.unwrap_or("");
     let commands = verify_commands(key, &pinned);
     let by_tag = !reference.contains('@');
     let signatures = cosign(&commands[0]).map_err(|e| match e.to_string().contains("no signatures found") {
@@ -295,7 +284,7 @@ fn base64(text: &str) -> Option<Vec<u8>> {
 /// The SBOM file `release` writes for `image`: `target/sbom/NAME-TAG.cdx.json`.
 pub fn file_for(project: &Project, image: &str) -> Utf8PathBuf {
     let name = project.config.image.name.rsplit('/').next().unwrap_or("image");
-    let tag = image.rsplit_once(':').map_or("", |(_, tag)| tag);
+    let tag = split_reference(image).1.unwrap_or("");
     project.root.join(DIR).join(format!("{name}-{tag}.cdx.json"))
 }
 
@@ -337,9 +326,9 @@ mod tests {
         assert!(lines[2].starts_with("cosign attest --yes --key /k/cosign.key --tlog-upload=false --type cyclonedx"));
         let keyless = sign_commands(None, "r@sha256:1", sbom);
         assert_eq!(keyless[0], ["sign", "--yes", "r@sha256:1"]);
-        assert_eq!(repository("127.0.0.1:5000/t/a:1.0.0"), "127.0.0.1:5000/t/a");
-        assert_eq!(repository("127.0.0.1:5000/t/a@sha256:1"), "127.0.0.1:5000/t/a");
-        assert_eq!(repository("127.0.0.1:5000/t/a"), "127.0.0.1:5000/t/a");
+        assert_eq!(split_reference("127.0.0.1:5000/t/a:1.0.0").0, "127.0.0.1:5000/t/a");
+        assert_eq!(split_reference("127.0.0.1:5000/t/a@sha256:1").0, "127.0.0.1:5000/t/a");
+        assert_eq!(split_reference("127.0.0.1:5000/t/a").0, "127.0.0.1:5000/t/a");
     }
 
     #[test]

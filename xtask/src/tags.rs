@@ -18,7 +18,7 @@
 //!
 //! Everything here is pure: callers read files, git and the environment.
 
-use anyhow::{anyhow, bail, ensure, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 
 /// What the tags of one build are computed from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -155,24 +155,15 @@ fn is_numeric_identifier(s: &str) -> bool {
 /// metadata-action's sanitizing: each run of characters a tag may not
 /// contain becomes one `-`.
 fn sanitize_tag(s: &str) -> String {
-    let mut out = String::new();
-    let mut in_invalid_run = false;
-    for c in s.chars() {
-        let valid = c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-        if valid || !in_invalid_run {
-            out.push(if valid { c } else { '-' });
-        }
-        in_invalid_run = !valid;
-    }
-    out
+    let valid = |c: &char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    let chars: Vec<char> = s.chars().collect();
+    let runs = chars.chunk_by(|a, b| valid(a) == valid(b));
+    runs.map(|run| if valid(&run[0]) { run.iter().collect() } else { "-".to_string() }).collect()
 }
 
 fn branch_tag(branch: &str) -> Option<String> {
-    let sanitized = sanitize_tag(branch);
-    // Sanitized text is ASCII, so cutting at a byte index is safe.
-    let tag = sanitized.trim_start_matches(['.', '-']);
-    let tag = &tag[..tag.len().min(128)];
-    (!tag.is_empty()).then(|| tag.to_string())
+    let tag: String = sanitize_tag(branch).trim_start_matches(['.', '-']).chars().take(128).collect();
+    (!tag.is_empty()).then_some(tag)
 }
 
 fn short_sha(sha: &str) -> Result<String> {
@@ -222,13 +213,12 @@ pub fn oci_labels(meta: &LabelInputs) -> Vec<(String, String)> {
 /// time, so that two builds of one commit get the same label.
 pub fn created_timestamp(source_date_epoch: Option<&str>, commit_time: i64) -> Result<i64> {
     let Some(s) = source_date_epoch.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(commit_time) };
-    match s.parse() {
-        Ok(secs) if s.bytes().all(|b| b.is_ascii_digit()) => Ok(secs),
-        _ => bail!(
+    s.parse().ok().filter(|_| s.bytes().all(|b| b.is_ascii_digit())).with_context(|| {
+        format!(
             "SOURCE_DATE_EPOCH '{s}' is not a unix timestamp: set it to whole seconds since 1970, \
              e.g. $(git log -1 --format=%ct), or unset it"
-        ),
-    }
+        )
+    })
 }
 
 /// `2020-01-10T00:30:00Z` from unix seconds, the date by Howard Hinnant's
@@ -388,11 +378,9 @@ fn validate_registry(registry: &str) -> Result<()> {
 /// owner may have capitals, an image name may not. The host is kept as written.
 pub fn registry_namespace(registry: &str) -> Result<String> {
     let registry = registry.trim_end_matches('/');
-    let Some((host, namespace)) = registry.split_once('/') else {
-        validate_registry(registry)?;
-        return Ok(registry.to_string());
-    };
+    let (host, namespace) = registry.split_once('/').map_or((registry, None), |(host, path)| (host, Some(path)));
     validate_registry(host)?;
+    let Some(namespace) = namespace else { return Ok(registry.to_string()) };
     let lowered = format!("{host}/{}", namespace.to_ascii_lowercase());
     validate_repository(&lowered)?;
     Ok(lowered)
@@ -435,7 +423,7 @@ fn check_registry(registry: &str) -> Result<(), String> {
 
 /// A full reference `name[:tag][@sha256:<64 hex>]`.
 pub fn validate_reference(reference: &str) -> Result<()> {
-    let (rest, digest) = reference.split_once('@').map_or((reference, None), |(rest, digest)| (rest, Some(digest)));
+    let (name, tag, digest) = split_reference(reference);
     if let Some(digest) = digest {
         let hex = digest.strip_prefix("sha256:").unwrap_or_default();
         ensure!(
@@ -443,20 +431,26 @@ pub fn validate_reference(reference: &str) -> Result<()> {
             "invalid digest '{digest}' in '{reference}': a digest is 'sha256:' and 64 lower-case hex digits"
         );
     }
-    // A ':' after the last '/' starts the tag; an earlier one is a registry port.
+    validate_repository(name)?;
+    tag.map_or(Ok(()), validate_tag)
+}
+
+/// `name[:tag][@digest]` as its name, tag and digest. A ':' after the last '/' starts the tag; an earlier
+/// one is a registry port.
+pub fn split_reference(reference: &str) -> (&str, Option<&str>, Option<&str>) {
+    let (rest, digest) = reference.split_once('@').map_or((reference, None), |(rest, digest)| (rest, Some(digest)));
     match rest.rsplit_once(':') {
-        Some((name, tag)) if !tag.contains('/') => validate_repository(name).and_then(|()| validate_tag(tag)),
-        _ => validate_repository(rest),
+        Some((name, tag)) if !tag.contains('/') => (name, Some(tag), digest),
+        _ => (rest, None, digest),
     }
 }
 
 /// `{"tags": [...], "labels": {...}}` for `cargo xtask tags --json`; `refs`
 /// are full references such as `ghcr.io/o/app:1.2.3`.
 pub fn to_json(refs: &[String], labels: &[(String, String)]) -> String {
-    let labels: serde_json::Map<_, _> =
-        labels.iter().map(|(key, value)| (key.clone(), value.as_str().into())).collect();
+    let labels: std::collections::BTreeMap<_, _> = labels.iter().cloned().collect();
     // Written by hand so that "tags" stays first: a serde_json object sorts its keys.
-    format!("{{\"tags\":{},\"labels\":{}}}", serde_json::json!(refs), serde_json::Value::Object(labels))
+    format!("{{\"tags\":{},\"labels\":{}}}", serde_json::json!(refs), serde_json::json!(labels))
 }
 
 #[cfg(test)]
