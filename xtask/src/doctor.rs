@@ -49,11 +49,10 @@ fn row(check: &'static str, found: Option<String>, fix: &str, needed: bool) -> R
 }
 
 pub fn doctor(engine: &Engine) -> Result<()> {
-    let program = engine.program;
-    let installed = which::which(program).ok();
     let q = |args: &[&str]| engine.query(args).ok().filter(|s| !s.is_empty() && s != "<no value>");
-    let cli = installed.as_ref().and_then(|path| {
-        q(&["version", "--format", "{{.Client.Version}}"]).map(|v| format!("{program} {v} ({})", path.display()))
+    let cli = which::which(engine.program).ok().and_then(|path| {
+        let version = q(&["version", "--format", "{{.Client.Version}}"]);
+        version.map(|v| format!("{} {v} ({})", engine.program, path.display()))
     });
     let fix = match engine.kind {
         Kind::Docker => "install docker: https://docs.docker.com/engine/install/ (or `--engine podman`)",

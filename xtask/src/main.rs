@@ -94,6 +94,8 @@ fn run(global: &Global, task: Task) -> Result<()> {
     let project = Project::discover(&project::current_dir()?, global.flavor.as_deref())?;
     let options = plan::Options { dry_run: global.dry_run, verbose: global.verbose, root: project.root.clone() };
     let setup = |flags: BuildFlags| BuildSetup::new(&project, &engine, flags);
+    // The compose commands build nothing: the default flags.
+    let stack = || setup(BuildFlags::default());
     // Checks the builder can do what the flags ask before the first build starts.
     let checked = |flags: BuildFlags| -> Result<BuildSetup> {
         let setup = setup(flags)?;
@@ -137,10 +139,10 @@ fn run(global: &Global, task: Task) -> Result<()> {
             release::verify_plan(&project, &engine, image.as_deref(), registry.as_deref())?
         }
         Task::Up => {
-            let setup = setup(BuildFlags::default())?;
-            execute_on(&engine, &compose::up_plan(&setup)?, &options)?;
+            let stack = stack()?;
+            execute_on(&engine, &compose::up_plan(&stack)?, &options)?;
             if !global.dry_run {
-                eprintln!("the stack is up: {}", compose::url(&setup));
+                eprintln!("the stack is up: {}", compose::url(&stack));
             }
             return Ok(());
         }
@@ -148,12 +150,10 @@ fn run(global: &Global, task: Task) -> Result<()> {
             if volumes && !global.dry_run {
                 compose::confirm_volume_deletion(yes)?;
             }
-            compose::down_plan(&setup(BuildFlags::default())?, volumes)?
+            compose::down_plan(&stack()?, volumes)?
         }
-        Task::Logs { service, follow } => {
-            compose::logs_plan(&setup(BuildFlags::default())?, service.as_deref(), follow)?
-        }
-        Task::Ps => compose::ps_plan(&setup(BuildFlags::default())?)?,
+        Task::Logs { service, follow } => compose::logs_plan(&stack()?, service.as_deref(), follow)?,
+        Task::Ps => compose::ps_plan(&stack()?)?,
         Task::Dev(flags) => return dev::dev(&checked(flags)?, &options),
         Task::Shell { stage, flags } => return shell::shell(&checked(flags)?, stage.as_deref(), &options),
         Task::Run => run::run_plan(&project, &engine, &run::release_image(&project)?)?,

@@ -262,10 +262,8 @@ pub struct Package {
 
 impl Package {
     pub fn load(dir: &Utf8Path, label: &Utf8Path) -> Result<Package> {
-        match Package::read(dir, label) {
-            (package, None) => Ok(package),
-            (_, Some(problem)) => Err(problem),
-        }
+        let (package, problem) = Package::read(dir, label);
+        problem.map_or(Ok(package), Err)
     }
 
     /// package.json and the lockfile beside it. A package.json that cannot be read or parsed gives
@@ -360,16 +358,13 @@ impl Package {
     /// The file `node` runs in the release image: xtask.toml's `start`, else a `start` script that is
     /// a plain `node FILE`, else `main`.
     pub fn start_file(&self, configured: &str) -> Result<String> {
-        if !configured.is_empty() {
-            return Ok(configured.to_string());
+        let start = self.scripts.get("start");
+        let configured = Some(configured).filter(|c| !c.is_empty());
+        let main = self.main.as_deref().filter(|m| !m.is_empty());
+        if let Some(file) = configured.or_else(|| start.and_then(|s| plain_node_file(s))).or(main) {
+            return Ok(file.to_string());
         }
-        if let Some(file) = self.scripts.get("start").and_then(|s| plain_node_file(s)) {
-            return Ok(file);
-        }
-        if let Some(main) = self.main.as_deref().filter(|m| !m.is_empty()) {
-            return Ok(main.to_string());
-        }
-        let why = match self.scripts.get("start") {
+        let why = match start {
             Some(script) => format!("its start script '{script}' is not a plain `node FILE` and it has no \"main\""),
             None => "it has neither a start script nor \"main\"".to_string(),
         };
@@ -421,11 +416,11 @@ impl Package {
 }
 
 /// `node server.js` or `node ./dist/index.js` → the file; anything else (flags, `&&`, other tools) → None.
-fn plain_node_file(script: &str) -> Option<String> {
+fn plain_node_file(script: &str) -> Option<&str> {
     let words: Vec<&str> = script.split_whitespace().collect();
     match words.as_slice() {
         ["node", file] if !file.starts_with('-') && !file.contains(['&', '|', ';', '$']) => {
-            Some(file.trim_start_matches("./").to_string())
+            Some(file.trim_start_matches("./"))
         }
         _ => None,
     }
