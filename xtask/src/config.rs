@@ -304,9 +304,7 @@ fn describe(err: &toml::de::Error, text: &str, label: &str) -> String {
     let key =
         line.split_once('=').map(|(k, _)| k.trim().trim_matches('"')).filter(|k| !k.is_empty() && !k.starts_with('['));
     match key {
-        Some(key) if !message.contains(&format!("`{key}`")) => {
-            format!("{label}:{line_no}: key '{key}': {message}")
-        }
+        Some(key) if !message.contains(&format!("`{key}`")) => format!("{label}:{line_no}: key '{key}': {message}"),
         _ => format!("{label}:{line_no}: {message}"),
     }
 }

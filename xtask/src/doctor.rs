@@ -92,13 +92,11 @@ pub fn doctor(engine: &Engine) -> Result<()> {
             ]);
             if server.is_ok() {
                 let info = q(&["info", "--format", "{{.Driver}} {{.DriverStatus}}"]).unwrap_or_default();
+                let driver = info.split_whitespace().next().unwrap_or("?");
                 let store = if info.contains("io.containerd.snapshotter") {
                     "containerd image store (cache export and multi-platform builds work)".to_string()
                 } else {
-                    format!(
-                        "classic store, driver {} (inline cache only; no multi-platform)",
-                        info.split_whitespace().next().unwrap_or("?")
-                    )
+                    format!("classic store, driver {driver} (inline cache only; no multi-platform)")
                 };
                 rows.push(optional("image store", Some(store), ""));
             }

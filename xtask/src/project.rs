@@ -280,10 +280,7 @@ impl Package {
                 serde_json::from_str::<Package>(text)
                     .map_err(|err| anyhow::anyhow!("{label}/package.json:{}: {err}", err.line()))
             });
-        let (mut package, problem) = match parsed {
-            Ok(package) => (package, None),
-            Err(err) => (Package::default(), Some(err)),
-        };
+        let (mut package, problem) = parsed.map_or_else(|err| (Package::default(), Some(err)), |p| (p, None));
         let yarn = std::fs::read_to_string(dir.join("yarn.lock")).ok();
         let berry = yarn.as_deref().is_some_and(|text| text.lines().any(|l| l.starts_with("__metadata:")));
         let npm = ["package-lock.json", "npm-shrinkwrap.json"].into_iter().find(|f| dir.join(f).is_file());
@@ -327,11 +324,10 @@ impl Package {
         for (number, line) in self.npmrc.lines().enumerate().filter(|(_, l)| !l.trim_start().starts_with(['#', ';'])) {
             let Some((key, value)) = line.split_once('=') else { continue };
             let (key, value) = (key.trim(), value.trim());
-            let Some(setting) =
-                ["_authToken", "_auth", "_password"].into_iter().find(|s| key.rsplit(':').next() == Some(*s))
-            else {
+            let setting = key.rsplit(':').next().unwrap_or(key);
+            if !["_authToken", "_auth", "_password"].contains(&setting) {
                 continue;
-            };
+            }
             let registry = key.strip_suffix(setting).unwrap_or(key).trim_end_matches(':');
             let registry = if registry.is_empty() { "the default registry" } else { registry };
             match value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
