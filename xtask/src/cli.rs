@@ -98,23 +98,22 @@ const BUILD: &[Flag] = &[
     valued("cache", "MODE", "Build cache: none, inline, registry, local or gha (default: xtask.toml's [build] cache)"),
 ];
 
+/// Groups of flags, e.g. `&[&[STAGE], BUILD]`.
+type Flags = &'static [&'static [Flag]];
+/// How a command's `Task` is made from what was given.
+type Make = fn(&Given) -> Result<Task>;
+
 /// One command: the one place its name, help, flags and `Task` are declared.
 pub struct Spec {
     pub name: &'static str,
     pub summary: &'static str,
-    /// Groups of flags, e.g. `&[&[STAGE], BUILD]`.
-    pub flags: &'static [&'static [Flag]],
+    pub flags: Flags,
     /// The positional argument, if the command takes one: (name, required).
     pub positional: Option<(&'static str, bool)>,
-    make: fn(&Given) -> Result<Task>,
+    make: Make,
 }
 
-const fn spec(
-    name: &'static str,
-    summary: &'static str,
-    flags: &'static [&'static [Flag]],
-    make: fn(&Given) -> Result<Task>,
-) -> Spec {
+const fn spec(name: &'static str, summary: &'static str, flags: Flags, make: Make) -> Spec {
     Spec { name, summary, flags, positional: None, make }
 }
 
