@@ -369,8 +369,7 @@ where
     if let (Some((what, true)), None) = (spec.positional, &positional) {
         bail!("'{}' needs {what}; usage: cargo xtask {}", spec.name, spec.usage());
     }
-    let given = Given { spec, values: given, positional };
-    Ok(Parsed::Run(global, (spec.make)(&given)?))
+    Ok(Parsed::Run(global, (spec.make)(&Given { spec, values: given, positional })?))
 }
 
 /// Every flag any command knows, global ones first.
@@ -384,11 +383,8 @@ fn string(value: std::ffi::OsString, what: &str) -> Result<String> {
 
 fn unknown_command(name: &str) -> String {
     let names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
-    let mut message = format!("unknown command '{name}'; commands: {}", names.join(", "));
-    if let Some(near) = crate::dockerfile::nearest(name, &names) {
-        message.push_str(&format!(" (did you mean '{near}'?)"));
-    }
-    message
+    let near = crate::dockerfile::nearest(name, &names).map(|near| format!(" (did you mean '{near}'?)"));
+    format!("unknown command '{name}'; commands: {}{}", names.join(", "), near.unwrap_or_default())
 }
 
 fn flag_lines<'a>(flags: impl Iterator<Item = &'a Flag>) -> String {

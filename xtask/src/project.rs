@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
 
-use crate::config::{self, Config, Flavor};
+use crate::config::{self, Config, Flavor, FILE_NAME};
 use crate::dockerfile::{self, Dockerfile};
 use crate::{process, tags};
 
@@ -46,16 +46,12 @@ impl Project {
     /// Finds the project root (the nearest folder, from `start` upwards, holding `xtask.toml`) and
     /// reads its settings. `flavor` is the `--flavor` flag.
     pub fn discover(start: &Utf8Path, flavor: Option<&str>) -> Result<Project> {
-        let root = start
-            .ancestors()
-            .find(|dir| dir.join(config::FILE_NAME).is_file())
-            .with_context(|| {
-                format!(
-                    "no {} in {start} or any folder above it; run the kit inside a project made from the template",
-                    config::FILE_NAME
-                )
-            })?
-            .to_owned();
+        let root = start.ancestors().find(|dir| dir.join(FILE_NAME).is_file()).with_context(|| {
+            format!(
+                "no {FILE_NAME} in {start} or any folder above it; run the kit inside a project made from the template"
+            )
+        })?;
+        let root = root.to_owned();
         let config = config::load(&root)?;
         let flavor = match flavor.map(str::to_string).or_else(|| env_var("XTASK_FLAVOR")) {
             Some(text) => Flavor::parse(&text)?,
@@ -194,8 +190,7 @@ pub struct Release {
 /// inputs (but the version), the commit's unix time and the `origin` remote.
 fn git_facts(root: &Utf8Path) -> Result<(tags::TagInputs, i64, Option<String>)> {
     let git = |args: &[&str]| {
-        let all: Vec<&str> = ["-C", root.as_str()].into_iter().chain(args.iter().copied()).collect();
-        process::query("git", &all).ok().filter(|out| !out.is_empty())
+        process::query("git", &[&["-C", root.as_str()], args].concat()).ok().filter(|out| !out.is_empty())
     };
     let sha = git(&["rev-parse", "--verify", "HEAD"]).with_context(|| {
         format!("cannot read the commit of {root} (not a git repository, or no commit yet): release tags name the commit; commit first")
