@@ -49,37 +49,31 @@ use crate::project::Project;
 
 fn main() -> ExitCode {
     signals::install();
-    let (global, task) = match cli::parse(std::env::args_os().skip(1)) {
-        Ok(Parsed::Run(global, task)) => (global, task),
+    // A command line that cannot be parsed exits 2.
+    let (status, err) = match cli::parse(std::env::args_os().skip(1)) {
         Ok(Parsed::Help(command)) => {
             print!("{}", cli::help(command));
             return ExitCode::SUCCESS;
         }
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            return ExitCode::from(2);
-        }
+        Ok(Parsed::Run(global, task)) => match run(&global, task) {
+            Ok(()) => return ExitCode::SUCCESS,
+            Err(err) => (exit_status(&err), err),
+        },
+        Err(err) => (2, err),
     };
-    match run(&global, task) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(exit_status(&err))
-        }
-    }
+    eprintln!("error: {err:#}");
+    ExitCode::from(status)
 }
 
 /// Docker's own status where docker failed, 128 + signal when interrupted, else 1.
 fn exit_status(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
-        if let Some(failed) = cause.downcast_ref::<StepFailed>() {
-            return u8::try_from(failed.status).ok().filter(|s| *s != 0).unwrap_or(1);
-        }
-        if let Some(Interrupted(sig)) = cause.downcast_ref::<Interrupted>() {
-            return 128 + *sig as u8;
-        }
-    }
-    1
+    err.chain()
+        .find_map(|cause| match (cause.downcast_ref::<StepFailed>(), cause.downcast_ref::<Interrupted>()) {
+            (Some(failed), _) => Some(u8::try_from(failed.status).ok().filter(|s| *s != 0).unwrap_or(1)),
+            (None, Some(Interrupted(sig))) => Some(128 + *sig as u8),
+            (None, None) => None,
+        })
+        .unwrap_or(1)
 }
 
 fn run(global: &Global, task: Task) -> Result<()> {

@@ -3,7 +3,7 @@
 //! HEAD (for the release tags). The Dockerfile and package.json are read on first use and kept.
 
 use std::cell::OnceCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -300,15 +300,13 @@ impl Package {
     /// cannot tell (no package-lock.json, or a v1 one).
     pub fn native_modules(&self) -> Option<Vec<String>> {
         let packages = self.npm_lock.as_ref()?.get("packages")?.as_object()?;
-        let mut names: Vec<String> = packages
+        let names: BTreeSet<String> = packages
             .iter()
-            .filter(|(_, entry)| entry.get("hasInstallScript").and_then(|v| v.as_bool()) == Some(true))
+            .filter(|(_, entry)| entry["hasInstallScript"] == true)
             .map(|(path, _)| path.rsplit("node_modules/").next().unwrap_or(path).to_string())
             .filter(|name| !name.is_empty())
             .collect();
-        names.sort();
-        names.dedup();
-        Some(names)
+        Some(names.into_iter().collect())
     }
 
     /// The registries the service's .npmrc authenticates to, each with the variable its token comes from
