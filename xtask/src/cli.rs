@@ -399,25 +399,21 @@ fn flag_lines<'a>(flags: impl Iterator<Item = &'a Flag>) -> String {
 
 /// The help of one command, or of the kit when `command` is None.
 pub fn help(command: Option<&str>) -> String {
+    let globals = flag_lines(GLOBAL.iter());
     if let Some(spec) = command.and_then(find) {
         let mut text = format!("{}\n\nUsage: cargo xtask {}\n", spec.summary, spec.usage());
         if spec.all_flags().next().is_some() {
-            text.push_str(&format!("\nOptions:\n{}", flag_lines(spec.all_flags())));
+            text += &format!("\nOptions:\n{}", flag_lines(spec.all_flags()));
         }
-        text.push_str(&format!("\nGlobal options:\n{}", flag_lines(GLOBAL.iter())));
-        return text;
+        return text + "\nGlobal options:\n" + &globals;
     }
-    let mut text = String::from(
+    let commands: String = COMMANDS.iter().map(|spec| format!("  {:<9} {}\n", spec.name, spec.summary)).collect();
+    format!(
         "cargo xtask: build, lint, test, release and run the Node service's container images\n\n\
-         Usage: cargo xtask [OPTIONS] COMMAND [COMMAND OPTIONS]\n\nCommands:\n",
-    );
-    text.extend(COMMANDS.iter().map(|spec| format!("  {:<9} {}\n", spec.name, spec.summary)));
-    text.push_str(&format!(
-        "\nOptions:\n{}\n`cargo xtask COMMAND --help` lists a command's own options.\n\
-         Settings live in xtask.toml at the project root.\n",
-        flag_lines(GLOBAL.iter())
-    ));
-    text
+         Usage: cargo xtask [OPTIONS] COMMAND [COMMAND OPTIONS]\n\nCommands:\n{commands}\nOptions:\n{globals}\n\
+         `cargo xtask COMMAND --help` lists a command's own options.\n\
+         Settings live in xtask.toml at the project root.\n"
+    )
 }
 
 #[cfg(test)]
