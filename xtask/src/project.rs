@@ -144,9 +144,7 @@ impl Project {
         let suffix = if self.config.image.flavor_suffix { format!("-{}", self.flavor.as_str()) } else { String::new() };
         let references: Vec<String> =
             tags::image_tags(&inputs)?.into_iter().map(|tag| format!("{image}:{tag}{suffix}")).collect();
-        for reference in &references {
-            tags::validate_reference(reference)?;
-        }
+        references.iter().try_for_each(|reference| tags::validate_reference(reference))?;
         // The exact version tag as `image_tags` writes it (`+` is not allowed in a tag); none on pull requests.
         let version_tag = format!(":{}{suffix}", package.version.replace('+', "-"));
         let version = references.iter().find(|r| r.ends_with(&version_tag)).cloned();
