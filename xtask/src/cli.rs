@@ -4,7 +4,7 @@
 //! with one exhaustive `match`. Flags may come before or after the command
 //! (`cargo xtask --dry-run build --stage test`).
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 use lexopt::prelude::*;
 
@@ -98,23 +98,22 @@ const BUILD: &[Flag] = &[
     valued("cache", "MODE", "Build cache: none, inline, registry, local or gha (default: xtask.toml's [build] cache)"),
 ];
 
+/// Groups of flags, e.g. `&[&[STAGE], BUILD]`.
+type Flags = &'static [&'static [Flag]];
+/// How a command's `Task` is made from what was given.
+type Make = fn(&Given) -> Result<Task>;
+
 /// One command: the one place its name, help, flags and `Task` are declared.
 pub struct Spec {
     pub name: &'static str,
     pub summary: &'static str,
-    /// Groups of flags, e.g. `&[&[STAGE], BUILD]`.
-    pub flags: &'static [&'static [Flag]],
+    pub flags: Flags,
     /// The positional argument, if the command takes one: (name, required).
     pub positional: Option<(&'static str, bool)>,
-    make: fn(&Given) -> Result<Task>,
+    make: Make,
 }
 
-const fn spec(
-    name: &'static str,
-    summary: &'static str,
-    flags: &'static [&'static [Flag]],
-    make: fn(&Given) -> Result<Task>,
-) -> Spec {
+const fn spec(name: &'static str, summary: &'static str, flags: Flags, make: Make) -> Spec {
     Spec { name, summary, flags, positional: None, make }
 }
 
@@ -130,7 +129,7 @@ pub const COMMANDS: &[Spec] = &[
         |_| Ok(Task::Inspect),
     ),
     spec("pull", "Pull the base images the chosen flavor needs (read from the Dockerfile)", &[&[PLATFORM]], |g| {
-        Ok(Task::Pull { platform: g.platform()? })
+        Ok(Task::Pull { platform: g.checked("platform", build::check_platforms)? })
     }),
     spec("build", "Build one stage (default: the release stage) and tag it IMAGE:STAGE", &[&[STAGE], BUILD], |g| {
         Ok(Task::Build { stage: g.value("stage"), flags: g.build_flags()? })
@@ -170,15 +169,13 @@ pub const COMMANDS: &[Spec] = &[
     spec("tags", "Print the tags and OCI labels `release` would apply, one per line", &[&[JSON, REGISTRY]], |g| {
         Ok(Task::Tags { json: g.switch("json"), registry: g.value("registry") })
     }),
-    Spec {
-        positional: Some(("IMAGE", false)),
-        ..spec(
-            "verify",
-            "Check a pushed image (default: the release's version tag): signature, SBOM attestation, tag",
-            &[&[REGISTRY]],
-            |g| Ok(Task::Verify { image: g.positional.clone(), registry: g.value("registry") }),
-        )
-    },
+    spec(
+        "verify",
+        "Check a pushed image (default: the release's version tag): signature, SBOM attestation, tag",
+        &[&[REGISTRY]],
+        |g| Ok(Task::Verify { image: g.positional.clone(), registry: g.value("registry") }),
+    )
+    .takes("IMAGE", false),
     spec("run", "Run the release image on the service port; the container is removed on exit", &[], |_| Ok(Task::Run)),
     spec(
         "smoke",
@@ -207,15 +204,13 @@ pub const COMMANDS: &[Spec] = &[
         ]],
         |g| Ok(Task::Down { volumes: g.switch("volumes"), yes: g.switch("yes") }),
     ),
-    Spec {
-        positional: Some(("SERVICE", false)),
-        ..spec(
-            "logs",
-            "Show the compose stack's logs, of one service or all",
-            &[&[Flag { short: Some('f'), ..switch("follow", "Keep streaming new log lines") }]],
-            |g| Ok(Task::Logs { service: g.positional.clone(), follow: g.switch("follow") }),
-        )
-    },
+    spec(
+        "logs",
+        "Show the compose stack's logs, of one service or all",
+        &[&[Flag { short: Some('f'), ..switch("follow", "Keep streaming new log lines") }]],
+        |g| Ok(Task::Logs { service: g.positional.clone(), follow: g.switch("follow") }),
+    )
+    .takes("SERVICE", false),
     spec("ps", "List the compose stack's containers and their health", &[], |_| Ok(Task::Ps)),
     spec(
         "dev",
@@ -229,19 +224,13 @@ pub const COMMANDS: &[Spec] = &[
         &[&[SHELL_STAGE], BUILD],
         |g| Ok(Task::Shell { stage: g.value("stage"), flags: g.build_flags()? }),
     ),
-    Spec {
-        positional: Some(("DIR", true)),
-        ..spec(
-            "new",
-            "Copy the template into a new project in DIR, renamed, with a fresh git repository",
-            &[&[valued(
-                "name",
-                "NAME",
-                "The new service's name (default: DIR's name); npm and image name rules apply",
-            )]],
-            |g| Ok(Task::New { dir: g.positional.clone().unwrap_or_default().into(), name: g.value("name") }),
-        )
-    },
+    spec(
+        "new",
+        "Copy the template into a new project in DIR, renamed, with a fresh git repository",
+        &[&[valued("name", "NAME", "The new service's name (default: DIR's name); npm and image name rules apply")]],
+        |g| Ok(Task::New { dir: g.positional.clone().unwrap_or_default().into(), name: g.value("name") }),
+    )
+    .takes("DIR", true),
     spec(
         "update",
         "Merge the template's changes since this project was copied or last updated into the kit's files",
@@ -255,6 +244,11 @@ pub const COMMANDS: &[Spec] = &[
 ];
 
 impl Spec {
+    /// The command takes a positional argument, named `name` in help.
+    const fn takes(self, name: &'static str, required: bool) -> Spec {
+        Spec { positional: Some((name, required)), ..self }
+    }
+
     fn all_flags(&self) -> impl Iterator<Item = &'static Flag> {
         self.flags.iter().flat_map(|group| group.iter())
     }
@@ -296,10 +290,6 @@ impl Given {
         self.lookup(long).last().cloned().flatten()
     }
 
-    fn values(&self, long: &str) -> Vec<String> {
-        self.lookup(long).filter_map(Clone::clone).collect()
-    }
-
     /// The value of `--long`, checked by `check` when given.
     fn checked(&self, long: &str, check: fn(&str) -> Result<()>) -> Result<Option<String>> {
         let value = self.value(long);
@@ -307,17 +297,13 @@ impl Given {
         Ok(value)
     }
 
-    fn platform(&self) -> Result<Option<String>> {
-        self.checked("platform", build::check_platforms)
-    }
-
     fn build_flags(&self) -> Result<BuildFlags> {
         Ok(BuildFlags {
             no_cache: self.switch("no-cache"),
             pull: self.switch("pull"),
-            build_args: self.values("build-arg").iter().map(|a| build::parse_build_arg(a)).collect::<Result<_>>()?,
+            build_args: self.lookup("build-arg").flatten().map(|a| build::parse_build_arg(a)).collect::<Result<_>>()?,
             progress: self.checked("progress", build::check_progress)?,
-            platform: self.platform()?,
+            platform: self.checked("platform", build::check_platforms)?,
             builder: self.checked("builder", build::check_builder_name)?,
             cache: self.value("cache").as_deref().map(Cache::parse).transpose()?,
         })
@@ -338,30 +324,25 @@ where
     let mut help = false;
     let mut spec: Option<&'static Spec> = None;
     // Flags given before the command are checked once the command is known.
-    let mut given: Vec<(&'static Flag, Option<String>)> = Vec::new();
+    let mut given: Vec<(&'static str, Option<String>)> = Vec::new();
     let mut positional = None;
     while let Some(arg) = parser.next()? {
-        let (long, short) = match &arg {
-            Long(name) => (Some(name.to_string()), None),
-            Short(c) => (None, Some(*c)),
+        let (shown, flag) = match &arg {
+            Long(name) => (format!("--{name}"), all_flags().find(|f| f.long == *name)),
+            Short(c) => (format!("-{c}"), all_flags().find(|f| f.short == Some(*c))),
             Value(value) => {
                 let value = string(value.clone(), "argument")?;
                 match spec {
                     None if value == "help" => help = true,
-                    None => spec = Some(find(&value).ok_or_else(|| anyhow::anyhow!(unknown_command(&value)))?),
+                    None => spec = Some(find(&value).with_context(|| unknown_command(&value))?),
                     Some(s) if s.positional.is_some() && positional.is_none() => positional = Some(value),
                     Some(s) => bail!("unexpected argument '{value}' for '{0}'; see `cargo xtask {0} --help`", s.name),
                 }
                 continue;
             }
         };
-        let flag = all_flags()
-            .find(|f| long.as_deref() == Some(f.long) || (short.is_some() && f.short == short))
-            .ok_or_else(|| {
-                let shown = long.as_ref().map(|l| format!("--{l}")).unwrap_or_else(|| format!("-{}", short.unwrap()));
-                let see = spec.map(|s| format!("cargo xtask {} --help", s.name)).unwrap_or("cargo xtask --help".into());
-                anyhow::anyhow!("unknown option '{shown}'; see `{see}`")
-            })?;
+        let see = spec.map(|s| format!("{} ", s.name)).unwrap_or_default();
+        let flag = flag.with_context(|| format!("unknown option '{shown}'; see `cargo xtask {see}--help`"))?;
         let value = match flag.value {
             Some(_) => Some(string(parser.value()?, &format!("--{}", flag.long))?),
             None => None,
@@ -373,7 +354,7 @@ where
             "engine" => global.engine = value,
             "flavor" => global.flavor = value,
             "context" => global.context = value,
-            _ => given.push((flag, value)),
+            long => given.push((long, value)),
         }
     }
     if help {
@@ -382,14 +363,13 @@ where
     let Some(spec) = spec else {
         bail!("no command given; see `cargo xtask --help` for the list");
     };
-    if let Some((flag, _)) = given.iter().find(|(flag, _)| !spec.all_flags().any(|f| f.long == flag.long)) {
-        bail!("'{}' does not take --{}; see `cargo xtask {} --help`", spec.name, flag.long, spec.name);
+    if let Some((long, _)) = given.iter().find(|(long, _)| !spec.all_flags().any(|f| f.long == *long)) {
+        bail!("'{}' does not take --{long}; see `cargo xtask {} --help`", spec.name, spec.name);
     }
     if let (Some((what, true)), None) = (spec.positional, &positional) {
         bail!("'{}' needs {what}; usage: cargo xtask {}", spec.name, spec.usage());
     }
-    let given = Given { spec, values: given.into_iter().map(|(f, v)| (f.long, v)).collect(), positional };
-    Ok(Parsed::Run(global, (spec.make)(&given)?))
+    Ok(Parsed::Run(global, (spec.make)(&Given { spec, values: given, positional })?))
 }
 
 /// Every flag any command knows, global ones first.
@@ -403,11 +383,8 @@ fn string(value: std::ffi::OsString, what: &str) -> Result<String> {
 
 fn unknown_command(name: &str) -> String {
     let names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
-    let mut message = format!("unknown command '{name}'; commands: {}", names.join(", "));
-    if let Some(near) = crate::dockerfile::nearest(name, &names) {
-        message.push_str(&format!(" (did you mean '{near}'?)"));
-    }
-    message
+    let near = crate::dockerfile::nearest(name, &names).map(|near| format!(" (did you mean '{near}'?)"));
+    format!("unknown command '{name}'; commands: {}{}", names.join(", "), near.unwrap_or_default())
 }
 
 fn flag_lines<'a>(flags: impl Iterator<Item = &'a Flag>) -> String {
@@ -422,25 +399,21 @@ fn flag_lines<'a>(flags: impl Iterator<Item = &'a Flag>) -> String {
 
 /// The help of one command, or of the kit when `command` is None.
 pub fn help(command: Option<&str>) -> String {
+    let globals = flag_lines(GLOBAL.iter());
     if let Some(spec) = command.and_then(find) {
         let mut text = format!("{}\n\nUsage: cargo xtask {}\n", spec.summary, spec.usage());
         if spec.all_flags().next().is_some() {
-            text.push_str(&format!("\nOptions:\n{}", flag_lines(spec.all_flags())));
+            text += &format!("\nOptions:\n{}", flag_lines(spec.all_flags()));
         }
-        text.push_str(&format!("\nGlobal options:\n{}", flag_lines(GLOBAL.iter())));
-        return text;
+        return text + "\nGlobal options:\n" + &globals;
     }
-    let mut text = String::from(
+    let commands: String = COMMANDS.iter().map(|spec| format!("  {:<9} {}\n", spec.name, spec.summary)).collect();
+    format!(
         "cargo xtask: build, lint, test, release and run the Node service's container images\n\n\
-         Usage: cargo xtask [OPTIONS] COMMAND [COMMAND OPTIONS]\n\nCommands:\n",
-    );
-    text.extend(COMMANDS.iter().map(|spec| format!("  {:<9} {}\n", spec.name, spec.summary)));
-    text.push_str(&format!(
-        "\nOptions:\n{}\n`cargo xtask COMMAND --help` lists a command's own options.\n\
-         Settings live in xtask.toml at the project root.\n",
-        flag_lines(GLOBAL.iter())
-    ));
-    text
+         Usage: cargo xtask [OPTIONS] COMMAND [COMMAND OPTIONS]\n\nCommands:\n{commands}\nOptions:\n{globals}\n\
+         `cargo xtask COMMAND --help` lists a command's own options.\n\
+         Settings live in xtask.toml at the project root.\n"
+    )
 }
 
 #[cfg(test)]

@@ -22,16 +22,127 @@ pub struct Config {
     pub sign: Sign,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Image {
-    /// Repository name of the release image, e.g. "node-app".
-    pub name: String,
-    /// Registry (and namespace) the image is pushed to, e.g. "ghcr.io/acme"; empty: local only.
-    pub registry: String,
-    /// true: every tag ends in `-FLAVOR` (`1.2.3-debian`, `latest-debian`), so builds of both flavors can be
-    /// published side by side.
-    pub flavor_suffix: bool,
+/// The sections of xtask.toml, each field written `name: Type = default` (as in Rust's coming default
+/// field values): the structs, each with the `Default` a missing key or section reads as.
+macro_rules! sections {
+    ($(
+        $(#[$attr:meta])*
+        pub struct $name:ident { $($(#[$field_attr:meta])* pub $field:ident: $ty:ty = $default:expr,)* }
+    )*) => {
+        $(
+            $(#[$attr])*
+            #[derive(Debug, Clone, Deserialize, PartialEq)]
+            #[serde(default, deny_unknown_fields)]
+            pub struct $name {
+                $($(#[$field_attr])* pub $field: $ty,)*
+            }
+
+            impl Default for $name {
+                fn default() -> $name {
+                    $name { $($field: $default,)* }
+                }
+            }
+        )*
+    };
+}
+
+sections! {
+    pub struct Image {
+        /// Repository name of the release image, e.g. "node-app".
+        pub name: String = "node-app".into(),
+        /// Registry (and namespace) the image is pushed to, e.g. "ghcr.io/acme"; empty: local only.
+        pub registry: String = String::new(),
+        /// true: every tag ends in `-FLAVOR` (`1.2.3-debian`, `latest-debian`), so builds of both flavors can be
+        /// published side by side.
+        pub flavor_suffix: bool = false,
+    }
+
+    pub struct Build {
+        /// Relative to the project root, like every path here.
+        pub dockerfile: Utf8PathBuf = "docker/Dockerfile".into(),
+        pub context: Utf8PathBuf = "node-app".into(),
+        pub flavor: Flavor = Flavor::Alpine,
+        /// Extra CA certificates handed to builds as the BuildKit secret `ca` (never stored in a layer),
+        /// for networks behind a TLS-intercepting proxy. Used only when the file exists; "" turns it off.
+        pub ca_bundle: String = "/etc/ssl/certs/ca-certificates.crt".into(),
+        /// A user .npmrc with registry tokens (e.g. "~/.npmrc"), the BuildKit secret `npmrc`; "" none. Also
+        /// XTASK_NPMRC.
+        pub npmrc: String = String::new(),
+        /// The environment variable with the registry token the service's .npmrc names (`${NPM_TOKEN}`): the
+        /// BuildKit secret `npm_token`, the same variable inside the install steps.
+        pub npm_token: String = "NPM_TOKEN".into(),
+        /// Extra build args for every build.
+        pub args: BTreeMap<String, String> = BTreeMap::new(),
+        /// System packages the lint and test stages need (never the release stage), per flavor, e.g.
+        /// `{ alpine = "redis", debian = "redis-server" }` for tests that start a Redis server.
+        pub test_packages: BTreeMap<String, String> = BTreeMap::new(),
+        /// Whether the install stage gets a compiler and Node's headers for native modules (never release);
+        /// unset: when the lockfile lists packages with install scripts.
+        pub native_toolchain: Option<bool> = None,
+        /// More system packages for the install stage, per flavor, e.g. `{ debian = "libvips-dev" }`.
+        pub build_packages: BTreeMap<String, String> = BTreeMap::new(),
+        /// Build cache kept between builds: none, inline, registry, local or gha (also --cache).
+        pub cache: Cache = Cache::None,
+        /// The folder `cache = "local"` writes to, one subfolder per stage.
+        pub cache_dir: Utf8PathBuf = "target/buildcache".into(),
+    }
+
+    pub struct Stages {
+        pub lint: String = "lint".into(),
+        pub test: String = "test".into(),
+        pub release: String = "release".into(),
+    }
+
+    pub struct Service {
+        /// The port the service listens on: EXPOSE, the HEALTHCHECK, `run` and `smoke` follow it.
+        #[serde(deserialize_with = "port")]
+        pub port: u16 = 3000,
+        /// Answered with 2xx when the service is alive: the HEALTHCHECK and `smoke` probe it.
+        pub health_path: String = "/healthz".into(),
+        /// The file `node` starts; empty: package.json's `main`, or a `start` script that is `node FILE`.
+        pub start: String = String::new(),
+        /// The folder `npm run build` writes, shipped instead of the source when package.json has a build script.
+        pub build_output: String = "dist".into(),
+        /// false: the service has no tests, and `test` says so instead of failing.
+        pub tests: bool = true,
+    }
+
+    /// `release --push --sign` and `verify`: cosign's key pair. The password comes from COSIGN_PASSWORD only.
+    pub struct Sign {
+        /// The private key (a file, or cosign's `env://VAR` or a KMS URI); also COSIGN_KEY. Empty: keyless in
+        /// GitHub Actions.
+        pub key: String = String::new(),
+        /// The public key `verify` checks against; also COSIGN_PUBLIC_KEY. Empty: `key` with `.pub` for `.key`.
+        pub public_key: String = String::new(),
+    }
+
+    pub struct Compose {
+        /// The compose file `up`, `down`, `logs` and `ps` use.
+        pub file: Utf8PathBuf = "docker/compose.yaml".into(),
+        /// The stack's one published port (Nginx), on 127.0.0.1.
+        #[serde(deserialize_with = "port")]
+        pub http_port: u16 = 8080,
+    }
+
+    pub struct Smoke {
+        /// Environment the service needs to boot, given to `run` and `smoke` (never baked into the image).
+        pub env: BTreeMap<String, String> = BTreeMap::new(),
+        /// Seconds to wait for the container to turn healthy.
+        pub timeout: u64 = 60,
+    }
+
+    pub struct Dev {
+        /// The Dockerfile stage `dev` runs.
+        pub stage: String = "dev".into(),
+        /// The compose file of `dev`: the service, from that stage, beside what it needs (Redis).
+        pub file: Utf8PathBuf = "docker/compose.dev.yaml".into(),
+        /// The command `dev` runs instead of package.json's dev script; either watches for itself. Neither:
+        /// `node START` (after `npm run build`, when there is a build script), restarted after each change.
+        pub command: String = String::new(),
+        /// The Node inspector's port on 127.0.0.1.
+        #[serde(deserialize_with = "port")]
+        pub inspect_port: u16 = 9229,
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -52,37 +163,6 @@ impl Flavor {
     pub fn parse(text: &str) -> Result<Flavor> {
         from_name(text).with_context(|| format!("unknown flavor '{text}'; use 'alpine' or 'debian'"))
     }
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Build {
-    /// Relative to the project root, like every path here.
-    pub dockerfile: Utf8PathBuf,
-    pub context: Utf8PathBuf,
-    pub flavor: Flavor,
-    /// Extra CA certificates handed to builds as the BuildKit secret `ca` (never stored in a layer),
-    /// for networks behind a TLS-intercepting proxy. Used only when the file exists; "" turns it off.
-    pub ca_bundle: String,
-    /// A user .npmrc with registry tokens (e.g. "~/.npmrc"), the BuildKit secret `npmrc`; "" none. Also XTASK_NPMRC.
-    pub npmrc: String,
-    /// The environment variable with the registry token the service's .npmrc names (`${NPM_TOKEN}`): the
-    /// BuildKit secret `npm_token`, the same variable inside the install steps.
-    pub npm_token: String,
-    /// Extra build args for every build.
-    pub args: BTreeMap<String, String>,
-    /// System packages the lint and test stages need (never the release stage), per flavor, e.g.
-    /// `{ alpine = "redis", debian = "redis-server" }` for tests that start a Redis server.
-    pub test_packages: BTreeMap<String, String>,
-    /// Whether the install stage gets a compiler and Node's headers for native modules (never release);
-    /// unset: when the lockfile lists packages with install scripts.
-    pub native_toolchain: Option<bool>,
-    /// More system packages for the install stage, per flavor, e.g. `{ debian = "libvips-dev" }`.
-    pub build_packages: BTreeMap<String, String>,
-    /// Build cache kept between builds: none, inline, registry, local or gha (also --cache).
-    pub cache: Cache,
-    /// The folder `cache = "local"` writes to, one subfolder per stage.
-    pub cache_dir: Utf8PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -113,135 +193,6 @@ impl Cache {
     /// Whether the builder must export cache itself (the classic image store's `docker` driver cannot).
     pub fn needs_export(self) -> bool {
         matches!(self, Cache::Registry | Cache::Local | Cache::Gha)
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Stages {
-    pub lint: String,
-    pub test: String,
-    pub release: String,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Service {
-    /// The port the service listens on: EXPOSE, the HEALTHCHECK, `run` and `smoke` follow it.
-    #[serde(deserialize_with = "port")]
-    pub port: u16,
-    /// Answered with 2xx when the service is alive: the HEALTHCHECK and `smoke` probe it.
-    pub health_path: String,
-    /// The file `node` starts; empty: package.json's `main`, or a `start` script that is `node FILE`.
-    pub start: String,
-    /// The folder `npm run build` writes, shipped instead of the source when package.json has a build script.
-    pub build_output: String,
-    /// false: the service has no tests, and `test` says so instead of failing.
-    pub tests: bool,
-}
-
-/// `release --push --sign` and `verify`: cosign's key pair. The password comes from COSIGN_PASSWORD only.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Sign {
-    /// The private key (a file, or cosign's `env://VAR` or a KMS URI); also COSIGN_KEY. Empty: keyless in GitHub Actions.
-    pub key: String,
-    /// The public key `verify` checks against; also COSIGN_PUBLIC_KEY. Empty: `key` with `.pub` for `.key`.
-    pub public_key: String,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Compose {
-    /// The compose file `up`, `down`, `logs` and `ps` use.
-    pub file: Utf8PathBuf,
-    /// The stack's one published port (Nginx), on 127.0.0.1.
-    #[serde(deserialize_with = "port")]
-    pub http_port: u16,
-}
-
-impl Default for Compose {
-    fn default() -> Compose {
-        Compose { file: "docker/compose.yaml".into(), http_port: 8080 }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Smoke {
-    /// Environment the service needs to boot, given to `run` and `smoke` (never baked into the image).
-    pub env: BTreeMap<String, String>,
-    /// Seconds to wait for the container to turn healthy.
-    pub timeout: u64,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Dev {
-    /// The Dockerfile stage `dev` runs.
-    pub stage: String,
-    /// The compose file of `dev`: the service, from that stage, beside what it needs (Redis).
-    pub file: Utf8PathBuf,
-    /// The command `dev` runs instead of package.json's dev script; either watches for itself. Neither: `node START`
-    /// (after `npm run build`, when there is a build script), restarted after each change.
-    pub command: String,
-    /// The Node inspector's port on 127.0.0.1.
-    #[serde(deserialize_with = "port")]
-    pub inspect_port: u16,
-}
-
-impl Default for Dev {
-    fn default() -> Dev {
-        Dev { stage: "dev".into(), file: "docker/compose.dev.yaml".into(), command: String::new(), inspect_port: 9229 }
-    }
-}
-
-impl Default for Image {
-    fn default() -> Image {
-        Image { name: "node-app".into(), registry: String::new(), flavor_suffix: false }
-    }
-}
-
-impl Default for Build {
-    fn default() -> Build {
-        Build {
-            dockerfile: "docker/Dockerfile".into(),
-            context: "node-app".into(),
-            flavor: Flavor::Alpine,
-            ca_bundle: "/etc/ssl/certs/ca-certificates.crt".into(),
-            npmrc: String::new(),
-            npm_token: "NPM_TOKEN".into(),
-            args: BTreeMap::new(),
-            test_packages: BTreeMap::new(),
-            native_toolchain: None,
-            build_packages: BTreeMap::new(),
-            cache: Cache::None,
-            cache_dir: "target/buildcache".into(),
-        }
-    }
-}
-
-impl Default for Stages {
-    fn default() -> Stages {
-        Stages { lint: "lint".into(), test: "test".into(), release: "release".into() }
-    }
-}
-
-impl Default for Service {
-    fn default() -> Service {
-        Service {
-            port: 3000,
-            health_path: "/healthz".into(),
-            start: String::new(),
-            build_output: "dist".into(),
-            tests: true,
-        }
-    }
-}
-
-impl Default for Smoke {
-    fn default() -> Smoke {
-        Smoke { env: BTreeMap::new(), timeout: 60 }
     }
 }
 
@@ -304,9 +255,7 @@ fn describe(err: &toml::de::Error, text: &str, label: &str) -> String {
     let key =
         line.split_once('=').map(|(k, _)| k.trim().trim_matches('"')).filter(|k| !k.is_empty() && !k.starts_with('['));
     match key {
-        Some(key) if !message.contains(&format!("`{key}`")) => {
-            format!("{label}:{line_no}: key '{key}': {message}")
-        }
+        Some(key) if !message.contains(&format!("`{key}`")) => format!("{label}:{line_no}: key '{key}': {message}"),
         _ => format!("{label}:{line_no}: {message}"),
     }
 }

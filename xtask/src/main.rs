@@ -49,37 +49,31 @@ use crate::project::Project;
 
 fn main() -> ExitCode {
     signals::install();
-    let (global, task) = match cli::parse(std::env::args_os().skip(1)) {
-        Ok(Parsed::Run(global, task)) => (global, task),
+    // A command line that cannot be parsed exits 2.
+    let (status, err) = match cli::parse(std::env::args_os().skip(1)) {
         Ok(Parsed::Help(command)) => {
             print!("{}", cli::help(command));
             return ExitCode::SUCCESS;
         }
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            return ExitCode::from(2);
-        }
+        Ok(Parsed::Run(global, task)) => match run(&global, task) {
+            Ok(()) => return ExitCode::SUCCESS,
+            Err(err) => (exit_status(&err), err),
+        },
+        Err(err) => (2, err),
     };
-    match run(&global, task) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(exit_status(&err))
-        }
-    }
+    eprintln!("error: {err:#}");
+    ExitCode::from(status)
 }
 
 /// Docker's own status where docker failed, 128 + signal when interrupted, else 1.
 fn exit_status(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
-        if let Some(failed) = cause.downcast_ref::<StepFailed>() {
-            return u8::try_from(failed.status).ok().filter(|s| *s != 0).unwrap_or(1);
-        }
-        if let Some(Interrupted(sig)) = cause.downcast_ref::<Interrupted>() {
-            return 128 + *sig as u8;
-        }
-    }
-    1
+    err.chain()
+        .find_map(|cause| match (cause.downcast_ref::<StepFailed>(), cause.downcast_ref::<Interrupted>()) {
+            (Some(failed), _) => Some(u8::try_from(failed.status).ok().filter(|s| *s != 0).unwrap_or(1)),
+            (None, Some(Interrupted(sig))) => Some(128 + *sig as u8),
+            (None, None) => None,
+        })
+        .unwrap_or(1)
 }
 
 fn run(global: &Global, task: Task) -> Result<()> {
@@ -94,6 +88,8 @@ fn run(global: &Global, task: Task) -> Result<()> {
     let project = Project::discover(&project::current_dir()?, global.flavor.as_deref())?;
     let options = plan::Options { dry_run: global.dry_run, verbose: global.verbose, root: project.root.clone() };
     let setup = |flags: BuildFlags| BuildSetup::new(&project, &engine, flags);
+    // The compose commands build nothing: the default flags.
+    let stack = || setup(BuildFlags::default());
     // Checks the builder can do what the flags ask before the first build starts.
     let checked = |flags: BuildFlags| -> Result<BuildSetup> {
         let setup = setup(flags)?;
@@ -137,10 +133,10 @@ fn run(global: &Global, task: Task) -> Result<()> {
             release::verify_plan(&project, &engine, image.as_deref(), registry.as_deref())?
         }
         Task::Up => {
-            let setup = setup(BuildFlags::default())?;
-            execute_on(&engine, &compose::up_plan(&setup)?, &options)?;
+            let stack = stack()?;
+            execute_on(&engine, &compose::up_plan(&stack)?, &options)?;
             if !global.dry_run {
-                eprintln!("the stack is up: {}", compose::url(&setup));
+                eprintln!("the stack is up: {}", compose::url(&stack));
             }
             return Ok(());
         }
@@ -148,12 +144,10 @@ fn run(global: &Global, task: Task) -> Result<()> {
             if volumes && !global.dry_run {
                 compose::confirm_volume_deletion(yes)?;
             }
-            compose::down_plan(&setup(BuildFlags::default())?, volumes)?
+            compose::down_plan(&stack()?, volumes)?
         }
-        Task::Logs { service, follow } => {
-            compose::logs_plan(&setup(BuildFlags::default())?, service.as_deref(), follow)?
-        }
-        Task::Ps => compose::ps_plan(&setup(BuildFlags::default())?)?,
+        Task::Logs { service, follow } => compose::logs_plan(&stack()?, service.as_deref(), follow)?,
+        Task::Ps => compose::ps_plan(&stack()?)?,
         Task::Dev(flags) => return dev::dev(&checked(flags)?, &options),
         Task::Shell { stage, flags } => return shell::shell(&checked(flags)?, stage.as_deref(), &options),
         Task::Run => run::run_plan(&project, &engine, &run::release_image(&project)?)?,

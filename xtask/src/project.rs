@@ -3,13 +3,13 @@
 //! HEAD (for the release tags). The Dockerfile and package.json are read on first use and kept.
 
 use std::cell::OnceCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
 
-use crate::config::{self, Config, Flavor};
+use crate::config::{self, Config, Flavor, FILE_NAME};
 use crate::dockerfile::{self, Dockerfile};
 use crate::{process, tags};
 
@@ -46,16 +46,12 @@ impl Project {
     /// Finds the project root (the nearest folder, from `start` upwards, holding `xtask.toml`) and
     /// reads its settings. `flavor` is the `--flavor` flag.
     pub fn discover(start: &Utf8Path, flavor: Option<&str>) -> Result<Project> {
-        let root = start
-            .ancestors()
-            .find(|dir| dir.join(config::FILE_NAME).is_file())
-            .with_context(|| {
-                format!(
-                    "no {} in {start} or any folder above it; run the kit inside a project made from the template",
-                    config::FILE_NAME
-                )
-            })?
-            .to_owned();
+        let root = start.ancestors().find(|dir| dir.join(FILE_NAME).is_file()).with_context(|| {
+            format!(
+                "no {FILE_NAME} in {start} or any folder above it; run the kit inside a project made from the template"
+            )
+        })?;
+        let root = root.to_owned();
         let config = config::load(&root)?;
         let flavor = match flavor.map(str::to_string).or_else(|| env_var("XTASK_FLAVOR")) {
             Some(text) => Flavor::parse(&text)?,
@@ -148,9 +144,7 @@ impl Project {
         let suffix = if self.config.image.flavor_suffix { format!("-{}", self.flavor.as_str()) } else { String::new() };
         let references: Vec<String> =
             tags::image_tags(&inputs)?.into_iter().map(|tag| format!("{image}:{tag}{suffix}")).collect();
-        for reference in &references {
-            tags::validate_reference(reference)?;
-        }
+        references.iter().try_for_each(|reference| tags::validate_reference(reference))?;
         // The exact version tag as `image_tags` writes it (`+` is not allowed in a tag); none on pull requests.
         let version_tag = format!(":{}{suffix}", package.version.replace('+', "-"));
         let version = references.iter().find(|r| r.ends_with(&version_tag)).cloned();
@@ -194,8 +188,7 @@ pub struct Release {
 /// inputs (but the version), the commit's unix time and the `origin` remote.
 fn git_facts(root: &Utf8Path) -> Result<(tags::TagInputs, i64, Option<String>)> {
     let git = |args: &[&str]| {
-        let all: Vec<&str> = ["-C", root.as_str()].into_iter().chain(args.iter().copied()).collect();
-        process::query("git", &all).ok().filter(|out| !out.is_empty())
+        process::query("git", &[&["-C", root.as_str()], args].concat()).ok().filter(|out| !out.is_empty())
     };
     let sha = git(&["rev-parse", "--verify", "HEAD"]).with_context(|| {
         format!("cannot read the commit of {root} (not a git repository, or no commit yet): release tags name the commit; commit first")
@@ -262,10 +255,8 @@ pub struct Package {
 
 impl Package {
     pub fn load(dir: &Utf8Path, label: &Utf8Path) -> Result<Package> {
-        match Package::read(dir, label) {
-            (package, None) => Ok(package),
-            (_, Some(problem)) => Err(problem),
-        }
+        let (package, problem) = Package::read(dir, label);
+        problem.map_or(Ok(package), Err)
     }
 
     /// package.json and the lockfile beside it. A package.json that cannot be read or parsed gives
@@ -282,10 +273,7 @@ impl Package {
                 serde_json::from_str::<Package>(text)
                     .map_err(|err| anyhow::anyhow!("{label}/package.json:{}: {err}", err.line()))
             });
-        let (mut package, problem) = match parsed {
-            Ok(package) => (package, None),
-            Err(err) => (Package::default(), Some(err)),
-        };
+        let (mut package, problem) = parsed.map_or_else(|err| (Package::default(), Some(err)), |p| (p, None));
         let yarn = std::fs::read_to_string(dir.join("yarn.lock")).ok();
         let berry = yarn.as_deref().is_some_and(|text| text.lines().any(|l| l.starts_with("__metadata:")));
         let npm = ["package-lock.json", "npm-shrinkwrap.json"].into_iter().find(|f| dir.join(f).is_file());
@@ -310,15 +298,13 @@ impl Package {
     /// cannot tell (no package-lock.json, or a v1 one).
     pub fn native_modules(&self) -> Option<Vec<String>> {
         let packages = self.npm_lock.as_ref()?.get("packages")?.as_object()?;
-        let mut names: Vec<String> = packages
+        let names: BTreeSet<String> = packages
             .iter()
-            .filter(|(_, entry)| entry.get("hasInstallScript").and_then(|v| v.as_bool()) == Some(true))
+            .filter(|(_, entry)| entry["hasInstallScript"] == true)
             .map(|(path, _)| path.rsplit("node_modules/").next().unwrap_or(path).to_string())
             .filter(|name| !name.is_empty())
             .collect();
-        names.sort();
-        names.dedup();
-        Some(names)
+        Some(names.into_iter().collect())
     }
 
     /// The registries the service's .npmrc authenticates to, each with the variable its token comes from
@@ -329,11 +315,10 @@ impl Package {
         for (number, line) in self.npmrc.lines().enumerate().filter(|(_, l)| !l.trim_start().starts_with(['#', ';'])) {
             let Some((key, value)) = line.split_once('=') else { continue };
             let (key, value) = (key.trim(), value.trim());
-            let Some(setting) =
-                ["_authToken", "_auth", "_password"].into_iter().find(|s| key.rsplit(':').next() == Some(*s))
-            else {
+            let setting = key.rsplit(':').next().unwrap_or(key);
+            if !["_authToken", "_auth", "_password"].contains(&setting) {
                 continue;
-            };
+            }
             let registry = key.strip_suffix(setting).unwrap_or(key).trim_end_matches(':');
             let registry = if registry.is_empty() { "the default registry" } else { registry };
             match value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
@@ -360,16 +345,13 @@ impl Package {
     /// The file `node` runs in the release image: xtask.toml's `start`, else a `start` script that is
     /// a plain `node FILE`, else `main`.
     pub fn start_file(&self, configured: &str) -> Result<String> {
-        if !configured.is_empty() {
-            return Ok(configured.to_string());
+        let start = self.scripts.get("start");
+        let configured = Some(configured).filter(|c| !c.is_empty());
+        let main = self.main.as_deref().filter(|m| !m.is_empty());
+        if let Some(file) = configured.or_else(|| start.and_then(|s| plain_node_file(s))).or(main) {
+            return Ok(file.to_string());
         }
-        if let Some(file) = self.scripts.get("start").and_then(|s| plain_node_file(s)) {
-            return Ok(file);
-        }
-        if let Some(main) = self.main.as_deref().filter(|m| !m.is_empty()) {
-            return Ok(main.to_string());
-        }
-        let why = match self.scripts.get("start") {
+        let why = match start {
             Some(script) => format!("its start script '{script}' is not a plain `node FILE` and it has no \"main\""),
             None => "it has neither a start script nor \"main\"".to_string(),
         };
@@ -421,11 +403,11 @@ impl Package {
 }
 
 /// `node server.js` or `node ./dist/index.js` → the file; anything else (flags, `&&`, other tools) → None.
-fn plain_node_file(script: &str) -> Option<String> {
+fn plain_node_file(script: &str) -> Option<&str> {
     let words: Vec<&str> = script.split_whitespace().collect();
     match words.as_slice() {
         ["node", file] if !file.starts_with('-') && !file.contains(['&', '|', ';', '$']) => {
-            Some(file.trim_start_matches("./").to_string())
+            Some(file.trim_start_matches("./"))
         }
         _ => None,
     }
