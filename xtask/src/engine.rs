@@ -68,10 +68,8 @@ impl Engine {
 
     /// Runs a short engine query and returns its trimmed stdout.
     pub fn query(&self, args: &[&str]) -> Result<String> {
-        process::query(
-            self.program,
-            &self.command(args.iter().copied()).args.iter().map(String::as_str).collect::<Vec<_>>(),
-        )
+        let command = self.command(args.iter().copied());
+        process::query(self.program, &command.args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// The engine's own platform (`linux/amd64`): what a build targets without `--platform`. The
@@ -102,34 +100,28 @@ impl Engine {
     /// The server version, or a one-line error that says how to reach the engine.
     pub fn server_version(&self) -> Result<String> {
         process::require_program(self.program)?;
-        match self.query(&["version", "--format", "{{.Server.Version}}"]) {
-            Ok(version) if !version.is_empty() && version != "<no value>" => Ok(version),
-            Ok(_) => bail!("{}", self.unreachable("it answered without a server version")),
-            Err(err) => bail!("{}", self.unreachable(&format!("{err:#}"))),
-        }
+        let why = match self.query(&["version", "--format", "{{.Server.Version}}"]) {
+            Ok(version) if !version.is_empty() && version != "<no value>" => return Ok(version),
+            Ok(_) => "it answered without a server version".to_string(),
+            Err(err) => format!("{err:#}"),
+        };
+        let fix = match self.kind {
+            Kind::Docker => "start the daemon (`sudo systemctl start docker`, or Docker Desktop) or point DOCKER_HOST/--context at a running one",
+            Kind::Podman => "check `podman info`, or start the podman service",
+        };
+        let (program, target) = (self.program, self.target());
+        bail!("cannot reach the {program} engine{target}: {why}; {fix}; `cargo xtask doctor` shows more")
     }
 
     /// Where the engine is when it is not the local default: " (context C)", " (DOCKER_HOST=…)", or
     /// for podman " (CONTAINER_HOST=…)" (podman-remote's service); empty otherwise.
     pub fn target(&self) -> String {
-        let variable = match self.kind {
-            Kind::Docker => "DOCKER_HOST",
-            Kind::Podman => "CONTAINER_HOST",
-        };
+        let variable = if self.kind == Kind::Docker { "DOCKER_HOST" } else { "CONTAINER_HOST" };
         let host = std::env::var(variable).ok().filter(|h| !h.is_empty());
         match (&self.context, host) {
             (Some(context), _) => format!(" (context {context})"),
             (None, Some(host)) => format!(" ({variable}={host})"),
             (None, None) => String::new(),
         }
-    }
-
-    fn unreachable(&self, why: &str) -> String {
-        let target = self.target();
-        let fix = match self.kind {
-            Kind::Docker => "start the daemon (`sudo systemctl start docker`, or Docker Desktop) or point DOCKER_HOST/--context at a running one",
-            Kind::Podman => "check `podman info`, or start the podman service",
-        };
-        format!("cannot reach the {} engine{target}: {why}; {fix}; `cargo xtask doctor` shows more", self.program)
     }
 }
