@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Result};
 
 use crate::build::BuildSetup;
 use crate::engine::{Engine, Kind};
@@ -84,8 +84,6 @@ pub fn confirm_volume_deletion(yes: bool) -> Result<()> {
     std::io::stderr().flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
-    if !matches!(answer.trim(), "y" | "Y" | "yes") {
-        bail!("not confirmed; nothing was deleted");
-    }
+    ensure!(matches!(answer.trim(), "y" | "Y" | "yes"), "not confirmed; nothing was deleted");
     Ok(())
 }

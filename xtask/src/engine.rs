@@ -1,7 +1,7 @@
 //! The container engine: docker (default) or podman, found on PATH with `which`, and what it can do
 //! (server version, BuildKit/buildx, compose, image store). Short captured queries go through xshell.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Result};
 
 use crate::process::{self, Command};
 
@@ -23,10 +23,10 @@ impl Engine {
     /// `--engine` wins over `XTASK_ENGINE`; docker is the default.
     pub fn select(flag: Option<&str>, context: Option<String>) -> Result<Engine> {
         let env = std::env::var("XTASK_ENGINE").ok().filter(|v| !v.is_empty());
-        let (name, source) = match (flag, env.as_deref()) {
-            (Some(name), _) => (name.to_string(), "--engine"),
-            (None, Some(name)) => (name.to_string(), "XTASK_ENGINE"),
-            (None, None) => ("docker".to_string(), ""),
+        // The default never fails, so an error's source is the flag or the variable.
+        let (name, source) = match flag {
+            Some(name) => (name.to_string(), "--engine"),
+            None => (env.unwrap_or_else(|| "docker".to_string()), "XTASK_ENGINE"),
         };
         let (kind, program) = match name.as_str() {
             "docker" => (Kind::Docker, "docker"),
@@ -37,9 +37,8 @@ impl Engine {
             if kind == Kind::Podman {
                 bail!("--context is a docker option; for podman use CONTAINER_HOST or `podman system connection`");
             }
-            if context.is_empty() || context.starts_with('-') {
-                bail!("invalid --context '{context}'; name a context from `docker context ls`");
-            }
+            let valid = !context.is_empty() && !context.starts_with('-');
+            ensure!(valid, "invalid --context '{context}'; name a context from `docker context ls`");
         }
         Ok(Engine { kind, program, context })
     }
@@ -50,11 +49,8 @@ impl Engine {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let mut command = Command::new(self.program);
-        if let Some(context) = &self.context {
-            command = command.args(["--context", context.as_str()]);
-        }
-        command.args(args)
+        let context = self.context.iter().flat_map(|context| ["--context", context.as_str()]);
+        Command::new(self.program).args(context).args(args)
     }
 
     /// `docker buildx build` (BuildKit; the classic `docker build` of old engines cannot do

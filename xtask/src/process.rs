@@ -54,8 +54,7 @@ pub fn shell_quote(word: &str) -> String {
 
 /// Runs `program args…`, captures stdout; a non-zero exit becomes an error holding stderr's first line.
 pub fn query(program: &str, args: &[&str]) -> Result<String> {
-    let shell = xshell::Shell::new()?;
-    let output = shell.cmd(program).args(args).quiet().ignore_status().output()?;
+    let output = xshell::Shell::new()?.cmd(program).args(args).quiet().ignore_status().output()?;
     if output.status.success() {
         return Ok(String::from_utf8_lossy(&output.stdout).trim().to_string());
     }
