@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Result};
 
 use crate::build::BuildSetup;
 use crate::engine::{Engine, Kind};
@@ -11,20 +11,17 @@ use crate::plan::{Plan, Step};
 use crate::process::Command;
 
 /// `docker compose --file F` (or `docker-compose --file F`), with the env the compose file reads:
-/// the flavor, the CA bundle secret and the published port.
-pub fn compose_command(setup: &BuildSetup) -> Result<Command> {
+/// the flavor, the CA bundle secret and the published port. MongoDB is in the compose file's "mongo" profile, so a
+/// stack on Redis alone never pulls it; `mongo` turns the profile on whatever the store.
+fn compose_command(setup: &BuildSetup, mongo: bool) -> Result<Command> {
     let project = setup.project;
-    let engine = setup.engine;
-    let mut command = compose_program(engine, project.config.compose.file.as_str())?;
-    // MongoDB is in the compose file's "mongo" profile, so a stack on Redis alone never pulls it.
-    if app_store() == "mongo" {
+    let mut command = compose_program(setup.engine, project.config.compose.file.as_str())?;
+    if mongo || app_store() == "mongo" {
         command = command.args(["--profile", "mongo"]);
     }
-    command.env.push(("FLAVOR".into(), setup.project.flavor.as_str().into()));
+    command.env.push(("FLAVOR".into(), project.flavor.as_str().into()));
     command.env.push(("HTTP_PORT".into(), project.config.compose.http_port.to_string()));
-    if let Some(bundle) = setup.ca_bundle() {
-        command.env.push(("CA_BUNDLE".into(), bundle));
-    }
+    command.env.extend(setup.ca_bundle().map(|bundle| ("CA_BUNDLE".into(), bundle)));
     Ok(command)
 }
 
@@ -54,48 +51,25 @@ pub fn url(setup: &BuildSetup) -> String {
 
 pub fn up_plan(setup: &BuildSetup) -> Result<Plan> {
     setup.package.check_lockfile()?;
-    let up = compose_command(setup)?.args(["up", "--detach", "--build", "--wait", "--wait-timeout", "180"]);
-    let mut plan = Plan::default();
-    plan.push(
-        Step::exec("start the compose stack and wait until it is healthy", up)
-            .with_hint("see `cargo xtask ps` and `cargo xtask logs`"),
-    );
-    Ok(plan)
+    let up = compose_command(setup, false)?.args(["up", "--detach", "--build", "--wait", "--wait-timeout", "180"]);
+    let step = Step::exec("start the compose stack and wait until it is healthy", up);
+    Ok(Plan { steps: vec![step.with_hint("see `cargo xtask ps` and `cargo xtask logs`")] })
 }
 
 pub fn down_plan(setup: &BuildSetup, volumes: bool) -> Result<Plan> {
     // With the profile on whatever the store, so a mongo container left from an earlier `up` goes too.
-    let mut down = compose_command(setup)?;
-    if !down.args.iter().any(|a| a == "--profile") {
-        down = down.args(["--profile", "mongo"]);
-    }
-    down = down.args(["down", "--remove-orphans"]);
-    if volumes {
-        down = down.arg("--volumes");
-    }
+    let down = compose_command(setup, true)?.args(["down", "--remove-orphans"]).args(volumes.then_some("--volumes"));
     let title = if volumes { "stop the compose stack and delete its volumes" } else { "stop the compose stack" };
-    let mut plan = Plan::default();
-    plan.push(Step::exec(title, down));
-    Ok(plan)
+    Ok(Plan { steps: vec![Step::exec(title, down)] })
 }
 
 pub fn logs_plan(setup: &BuildSetup, service: Option<&str>, follow: bool) -> Result<Plan> {
-    let mut logs = compose_command(setup)?.arg("logs");
-    if follow {
-        logs = logs.arg("--follow");
-    }
-    if let Some(service) = service {
-        logs = logs.arg(service);
-    }
-    let mut plan = Plan::default();
-    plan.push(Step::exec("show the stack's logs", logs));
-    Ok(plan)
+    let logs = compose_command(setup, false)?.arg("logs").args(follow.then_some("--follow")).args(service);
+    Ok(Plan { steps: vec![Step::exec("show the stack's logs", logs)] })
 }
 
 pub fn ps_plan(setup: &BuildSetup) -> Result<Plan> {
-    let mut plan = Plan::default();
-    plan.push(Step::exec("list the stack's containers", compose_command(setup)?.arg("ps")));
-    Ok(plan)
+    Ok(Plan { steps: vec![Step::exec("list the stack's containers", compose_command(setup, false)?.arg("ps"))] })
 }
 
 /// `down --volumes` deletes data: ask on a terminal, refuse without one unless `--yes`.
@@ -110,8 +84,6 @@ pub fn confirm_volume_deletion(yes: bool) -> Result<()> {
     std::io::stderr().flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
-    if !matches!(answer.trim(), "y" | "Y" | "yes") {
-        bail!("not confirmed; nothing was deleted");
-    }
+    ensure!(matches!(answer.trim(), "y" | "Y" | "yes"), "not confirmed; nothing was deleted");
     Ok(())
 }

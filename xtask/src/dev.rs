@@ -23,17 +23,13 @@ pub fn dev(setup: &BuildSetup, options: &Options) -> Result<()> {
     let name = format!("{}-dev", project.config.image.name.rsplit('/').next().unwrap_or("app"));
     let mut compose = compose_program(engine, dev.file.as_str())?.args(["--project-name", name.as_str()]);
     let (port, image) = (project.config.service.port, format!("{}:{}", project.image(), dev.stage));
-    compose.env.extend(
-        [
-            ("XTASK_DEV_IMAGE", image.clone()),
-            ("XTASK_DEV_CONTEXT", project.context_path().to_string()),
-            ("XTASK_DEV_PORT", port.to_string()),
-            ("XTASK_DEV_INSPECT_PORT", dev.inspect_port.to_string()),
-        ]
-        .into_iter()
-        .chain(command(setup)?)
-        .map(|(key, value)| (key.to_string(), value)),
-    );
+    let env = [
+        ("XTASK_DEV_IMAGE", image.clone()),
+        ("XTASK_DEV_CONTEXT", project.context_path().to_string()),
+        ("XTASK_DEV_PORT", port.to_string()),
+        ("XTASK_DEV_INSPECT_PORT", dev.inspect_port.to_string()),
+    ];
+    compose.env.extend(env.into_iter().chain(command(setup)?).map(|(key, value)| (key.to_string(), value)));
     // The kit's build args but TEST_PACKAGES, the test stage's (Redis runs beside): one step less to run again when
     // the lockfile changes.
     let mut args = setup.stage_args(&dev.stage)?;

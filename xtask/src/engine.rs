@@ -1,7 +1,7 @@
 //! The container engine: docker (default) or podman, found on PATH with `which`, and what it can do
 //! (server version, BuildKit/buildx, compose, image store). Short captured queries go through xshell.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Result};
 
 use crate::process::{self, Command};
 
@@ -23,10 +23,10 @@ impl Engine {
     /// `--engine` wins over `XTASK_ENGINE`; docker is the default.
     pub fn select(flag: Option<&str>, context: Option<String>) -> Result<Engine> {
         let env = std::env::var("XTASK_ENGINE").ok().filter(|v| !v.is_empty());
-        let (name, source) = match (flag, env.as_deref()) {
-            (Some(name), _) => (name.to_string(), "--engine"),
-            (None, Some(name)) => (name.to_string(), "XTASK_ENGINE"),
-            (None, None) => ("docker".to_string(), ""),
+        // The default never fails, so an error's source is the flag or the variable.
+        let (name, source) = match flag {
+            Some(name) => (name.to_string(), "--engine"),
+            None => (env.unwrap_or_else(|| "docker".to_string()), "XTASK_ENGINE"),
         };
         let (kind, program) = match name.as_str() {
             "docker" => (Kind::Docker, "docker"),
@@ -37,9 +37,8 @@ impl Engine {
             if kind == Kind::Podman {
                 bail!("--context is a docker option; for podman use CONTAINER_HOST or `podman system connection`");
             }
-            if context.is_empty() || context.starts_with('-') {
-                bail!("invalid --context '{context}'; name a context from `docker context ls`");
-            }
+            let valid = !context.is_empty() && !context.starts_with('-');
+            ensure!(valid, "invalid --context '{context}'; name a context from `docker context ls`");
         }
         Ok(Engine { kind, program, context })
     }
@@ -50,11 +49,8 @@ impl Engine {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let mut command = Command::new(self.program);
-        if let Some(context) = &self.context {
-            command = command.args(["--context", context.as_str()]);
-        }
-        command.args(args)
+        let context = self.context.iter().flat_map(|context| ["--context", context.as_str()]);
+        Command::new(self.program).args(context).args(args)
     }
 
     /// `docker buildx build` (BuildKit; the classic `docker build` of old engines cannot do
@@ -68,10 +64,8 @@ impl Engine {
 
     /// Runs a short engine query and returns its trimmed stdout.
     pub fn query(&self, args: &[&str]) -> Result<String> {
-        process::query(
-            self.program,
-            &self.command(args.iter().copied()).args.iter().map(String::as_str).collect::<Vec<_>>(),
-        )
+        let command = self.command(args.iter().copied());
+        process::query(self.program, &command.args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// The engine's own platform (`linux/amd64`): what a build targets without `--platform`. The
@@ -102,34 +96,28 @@ impl Engine {
     /// The server version, or a one-line error that says how to reach the engine.
     pub fn server_version(&self) -> Result<String> {
         process::require_program(self.program)?;
-        match self.query(&["version", "--format", "{{.Server.Version}}"]) {
-            Ok(version) if !version.is_empty() && version != "<no value>" => Ok(version),
-            Ok(_) => bail!("{}", self.unreachable("it answered without a server version")),
-            Err(err) => bail!("{}", self.unreachable(&format!("{err:#}"))),
-        }
+        let why = match self.query(&["version", "--format", "{{.Server.Version}}"]) {
+            Ok(version) if !version.is_empty() && version != "<no value>" => return Ok(version),
+            Ok(_) => "it answered without a server version".to_string(),
+            Err(err) => format!("{err:#}"),
+        };
+        let fix = match self.kind {
+            Kind::Docker => "start the daemon (`sudo systemctl start docker`, or Docker Desktop) or point DOCKER_HOST/--context at a running one",
+            Kind::Podman => "check `podman info`, or start the podman service",
+        };
+        let (program, target) = (self.program, self.target());
+        bail!("cannot reach the {program} engine{target}: {why}; {fix}; `cargo xtask doctor` shows more")
     }
 
     /// Where the engine is when it is not the local default: " (context C)", " (DOCKER_HOST=…)", or
     /// for podman " (CONTAINER_HOST=…)" (podman-remote's service); empty otherwise.
     pub fn target(&self) -> String {
-        let variable = match self.kind {
-            Kind::Docker => "DOCKER_HOST",
-            Kind::Podman => "CONTAINER_HOST",
-        };
+        let variable = if self.kind == Kind::Docker { "DOCKER_HOST" } else { "CONTAINER_HOST" };
         let host = std::env::var(variable).ok().filter(|h| !h.is_empty());
         match (&self.context, host) {
             (Some(context), _) => format!(" (context {context})"),
             (None, Some(host)) => format!(" ({variable}={host})"),
             (None, None) => String::new(),
         }
-    }
-
-    fn unreachable(&self, why: &str) -> String {
-        let target = self.target();
-        let fix = match self.kind {
-            Kind::Docker => "start the daemon (`sudo systemctl start docker`, or Docker Desktop) or point DOCKER_HOST/--context at a running one",
-            Kind::Podman => "check `podman info`, or start the podman service",
-        };
-        format!("cannot reach the {} engine{target}: {why}; {fix}; `cargo xtask doctor` shows more", self.program)
     }
 }

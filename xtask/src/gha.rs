@@ -70,12 +70,9 @@ fn heredoc_delimiter(value: &str) -> String {
 }
 
 fn append(path: &Path, text: &str) -> Result<()> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .and_then(|mut file| file.write_all(text.as_bytes()))
-        .with_context(|| format!("cannot append to {}: check that the runner's file is writable", path.display()))
+    let context = || format!("cannot append to {}: check that the runner's file is writable", path.display());
+    let mut file = OpenOptions::new().create(true).append(true).open(path).with_context(context)?;
+    file.write_all(text.as_bytes()).with_context(context)
 }
 
 /// A GitHub-flavored markdown table; `|` in cells is escaped, line breaks

@@ -2,7 +2,7 @@
 //! queries (`git rev-parse`, `docker version --format …`) through xshell. Long streamed steps are the
 //! executor's (plan.rs, with duct).
 
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Result};
 
 /// One program to run: its argv and extra environment. Never a shell string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,8 +54,7 @@ pub fn shell_quote(word: &str) -> String {
 
 /// Runs `program args…`, captures stdout; a non-zero exit becomes an error holding stderr's first line.
 pub fn query(program: &str, args: &[&str]) -> Result<String> {
-    let shell = xshell::Shell::new()?;
-    let output = shell.cmd(program).args(args).quiet().ignore_status().output()?;
+    let output = xshell::Shell::new()?.cmd(program).args(args).quiet().ignore_status().output()?;
     if output.status.success() {
         return Ok(String::from_utf8_lossy(&output.stdout).trim().to_string());
     }
@@ -66,9 +65,7 @@ pub fn query(program: &str, args: &[&str]) -> Result<String> {
 
 /// Fails early, with one clear line, when a plan would need a program that is not installed.
 pub fn require_program(program: &str) -> Result<()> {
-    if which::which(program).is_err() {
-        bail!("{program} not found on PATH{}", install_hint(program));
-    }
+    ensure!(which::which(program).is_ok(), "{program} not found on PATH{}", install_hint(program));
     Ok(())
 }
 

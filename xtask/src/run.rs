@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use crate::engine::Engine;
 use crate::plan::{Action, Plan, Step};
+use crate::process::Command;
 use crate::project::Project;
 
 /// The image `run` and `smoke` start: the first reference `release` tags for HEAD (the version
@@ -18,13 +19,15 @@ pub fn release_image(project: &Project) -> Result<String> {
 }
 
 /// A container name unique to this invocation, so cleanup removes exactly what it started.
-fn container_name(project: &Project, what: &str) -> String {
-    let base: String = project.config.image.name.rsplit('/').next().unwrap_or("app").to_string();
+pub fn container_name(project: &Project, what: &str) -> String {
+    let base = project.config.image.name.rsplit('/').next().unwrap_or("app");
     format!("{base}-{what}-{}", std::process::id())
 }
 
-fn env_args(project: &Project) -> Vec<String> {
-    project.config.smoke.env.iter().flat_map(|(k, v)| ["--env".to_string(), format!("{k}={v}")]).collect()
+/// `docker run MODE --pull=never --name NAME --publish PUBLISH [--env K=V]… IMAGE`, the env from `[smoke] env`.
+fn start(project: &Project, engine: &Engine, mode: &str, name: &str, publish: String, image: &str) -> Command {
+    let env = project.config.smoke.env.iter().flat_map(|(k, v)| ["--env".to_string(), format!("{k}={v}")]);
+    engine.command(["run", mode, "--pull=never", "--name", name, "--publish"]).arg(publish).args(env).arg(image)
 }
 
 const MISSING_IMAGE_HINT: &str = "is the release image built? run `cargo xtask release` first";
@@ -33,15 +36,10 @@ const MISSING_IMAGE_HINT: &str = "is the release image built? run `cargo xtask r
 pub fn run_plan(project: &Project, engine: &Engine, image: &str) -> Result<Plan> {
     let port = project.config.service.port;
     let name = container_name(project, "run");
-    let run = engine
-        .command(["run", "--rm", "--pull=never", "--name", name.as_str(), "--publish"])
-        .arg(format!("{port}:{port}"))
-        .args(env_args(project))
-        .arg(image);
-    let mut plan = Plan::default();
-    plan.push(Step::exec(format!("run {image} on http://127.0.0.1:{port}"), run).with_hint(MISSING_IMAGE_HINT));
-    plan.push(Step::cleanup(format!("remove container {name}"), engine.command(["rm", "--force", name.as_str()])));
-    Ok(plan)
+    let run = start(project, engine, "--rm", &name, format!("{port}:{port}"), image);
+    let run = Step::exec(format!("run {image} on http://127.0.0.1:{port}"), run).with_hint(MISSING_IMAGE_HINT);
+    let remove = Step::cleanup(format!("remove container {name}"), engine.command(["rm", "--force", name.as_str()]));
+    Ok(Plan { steps: vec![run, remove] })
 }
 
 /// `smoke`: start detached on a free loopback port, wait until the image's HEALTHCHECK passes, probe the health
@@ -50,11 +48,7 @@ pub fn run_plan(project: &Project, engine: &Engine, image: &str) -> Result<Plan>
 pub fn smoke_plan(project: &Project, engine: &Engine, image: &str) -> Result<Plan> {
     let service = &project.config.service;
     let name = container_name(project, "smoke");
-    let start = engine
-        .command(["run", "--detach", "--pull=never", "--name", name.as_str(), "--publish"])
-        .arg(format!("127.0.0.1::{}", service.port))
-        .args(env_args(project))
-        .arg(image);
+    let start = start(project, engine, "--detach", &name, format!("127.0.0.1::{}", service.port), image);
     let timeout = Duration::from_secs(project.config.smoke.timeout);
     let local = engine.is_local();
     let answers = local.then(|| (service.port, service.health_path.clone()));

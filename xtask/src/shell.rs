@@ -13,6 +13,7 @@ use crate::expand::{instructions, split_keyword};
 use crate::plan::{execute_on, print_dry_run, Options, Plan, Step, StepFailed};
 use crate::process::shell_quote;
 use crate::project::Role;
+use crate::run::container_name;
 
 pub fn shell(setup: &BuildSetup, stage: Option<&str>, options: &Options) -> Result<()> {
     let project = setup.project;
@@ -128,13 +129,11 @@ fn run_command(rest: &str) -> (String, String) {
 /// commands can be piped in. The container is removed also when the kit is interrupted.
 fn shell_plan(setup: &BuildSetup, image: &str) -> Plan {
     let engine = setup.engine;
-    let base = setup.project.config.image.name.rsplit('/').next().unwrap_or("app").to_string();
-    let container = format!("{base}-shell-{}", std::process::id());
-    let mut run = engine.command(["run", "--rm", "--interactive", "--name", container.as_str()]);
-    if std::io::stdin().is_terminal() {
-        run = run.arg("--tty");
-    }
-    run = run.args(["--entrypoint", "sh", image, "-c", "command -v bash >/dev/null && exec bash; exec sh"]);
+    let container = container_name(setup.project, "shell");
+    let run = engine
+        .command(["run", "--rm", "--interactive", "--name", container.as_str()])
+        .args(std::io::stdin().is_terminal().then_some("--tty"))
+        .args(["--entrypoint", "sh", image, "-c", "command -v bash >/dev/null && exec bash; exec sh"]);
     let remove = engine.command(["rm", "--force", container.as_str()]);
     let shell =
         Step::attach(format!("open a shell in {image}"), run).with_hint("the status of the shell's last command");

@@ -23,10 +23,7 @@ pub fn install() {
 
 /// The signal received since the start, if any.
 pub fn received() -> Option<i32> {
-    match RECEIVED.load(Ordering::SeqCst) {
-        0 => None,
-        sig => Some(sig as i32),
-    }
+    Some(RECEIVED.load(Ordering::SeqCst) as i32).filter(|&sig| sig != 0)
 }
 
 /// Sends `sig` to a process the kit started (best effort: it may have exited already).
