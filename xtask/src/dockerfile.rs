@@ -204,10 +204,14 @@ impl Dockerfile {
     /// The stage's `FROM` text with the global args substituted as BuildKit does: the values in
     /// `build_args` of the global `ARG`s and of the automatic args (the platform args, see
     /// [`platform_args`]), else the `ARG` defaults. Fails, naming the line, where BuildKit
-    /// would (`${X:?message}` with X unset, also in a global `ARG` default).
+    /// would (`${X:?message}` with X unset, also in a global `ARG` default, or an empty result).
     pub fn resolve_base(&self, stage: &Stage, build_args: &BTreeMap<String, String>) -> Result<String> {
         let env = self.global_env(build_args)?;
-        self.expand_in(&env, &stage.base, &format!("line {}: FROM {}", stage.line, stage.base))
+        let resolved = self.expand_in(&env, &stage.base, &format!("line {}: FROM {}", stage.line, stage.base))?;
+        if resolved.is_empty() {
+            bail!("FROM {} (line {}) resolves to an empty name", stage.base, stage.line);
+        }
+        Ok(resolved)
     }
 
     /// Expands `word` with the args in `env`; an error names `context` (the line and instruction).
@@ -240,9 +244,6 @@ impl Dockerfile {
     /// What the stage's `FROM` refers to once resolved.
     pub fn parent(&self, stage: &Stage, build_args: &BTreeMap<String, String>) -> Result<Base> {
         let resolved = self.resolve_base(stage, build_args)?;
-        if resolved.is_empty() {
-            bail!("FROM {} (line {}) resolves to an empty name", stage.base, stage.line);
-        }
         let base = self.reference(&resolved, stage.index, stage.line, true)?;
         if matches!(base, Base::Image(_)) && stage.base.contains('$') && is_stage_name(&resolved.to_ascii_lowercase()) {
             // A FROM built from an arg that fits earlier stage names but names none of them
@@ -273,9 +274,7 @@ impl Dockerfile {
         };
         // BuildKit resolves every stage's FROM, needed or not, and fails on any that fails.
         for stage in &self.stages {
-            if self.resolve_base(stage, build_args)?.is_empty() {
-                bail!("FROM {} (line {}) resolves to an empty name", stage.base, stage.line);
-            }
+            self.resolve_base(stage, build_args)?;
         }
         // References only point backwards, so one backward sweep finds them all.
         let mut needed = vec![false; target + 1];
@@ -378,14 +377,9 @@ fn normalize_platform(platform: &str) -> Result<[String; 4]> {
         return Err(invalid());
     }
     let os = if os.eq_ignore_ascii_case("macos") { "darwin".to_string() } else { os.to_ascii_lowercase() };
-    let (arch, parsed) = normalize_arch(arch, variant.unwrap_or(""));
-    // Parse's own adjustments, before Normalize runs the arch rules again.
-    let parsed = match (variant, arch.as_str(), parsed.as_str()) {
-        (None, "arm", "v7") => "",
-        (Some(_), "arm64", "") => "v8",
-        (_, _, parsed) => parsed,
-    };
-    let (arch, variant) = normalize_arch(&arch, parsed);
+    // Parse's own adjustments (no variant for `arm`, `v8` for `arm64`) are undone when Normalize
+    // runs the arch rules again, and those rules give the same result the second time.
+    let (arch, variant) = normalize_arch(arch, variant.unwrap_or(""));
     Ok([os, version.to_string(), arch, variant])
 }
 

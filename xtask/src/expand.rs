@@ -181,29 +181,29 @@ impl Lexer<'_> {
                 _ => out.push(c),
             }
         }
-        let wanted = match stop {
-            None => return Ok(out),
-            Some('\'') => "single-quote".to_string(),
-            Some('"') => "double-quote".to_string(),
-            Some(c) => c.to_string(),
-        };
+        let Some(stop) = stop else { return Ok(out) };
+        // The input ran out: `operand` reports an operand's missing `}` or `/` itself.
+        let wanted = if stop == '\'' { "single-quote" } else { "double-quote" };
         bail!("unexpected end of statement while looking for matching {wanted}")
     }
 
-    /// `apply` to the variable's value (empty when unset), or `*` when building a glob.
-    fn with_value(&self, name: &str, apply: impl FnOnce(&str) -> String) -> String {
+    /// `apply` to the variable's value (`None` when unset), or `*` when building a glob.
+    fn with_value(&self, name: &str, apply: impl FnOnce(Option<&str>) -> Result<String>) -> Result<String> {
         match (self.lookup)(name) {
-            Var::Set(value) => apply(&value),
-            Var::Unset => apply(""),
-            Var::Any => "*".to_string(),
+            Var::Set(value) => apply(Some(&value)),
+            Var::Unset => apply(None),
+            Var::Any => Ok("*".to_string()),
         }
     }
 
-    /// Expands the parameter after a `$`: `$NAME`, `${NAME}` or `${NAME` with a modifier.
+    /// Expands the parameter after a `$`: `$NAME`, `${NAME}` or `${NAME` with a modifier. A
+    /// modifier's operands are read (and fail on their errors) whatever the variable holds, as
+    /// BuildKit does.
     fn dollar(&mut self) -> Result<String> {
+        let plain = |value: Option<&str>| Ok(value.unwrap_or_default().to_string());
         if !self.eat('{') {
             let name = self.name();
-            return Ok(if name.is_empty() { "$".to_string() } else { self.with_value(&name, str::to_string) });
+            return if name.is_empty() { Ok("$".to_string()) } else { self.with_value(&name, plain) };
         }
         if matches!(self.chars.peek(), Some('{' | '}' | ':')) {
             bail!("syntax error: bad substitution");
@@ -213,10 +213,41 @@ impl Lexer<'_> {
         let Some(op) = self.chars.next() else { bail!("syntax error: missing '}}'") };
         let unsupported = || anyhow!("unsupported modifier ({}{op}) in substitution", if colon { ":" } else { "" });
         match (colon, op) {
-            (false, '}') => Ok(self.with_value(&name, str::to_string)),
-            (false, '/') => self.replace(&name),
-            (false, '#' | '%') => self.trim(&name, op),
-            (_, '-' | '+' | '?') => self.substitute(&name, colon, op),
+            (false, '}') => self.with_value(&name, plain),
+            // `${NAME/pattern/replacement}` and `${NAME//pattern/replacement}`.
+            (false, '/') => {
+                let all = self.eat('/');
+                let pattern = self.operand('/', true)?;
+                let replacement = self.operand('}', true)?;
+                let pattern = compile(&pattern)?;
+                self.with_value(&name, |value| {
+                    Ok(replace_matches(value.unwrap_or_default(), &pattern, &replacement, all))
+                })
+            }
+            // `${NAME#p}` and `${NAME%p}` strip the shortest matching prefix or suffix, `##` and
+            // `%%` the longest.
+            (false, '#' | '%') => {
+                let word = self.operand('}', true)?;
+                let greedy = word.starts_with(op);
+                let pattern = compile(if greedy { &word[1..] } else { &word })?;
+                self.with_value(&name, |value| Ok(strip_match(value.unwrap_or_default(), &pattern, greedy, op == '%')))
+            }
+            // `${NAME-word}`, `${NAME+word}` and `${NAME?message}`; with `:` an empty value
+            // counts as unset.
+            (_, '-' | '+' | '?') => {
+                let word = self.operand('}', false)?;
+                self.with_value(&name, |value| {
+                    let usable = value.filter(|v| !(colon && v.is_empty()));
+                    Ok(match (op, usable) {
+                        ('-', usable) => usable.map_or(word, str::to_string),
+                        ('+', usable) => usable.map(|_| word).unwrap_or_default(),
+                        (_, Some(value)) => value.to_string(),
+                        _ if !word.is_empty() => bail!("{name}: {word}"),
+                        _ if value.is_none() => bail!("{name}: is not allowed to be unset"),
+                        _ => bail!("{name}: is not allowed to be empty"),
+                    })
+                })
+            }
             (false, _) | (true, '#' | '%') => Err(unsupported()),
             // BuildKit reads the operand of an unknown `:` modifier before it fails.
             (true, _) => self.operand('}', false).and_then(|_| Err(unsupported())),
@@ -238,45 +269,6 @@ impl Lexer<'_> {
         let result = self.scan(Some(stop), raw);
         let missing = if stop == '/' { "'/' in ${}" } else { "'}'" };
         result.map_err(|e| if self.chars.peek().is_none() { anyhow!("syntax error: missing {missing}") } else { e })
-    }
-
-    /// `${NAME-word}`, `${NAME+word}` and `${NAME?message}`; with `colon` an empty value
-    /// counts as unset.
-    fn substitute(&mut self, name: &str, colon: bool, op: char) -> Result<String> {
-        // BuildKit expands the operand (and fails on its errors) whatever the variable holds.
-        let word = self.operand('}', false)?;
-        let value = match (self.lookup)(name) {
-            Var::Any => return Ok("*".to_string()),
-            Var::Set(value) => Some(value),
-            Var::Unset => None,
-        };
-        let usable = value.clone().filter(|v| !(colon && v.is_empty()));
-        Ok(match (op, usable) {
-            ('-', usable) => usable.unwrap_or(word),
-            ('+', usable) => usable.map(|_| word).unwrap_or_default(),
-            (_, Some(value)) => value,
-            _ if !word.is_empty() => bail!("{name}: {word}"),
-            _ if value.is_none() => bail!("{name}: is not allowed to be unset"),
-            _ => bail!("{name}: is not allowed to be empty"),
-        })
-    }
-
-    /// `${NAME#p}` and `${NAME%p}` strip the shortest matching prefix or suffix, `##` and `%%`
-    /// the longest.
-    fn trim(&mut self, name: &str, op: char) -> Result<String> {
-        let word = self.operand('}', true)?;
-        let greedy = word.starts_with(op);
-        let pattern = compile(if greedy { &word[1..] } else { &word })?;
-        Ok(self.with_value(name, |value| strip_match(value, &pattern, greedy, op == '%')))
-    }
-
-    /// `${NAME/pattern/replacement}` and `${NAME//pattern/replacement}`.
-    fn replace(&mut self, name: &str) -> Result<String> {
-        let all = self.eat('/');
-        let pattern = self.operand('/', true)?;
-        let replacement = self.operand('}', true)?;
-        let pattern = compile(&pattern)?;
-        Ok(self.with_value(name, |value| replace_matches(value, &pattern, &replacement, all)))
     }
 }
 
@@ -322,12 +314,8 @@ fn match_at(pattern: &[Pat], text: &[char], start: usize, greedy: bool) -> Optio
         Pat::AnyChar => text.get(start).filter(|&&c| c != '\n').and_then(|_| match_at(rest, text, start + 1, greedy)),
         Pat::Star => {
             let longest = (start..text.len()).find(|&i| text[i] == '\n').unwrap_or(text.len());
-            let try_end = |end: usize| match_at(rest, text, end, greedy);
-            if greedy {
-                (start..=longest).rev().find_map(try_end)
-            } else {
-                (start..=longest).find_map(try_end)
-            }
+            let end = |k: usize| if greedy { longest - k } else { start + k };
+            (0..=longest - start).find_map(|k| match_at(rest, text, end(k), greedy))
         }
     }
 }
