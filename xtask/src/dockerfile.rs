@@ -109,13 +109,11 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
 
 /// The stage a `FROM` line starts, after the `earlier` ones.
 fn parse_from(rest: &str, line: usize, earlier: &[Stage], escape: char) -> Result<Stage> {
-    let mut words = rest.split_whitespace().peekable();
-    let mut platform = None;
-    while let Some(value) = words.peek().and_then(|word| word.strip_prefix("--platform=")) {
-        platform = Some(value.to_string());
-        words.next();
-    }
-    let args: Vec<&str> = words.collect();
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    // The leading `--platform=` flags; the last one counts.
+    let flags = words.iter().take_while(|word| word.starts_with("--platform=")).count();
+    let platform = words[..flags].last().map(|flag| flag["--platform=".len()..].to_string());
+    let args = &words[flags..];
     let name = match args[..] {
         [] => bail!("line {line}: FROM has no image or stage name"),
         [_] => None,
@@ -445,11 +443,8 @@ pub fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 fn distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0; b.len() + 1]; a.len() + 1];
-    d[0] = (0..=b.len()).collect();
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
+    // The first row and column count insertions and deletions; the loop sets every other cell.
+    let mut d: Vec<Vec<usize>> = (0..=a.len()).map(|i| (i..=i + b.len()).collect()).collect();
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);

@@ -20,13 +20,12 @@ pub fn instructions(text: &str) -> Result<(char, Vec<(usize, String)>)> {
     let mut lines = (1..).zip(text.lines());
     let mut out = Vec::new();
     while let Some((start, first)) = lines.find(is_text) {
-        let (part, mut continued) = trim_continuation(first.trim_start(), escape);
-        let mut joined = part.to_string();
-        while continued {
-            let Some((_, line)) = lines.find(is_text) else { break };
-            let (part, more) = trim_continuation(line, escape);
+        let mut joined = String::new();
+        let mut next = Some(first.trim_start());
+        while let Some(line) = next {
+            let (part, continued) = trim_continuation(line, escape);
             joined.push_str(part);
-            continued = more;
+            next = if continued { lines.find(is_text).map(|(_, line)| line) } else { None };
         }
         for (name, strip_tabs) in heredocs(&joined, escape) {
             lines
@@ -290,9 +289,8 @@ fn compile(pattern: &str) -> Result<Vec<Pat>> {
         out.push(match c {
             '*' => Pat::Star,
             '?' => Pat::AnyChar,
-            '\\' if matches!(chars.peek(), Some('}' | '/')) => continue,
             '\\' => match chars.next() {
-                Some(c @ ('*' | '?' | '\\')) => Pat::Char(c),
+                Some(c @ ('*' | '?' | '\\' | '}' | '/')) => Pat::Char(c),
                 other => bail!(
                     "invalid pattern ({pattern}) in substitution: invalid escape '\\{}'",
                     String::from_iter(other)

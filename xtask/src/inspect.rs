@@ -125,12 +125,14 @@ pub fn inspect(project: &Project) -> Result<()> {
         ),
     };
     rows.push(("native modules", native.0, native.1));
+    let dockerignore = project.context_path().join(".dockerignore").is_file();
+    let found = if dockerignore { "present" } else { "missing" };
     rows.push((
         ".dockerignore",
-        if project.context_path().join(".dockerignore").is_file() { "present" } else { "missing" }.into(),
+        found.into(),
         "keeps .git, node_modules, .env* and build output out of the context".into(),
     ));
-    if !project.context_path().join(".dockerignore").is_file() {
+    if !dockerignore {
         problems.push(format!(
             "{}/.dockerignore is missing; copy the template's, or .env files and node_modules reach the build",
             package.label
@@ -143,14 +145,10 @@ pub fn inspect(project: &Project) -> Result<()> {
     for (what, found, action) in &rows {
         println!("  {what:w0$}  {found:w1$}  {action}");
     }
-    match problems.len() {
-        0 => Ok(()),
-        1 => bail!("{}", problems[0]),
-        n => {
-            for problem in &problems[..n - 1] {
-                eprintln!("problem: {problem}");
-            }
-            bail!("{}", problems[n - 1])
-        }
+    // Every problem but the last is printed; the last is the error.
+    let Some(last) = problems.pop() else { return Ok(()) };
+    for problem in &problems {
+        eprintln!("problem: {problem}");
     }
+    bail!("{last}")
 }

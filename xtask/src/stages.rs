@@ -65,8 +65,8 @@ pub fn print_stages(project: &Project, engine: &Engine) -> Result<()> {
         })
         .collect::<Result<_>>()?;
     let header = ["STAGE".to_string(), format!("BASE (flavor {}, {platform})", flavor.as_str()), "ROLE".to_string()];
-    let width0 = rows.iter().map(|r| r[0].len()).chain([header[0].len()]).max().unwrap_or(0);
-    let width1 = rows.iter().map(|r| r[1].len()).chain([header[1].len()]).max().unwrap_or(0);
+    let width = |column: usize| rows.iter().chain([&header]).map(|r| r[column].len()).max().unwrap_or(0);
+    let (width0, width1) = (width(0), width(1));
     for row in std::iter::once(&header).chain(&rows) {
         println!("{:width0$}  {:width1$}  {}", row[0], row[1], row[2]);
     }
@@ -80,10 +80,7 @@ pub fn pull_plan(project: &Project, engine: &Engine, platforms: Option<&str>) ->
     let dockerfile = project.dockerfile()?;
     let roles = roles(project)?;
     let engine_platform = engine.platform();
-    let targets: Vec<Option<&str>> = match platforms {
-        Some(list) => list.split(',').map(Some).collect(),
-        None => vec![None],
-    };
+    let targets: Vec<Option<&str>> = platforms.map_or(vec![None], |list| list.split(',').map(Some).collect());
     let mut pulls: Vec<(String, Option<&str>)> = Vec::new();
     for target in targets {
         let args = project.stage_graph_args(target.unwrap_or(&engine_platform), &engine_platform)?;
@@ -97,13 +94,11 @@ pub fn pull_plan(project: &Project, engine: &Engine, platforms: Option<&str>) ->
     }
     let mut plan = Plan::default();
     for (image, platform) in pulls {
-        let mut pull = engine.command(["pull"]);
-        let mut title = format!("pull {image}");
-        if let Some(platform) = platform {
-            pull = pull.args(["--platform", platform]);
-            title.push_str(&format!(" for {platform}"));
-        }
-        plan.push(Step::exec(title, pull.arg(image.as_str())));
+        let (title, flags) = match platform {
+            Some(platform) => (format!("pull {image} for {platform}"), vec!["--platform", platform]),
+            None => (format!("pull {image}"), vec![]),
+        };
+        plan.push(Step::exec(title, engine.command(["pull"]).args(flags).arg(image.as_str())));
     }
     Ok(plan)
 }
