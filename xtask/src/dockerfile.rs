@@ -5,7 +5,7 @@
 //! know which stages exist, what they are built from and which images a target needs.
 //! Reading the text (lines, words, `$` expansion) is in `expand`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{anyhow, bail, Context, Result};
 
@@ -274,20 +274,18 @@ impl Dockerfile {
         for stage in &self.stages {
             self.resolve_base(stage, build_args)?;
         }
-        // References only point backwards, so one backward sweep finds them all.
-        let mut needed = vec![false; target + 1];
-        needed[target] = true;
-        for index in (0..=target).rev() {
-            if !needed[index] {
-                continue;
-            }
+        // References only point backwards, so no pending stage needs the last pending one.
+        let mut pending = BTreeSet::from([target]);
+        let mut needed = Vec::new();
+        while let Some(index) = pending.pop_last() {
+            needed.insert(0, index);
             for base in self.direct_deps(index, build_args)? {
                 if let Base::Stage(dep) = base {
-                    needed[dep] = true;
+                    pending.insert(dep);
                 }
             }
         }
-        Ok((0..=target).filter(|&i| needed[i]).collect())
+        Ok(needed)
     }
 
     /// External images `target` needs (through its dependencies), in order, without repeats.

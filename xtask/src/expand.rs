@@ -52,11 +52,9 @@ fn directives(text: &str) -> Result<char> {
             bail!("line {line_no}: only one {key} parser directive can be used");
         }
         if key == "escape" {
-            escape = match value {
-                "\\" => '\\',
-                "`" => '`',
-                _ => bail!("line {line_no}: invalid escape directive '{value}'; use '\\' or '`'"),
-            };
+            let valid = value.parse().ok().filter(|c| ['\\', '`'].contains(c));
+            escape = valid
+                .with_context(|| format!("line {line_no}: invalid escape directive '{value}'; use '\\' or '`'"))?;
         }
         seen.push(key);
     }
@@ -98,30 +96,20 @@ pub fn split_keyword(text: &str) -> (&str, &str) {
 
 /// Splits on whitespace outside quotes, keeping quotes and escapes in the words.
 pub fn shell_words(text: &str, escape: char) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut quote = None;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
+    // `split` asks about each character in order, so the closure can follow quotes and escapes.
+    let (mut quote, mut escaped) = (None, false);
+    let is_separator = |c: char| {
         match quote {
-            _ if c == escape && quote != Some('\'') => {
-                word.push(c);
-                word.extend(chars.next());
-                continue;
-            }
-            None if c.is_whitespace() => {
-                words.push(std::mem::take(&mut word));
-                continue;
-            }
+            _ if escaped => escaped = false,
+            _ if c == escape && quote != Some('\'') => escaped = true,
+            None if c.is_whitespace() => return true,
             Some(q) if c == q => quote = None,
             None if c == '"' || c == '\'' => quote = Some(c),
             _ => {}
         }
-        word.push(c);
-    }
-    words.push(word);
-    words.retain(|word| !word.is_empty());
-    words
+        false
+    };
+    text.split(is_separator).filter(|word| !word.is_empty()).map(String::from).collect()
 }
 
 /// The value of a variable during expansion.
@@ -370,12 +358,10 @@ fn go_template(template: &str, matched: &str) -> String {
             // `$$` or a `$` without a valid name: one `$`.
             out.push('$');
             rest = after.strip_prefix('$').unwrap_or(after);
-            continue;
+        } else {
+            out.push_str(if &body[..len] == "0" { matched } else { "" });
+            rest = &body[len + usize::from(braced)..];
         }
-        if &body[..len] == "0" {
-            out.push_str(matched);
-        }
-        rest = &body[len + usize::from(braced)..];
     }
     out + rest
 }

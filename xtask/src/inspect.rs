@@ -16,15 +16,13 @@ pub fn inspect(project: &Project) -> Result<()> {
         problems.push(format!("{}/package.json has no \"version\"; the release tags come from it", package.label));
     }
 
-    let lockfile = match package.lockfile {
-        Lockfile::Npm => match package.lockfile_version() {
-            Some(v) => format!("package-lock.json (v{v})"),
-            None => "npm-shrinkwrap.json or an unreadable package-lock.json".to_string(),
-        },
-        Lockfile::Yarn => "yarn.lock (yarn 1)".to_string(),
-        Lockfile::YarnBerry => "yarn.lock (yarn 2+)".to_string(),
-        Lockfile::Pnpm => "pnpm-lock.yaml".to_string(),
-        Lockfile::Missing => "none".to_string(),
+    let lockfile = match (package.lockfile, package.lockfile_version()) {
+        (Lockfile::Npm, Some(v)) => format!("package-lock.json (v{v})"),
+        (Lockfile::Npm, None) => "npm-shrinkwrap.json or an unreadable package-lock.json".to_string(),
+        (Lockfile::Yarn, _) => "yarn.lock (yarn 1)".to_string(),
+        (Lockfile::YarnBerry, _) => "yarn.lock (yarn 2+)".to_string(),
+        (Lockfile::Pnpm, _) => "pnpm-lock.yaml".to_string(),
+        (Lockfile::Missing, _) => "none".to_string(),
     };
     match package.check_lockfile().and_then(|()| package.manager()) {
         Ok((manager, version)) => {
@@ -102,11 +100,10 @@ pub fn inspect(project: &Project) -> Result<()> {
     };
     rows.push(("boot env", env, "given to run and smoke, never baked into the image".into()));
     let native_modules = package.native_modules();
+    let toolchain =
+        project.config.build.native_toolchain.unwrap_or(native_modules.as_ref().is_some_and(|n| !n.is_empty()));
     let compiler =
-        match project.config.build.native_toolchain.unwrap_or(native_modules.as_ref().is_some_and(|n| !n.is_empty())) {
-            true => "; python3, make, g++ and Node's headers in the install stage, never in release",
-            false => "",
-        };
+        if toolchain { "; python3, make, g++ and Node's headers in the install stage, never in release" } else { "" };
     let native = match native_modules {
         Some(names) if names.is_empty() => (
             "none".to_string(),

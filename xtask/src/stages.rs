@@ -16,33 +16,28 @@ fn roles(project: &Project) -> Result<Vec<(Role, String)>> {
     Role::ALL.into_iter().map(|role| Ok((role, project.role_stage(role)?))).collect()
 }
 
-/// For each stage index, the roles whose stages need it with these FROM args.
-fn needed_by(
-    project: &Project,
-    roles: &[(Role, String)],
-    args: &BTreeMap<String, String>,
-) -> Result<BTreeMap<usize, Vec<&'static str>>> {
-    let mut needed: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
-    for (role, stage) in roles {
-        for index in project.dockerfile()?.dependencies(stage, args)? {
-            needed.entry(index).or_default().push(role.name());
-        }
-    }
-    Ok(needed)
-}
-
 pub fn print_stages(project: &Project, engine: &Engine) -> Result<()> {
     let dockerfile = project.dockerfile()?;
     let roles = roles(project)?;
     let flavor = project.flavor;
     let platform = engine.platform();
     let args = project.stage_graph_args(&platform, &platform)?;
-    let needed = needed_by(project, &roles, &args)?;
+    // For each stage index, the roles whose stages need it with these FROM args.
+    let needed_by = |args: &BTreeMap<String, String>| -> Result<BTreeMap<usize, Vec<&str>>> {
+        let mut needed: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+        for (role, stage) in &roles {
+            for index in dockerfile.dependencies(stage, args)? {
+                needed.entry(index).or_default().push(role.name());
+            }
+        }
+        Ok(needed)
+    };
+    let needed = needed_by(&args)?;
     // A stage that only the other flavor uses is "not used with flavor X"; one no flavor uses, "not used".
     let other = if flavor == Flavor::Alpine { Flavor::Debian } else { Flavor::Alpine };
     let mut other_args = args.clone();
     other_args.insert("FLAVOR".to_string(), other.as_str().to_string());
-    let needed_by_other = needed_by(project, &roles, &other_args).unwrap_or_default();
+    let needed_by_other = needed_by(&other_args).unwrap_or_default();
     let sbom_tool = dockerfile.dependencies(sbom::STAGE, &args).unwrap_or_default();
     let rows: Vec<[String; 3]> = dockerfile
         .stages
