@@ -153,17 +153,11 @@ impl Lexer<'_> {
                 '$' => out.push_str(&self.dollar()?),
                 '\'' | '"' if quote.is_none() => out.push_str(&self.scan(Some(c), raw)?),
                 _ if c == self.escape => {
-                    if raw {
-                        out.push(c);
-                    }
+                    out.extend(raw.then_some(c));
                     // Between double quotes it only escapes `"`, `$` and itself and stays before
                     // anything else; at the very end it is dropped.
                     let escapes = |next: &char| quote.is_none() || ['"', '$', self.escape].contains(next);
-                    match self.chars.next_if(escapes) {
-                        Some(escaped) => out.push(escaped),
-                        None if self.chars.peek().is_some() => out.push(c),
-                        None => {}
-                    }
+                    out.extend(self.chars.next_if(escapes).or_else(|| self.chars.peek().map(|_| c)));
                 }
                 _ => out.push(c),
             }
