@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 
 use crate::expand::{expand, instructions, shell_words, split_keyword, Var};
 
@@ -86,21 +86,18 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
             (_, None) => bail!("line {line}: {keyword} comes before the first FROM; only ARG may appear there"),
             (_, Some(stage)) => {
                 for from in copy_sources(&keyword, rest) {
-                    if from.contains('$') {
-                        bail!(
-                            "line {line}: BuildKit does not expand variables in --from ({from}); \
-                             use a stage `FROM {from} AS <alias>` instead"
-                        );
-                    }
+                    ensure!(
+                        !from.contains('$'),
+                        "line {line}: BuildKit does not expand variables in --from ({from}); \
+                         use a stage `FROM {from} AS <alias>` instead"
+                    );
                     refs.push((stage.index, line, from.clone(), false));
                     stage.copy_from.push(from);
                 }
             }
         }
     }
-    if df.stages.is_empty() {
-        bail!("no FROM instruction found");
-    }
+    ensure!(!df.stages.is_empty(), "no FROM instruction found");
     for (index, line, reference, is_from) in refs {
         df.reference(&reference, index, line, is_from)?;
     }
@@ -119,12 +116,11 @@ fn parse_from(rest: &str, line: usize, earlier: &[Stage], escape: char) -> Resul
         [_] => None,
         [_, as_, name] if as_.eq_ignore_ascii_case("as") => {
             let lower = name.to_ascii_lowercase();
-            if !is_stage_name(&lower) {
-                bail!(
-                    "invalid stage name '{name}' on line {line}: stage names start with a letter \
-                     and use only letters, digits, '-', '_' and '.'"
-                );
-            }
+            ensure!(
+                is_stage_name(&lower),
+                "invalid stage name '{name}' on line {line}: stage names start with a letter \
+                 and use only letters, digits, '-', '_' and '.'"
+            );
             Some(lower)
         }
         _ => bail!("line {line}: FROM takes an image and an optional 'AS name', got '{}'", args.join(" ")),
@@ -192,9 +188,7 @@ impl Dockerfile {
             return Ok(stage);
         }
         let names = self.stage_names();
-        if names.is_empty() {
-            bail!("unknown stage '{name}' in {file_label}; it has no named stages");
-        }
+        ensure!(!names.is_empty(), "unknown stage '{name}' in {file_label}; it has no named stages");
         let hint = nearest(name, &names).map(|n| format!(" (did you mean '{n}'?)")).unwrap_or_default();
         bail!("unknown stage '{name}' in {file_label}; valid stages: {}{hint}", names.join(", "))
     }
@@ -206,9 +200,7 @@ impl Dockerfile {
     pub fn resolve_base(&self, stage: &Stage, build_args: &BTreeMap<String, String>) -> Result<String> {
         let env = self.global_env(build_args)?;
         let resolved = self.expand_in(&env, &stage.base, &format!("line {}: FROM {}", stage.line, stage.base))?;
-        if resolved.is_empty() {
-            bail!("FROM {} (line {}) resolves to an empty name", stage.base, stage.line);
-        }
+        ensure!(!resolved.is_empty(), "FROM {} (line {}) resolves to an empty name", stage.base, stage.line);
         Ok(resolved)
     }
 

@@ -8,7 +8,7 @@
 use std::iter::Peekable;
 use std::str::Chars;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 
 /// Yields `(line, instruction)` with continuation lines joined and comments, blank lines
 /// and heredoc bodies dropped. Also returns the escape character from the directives.
@@ -48,9 +48,7 @@ fn directives(text: &str) -> Result<char> {
         if !["syntax", "escape", "check"].contains(&key.as_str()) || value.is_empty() {
             break;
         }
-        if seen.contains(&key) {
-            bail!("line {line_no}: only one {key} parser directive can be used");
-        }
+        ensure!(!seen.contains(&key), "line {line_no}: only one {key} parser directive can be used");
         if key == "escape" {
             let valid = value.parse().ok().filter(|c| ['\\', '`'].contains(c));
             escape = valid
@@ -186,9 +184,7 @@ impl Lexer<'_> {
             let name = self.name();
             return if name.is_empty() { Ok("$".to_string()) } else { self.with_value(&name, plain) };
         }
-        if matches!(self.chars.peek(), Some('{' | '}' | ':')) {
-            bail!("syntax error: bad substitution");
-        }
+        ensure!(!matches!(self.chars.peek(), Some('{' | '}' | ':')), "syntax error: bad substitution");
         let name = self.name();
         let colon = self.eat(':');
         let Some(op) = self.chars.next() else { bail!("syntax error: missing '}}'") };
