@@ -361,9 +361,7 @@ fn normalize_platform(platform: &str) -> Result<[String; 4]> {
         part.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c) || extra.contains(c))
     };
     let parts_valid = [Some(arch), variant].into_iter().flatten().all(|p| !p.is_empty() && valid(p, "."));
-    if os.is_empty() || !valid(os, "") || !valid(version, ".") || !parts_valid {
-        return Err(invalid());
-    }
+    ensure!(!os.is_empty() && valid(os, "") && valid(version, ".") && parts_valid, invalid());
     let os = if os.eq_ignore_ascii_case("macos") { "darwin".to_string() } else { os.to_ascii_lowercase() };
     // Parse's own adjustments (no variant for `arm`, `v8` for `arm64`) are undone when Normalize
     // runs the arch rules again, and those rules give the same result the second time.
