@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 
-use crate::expand::{expand, instructions, shell_words, split_keyword, Var};
+use crate::expand::{expand, instructions, shell_words, split_keyword};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dockerfile {
@@ -70,7 +70,7 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
             ("FROM", _) => {
                 let stage = parse_from(rest, line, &df.stages, escape)?;
                 if !stage.base.contains('$') {
-                    refs.push((stage.index, line, expand(&stage.base, escape, &|_| Var::Unset)?, true));
+                    refs.push((stage.index, line, expand(&stage.base, escape, None)?, true));
                 }
                 df.stages.push(stage);
             }
@@ -153,7 +153,7 @@ fn copy_sources(keyword: &str, rest: &str) -> Vec<String> {
 
 /// Fails, as BuildKit would whatever the args, on a word its lexer rejects.
 fn check_syntax(word: &str, escape: char, context: &str) -> Result<()> {
-    expand(word, escape, &|_| Var::Any).map(|_| ()).map_err(|e| anyhow!("{context}: {e}"))
+    expand(word, escape, None).map(|_| ()).map_err(|e| anyhow!("{context}: {e}"))
 }
 
 /// BuildKit's `^[a-z][a-z0-9-_.]*$`.
@@ -206,8 +206,7 @@ impl Dockerfile {
 
     /// Expands `word` with the args in `env`; an error names `context` (the line and instruction).
     fn expand_in(&self, env: &BTreeMap<String, String>, word: &str, context: &str) -> Result<String> {
-        let lookup = |name: &str| env.get(name).map_or(Var::Unset, |value| Var::Set(value.clone()));
-        expand(word, self.escape, &lookup).map_err(|e| anyhow!("{context}: {e}"))
+        expand(word, self.escape, Some(env)).map_err(|e| anyhow!("{context}: {e}"))
     }
 
     /// The values of the args a `FROM` line can use.
@@ -238,7 +237,7 @@ impl Dockerfile {
         if matches!(base, Base::Image(_)) && stage.base.contains('$') && is_stage_name(&resolved.to_ascii_lowercase()) {
             // A FROM built from an arg that fits earlier stage names but names none of them
             // is almost certainly a bad arg value, not an image to pull.
-            let pattern = expand(&stage.base, self.escape, &|_| Var::Any)?;
+            let pattern = expand(&stage.base, self.escape, None)?;
             let has_literal = pattern.contains(|c| c != '*');
             let earlier = self.stages[..stage.index].iter().filter_map(|s| s.name.as_deref());
             let matching: Vec<&str> = earlier.filter(|n| has_literal && glob_match(&pattern, n)).collect();

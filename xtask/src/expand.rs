@@ -5,6 +5,7 @@
 //! quotes are removed, the escape character escapes the next character, and `$NAME` and
 //! `${NAME...}` are replaced. What BuildKit rejects is an error here too.
 
+use std::collections::BTreeMap;
 use std::iter::Peekable;
 use std::str::Chars;
 
@@ -110,24 +111,16 @@ pub fn shell_words(text: &str, escape: char) -> Vec<String> {
     text.split(is_separator).filter(|word| !word.is_empty()).map(String::from).collect()
 }
 
-/// The value of a variable during expansion.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Var {
-    Set(String),
-    Unset,
-    /// Builds a glob: every parameter expansion becomes `*` (and never fails on its value).
-    Any,
-}
-
-/// Expands `word`, asking `lookup` for each variable's value.
-pub fn expand(word: &str, escape: char, lookup: &dyn Fn(&str) -> Var) -> Result<String> {
-    Lexer { chars: word.chars().peekable(), escape, lookup }.scan(None, false)
+/// Expands `word` with the variables set in `env`. Without `env` it builds a glob: every
+/// parameter expansion becomes `*` (and never fails on its value).
+pub fn expand(word: &str, escape: char, env: Option<&BTreeMap<String, String>>) -> Result<String> {
+    Lexer { chars: word.chars().peekable(), escape, env }.scan(None, false)
 }
 
 struct Lexer<'a> {
     chars: Peekable<Chars<'a>>,
     escape: char,
-    lookup: &'a dyn Fn(&str) -> Var,
+    env: Option<&'a BTreeMap<String, String>>,
 }
 
 impl Lexer<'_> {
@@ -168,10 +161,9 @@ impl Lexer<'_> {
 
     /// `apply` to the variable's value (`None` when unset), or `*` when building a glob.
     fn with_value(&self, name: &str, apply: impl FnOnce(Option<&str>) -> Result<String>) -> Result<String> {
-        match (self.lookup)(name) {
-            Var::Set(value) => apply(Some(&value)),
-            Var::Unset => apply(None),
-            Var::Any => Ok("*".to_string()),
+        match self.env {
+            Some(env) => apply(env.get(name).map(String::as_str)),
+            None => Ok("*".to_string()),
         }
     }
 
@@ -366,11 +358,8 @@ mod tests {
     }
 
     fn lex_with(word: &str, escape: char, env: &[(&str, &str)]) -> Result<String> {
-        let lookup = |name: &str| match env.iter().find(|(n, _)| *n == name) {
-            Some((_, value)) => Var::Set(value.to_string()),
-            None => Var::Unset,
-        };
-        expand(word, escape, &lookup)
+        let env = env.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+        expand(word, escape, Some(&env))
     }
 
     /// BuildKit's own cases: frontend/dockerfile/shell/envVarTest (moby/buildkit), run by
@@ -811,10 +800,10 @@ mod tests {
 
     #[test]
     fn glob_mode() {
-        let any = |word: &str| expand(word, '\\', &|_| Var::Any).unwrap();
+        let any = |word: &str| expand(word, '\\', None).unwrap();
         assert_eq!(any("base-${FLAVOR}${DEBUG:+-debug}"), "base-**");
         assert_eq!(any("$A/${B#x}:${C:?}"), "*/*:*");
-        assert!(expand("${A:=x}", '\\', &|_| Var::Any).is_err());
+        assert!(expand("${A:=x}", '\\', None).is_err());
     }
 
     #[test]
