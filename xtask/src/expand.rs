@@ -24,9 +24,11 @@ pub fn instructions(text: &str) -> Result<(char, Vec<(usize, String)>)> {
         let mut joined = String::new();
         let mut next = Some(first.trim_start());
         while let Some(line) = next {
-            let (part, continued) = trim_continuation(line, escape);
-            joined.push_str(part);
-            next = if continued { lines.find(is_text).map(|(_, line)| line) } else { None };
+            // A trailing escape character continues the instruction, unless it is itself escaped.
+            let continued =
+                line.trim_end_matches([' ', '\t']).strip_suffix(escape).filter(|before| !before.ends_with(escape));
+            joined.push_str(continued.unwrap_or(line));
+            next = continued.and_then(|_| lines.find(is_text)).map(|(_, line)| line);
         }
         for (name, strip_tabs) in heredocs(&joined, escape) {
             lines
@@ -58,14 +60,6 @@ fn directives(text: &str) -> Result<char> {
         seen.push(key);
     }
     Ok(escape)
-}
-
-/// Strips a trailing escape character (a line continuation) unless it is itself escaped.
-fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
-    match line.trim_end_matches([' ', '\t']).strip_suffix(escape) {
-        Some(before) if !before.ends_with(escape) => (before, true),
-        _ => (line, false),
-    }
 }
 
 /// The heredoc terminators an instruction opens, and whether each is `<<-` (strip tabs).
