@@ -39,30 +39,27 @@ pub fn print_stages(project: &Project, engine: &Engine) -> Result<()> {
     other_args.insert("FLAVOR".to_string(), other.as_str().to_string());
     let needed_by_other = needed_by(&other_args).unwrap_or_default();
     let sbom_tool = dockerfile.dependencies(sbom::STAGE, &args).unwrap_or_default();
-    let rows: Vec<[String; 3]> = dockerfile
-        .stages
-        .iter()
-        .map(|stage| {
-            let name = stage.name.clone().unwrap_or_else(|| format!("#{}", stage.index));
-            let base = dockerfile.resolve_base(stage, &args)?;
-            let own = roles.iter().find(|(_, s)| *s == name).map(|(role, _)| role.name());
-            let role = match (own, needed.get(&stage.index)) {
-                (Some(role), _) => role.to_string(),
-                (None, _) if name == project.config.dev.stage => "dev (cargo xtask dev)".to_string(),
-                (None, Some(users)) => format!("needed by {}", users.join(", ")),
-                (None, None) if needed_by_other.contains_key(&stage.index) => {
-                    format!("not used with flavor {}", flavor.as_str())
-                }
-                (None, None) if sbom_tool.contains(&stage.index) => "the release's SBOM (npm packages)".to_string(),
-                (None, None) => "not used".to_string(),
-            };
-            Ok([name, base, role])
-        })
-        .collect::<Result<_>>()?;
     let header = ["STAGE".to_string(), format!("BASE (flavor {}, {platform})", flavor.as_str()), "ROLE".to_string()];
-    let width = |column: usize| rows.iter().chain([&header]).map(|r| r[column].len()).max().unwrap_or(0);
+    let mut rows = vec![header];
+    for stage in &dockerfile.stages {
+        let name = stage.name.clone().unwrap_or_else(|| format!("#{}", stage.index));
+        let base = dockerfile.resolve_base(stage, &args)?;
+        let own = roles.iter().find(|(_, s)| *s == name).map(|(role, _)| role.name());
+        let role = match (own, needed.get(&stage.index)) {
+            (Some(role), _) => role.to_string(),
+            (None, _) if name == project.config.dev.stage => "dev (cargo xtask dev)".to_string(),
+            (None, Some(users)) => format!("needed by {}", users.join(", ")),
+            (None, None) if needed_by_other.contains_key(&stage.index) => {
+                format!("not used with flavor {}", flavor.as_str())
+            }
+            (None, None) if sbom_tool.contains(&stage.index) => "the release's SBOM (npm packages)".to_string(),
+            (None, None) => "not used".to_string(),
+        };
+        rows.push([name, base, role]);
+    }
+    let width = |column: usize| rows.iter().map(|row| row[column].len()).max().unwrap_or(0);
     let (width0, width1) = (width(0), width(1));
-    for row in std::iter::once(&header).chain(&rows) {
+    for row in &rows {
         println!("{:width0$}  {:width1$}  {}", row[0], row[1], row[2]);
     }
     Ok(())
