@@ -305,17 +305,16 @@ fn replace_matches(value: &str, pattern: &[Pat], replacement: &str, all: bool) -
     let (mut last_end, mut search) = (0, 0);
     while let Some((start, end)) = find(search) {
         out.push_str(&slice(last_end, start));
-        if !all {
-            out.push_str(replacement);
-            last_end = end;
-            break;
-        }
-        // An empty match right after the previous match is not replaced again.
+        // An empty match right after the previous match is not replaced again (never so for the
+        // first match, the only one without `all`).
         if end > last_end || start == 0 {
-            out.push_str(&go_template(replacement, &slice(start, end)));
+            out.push_str(&if all { go_template(replacement, &slice(start, end)) } else { replacement.to_string() });
         }
         last_end = end;
         search = (search + 1).max(end);
+        if !all {
+            break;
+        }
     }
     out + &slice(last_end, text.len())
 }
