@@ -49,19 +49,19 @@ pub fn inspect(project: &Project) -> Result<()> {
         }
     }
 
-    let script = |name: &str| package.scripts.get(name).cloned().unwrap_or_else(|| "none".into());
+    let script = |name: &str| package.scripts.get(name).map_or("none", String::as_str);
     let ships = if package.has_script("build") {
         format!("`npm run build`, then ships {}/ and package.json", service.build_output)
     } else {
         "no build step; ships the source (without node_modules, test/, tests/, coverage/)".into()
     };
-    row("build script", &script("build"), &ships);
+    row("build script", script("build"), &ships);
     let lint = if package.has_script("lint") {
         "the lint stage runs it"
     } else {
         "lint stage says eslint skipped; the audit still runs"
     };
-    row("lint script", &script("lint"), lint);
+    row("lint script", script("lint"), lint);
     let test = match (package.has_script("test"), service.tests) {
         (true, _) => "the test stage runs it; a failure fails the build",
         (false, false) => "no tests ([service] tests = false): `test` says so",
@@ -73,7 +73,7 @@ pub fn inspect(project: &Project) -> Result<()> {
             "`test` will fail"
         }
     };
-    row("test script", &script("test"), test);
+    row("test script", script("test"), test);
     match package.start_file(&service.start) {
         Ok(file) => {
             let from = if !service.start.is_empty() {

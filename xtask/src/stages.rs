@@ -72,9 +72,9 @@ pub fn pull_plan(project: &Project, engine: &Engine, platforms: Option<&str>) ->
     let dockerfile = project.dockerfile()?;
     let roles = roles(project)?;
     let engine_platform = engine.platform();
-    let targets: Vec<Option<&str>> = platforms.map_or(vec![None], |list| list.split(',').map(Some).collect());
     let mut pulls: Vec<(String, Option<&str>)> = Vec::new();
-    for target in targets {
+    // Each platform of the list, or the engine's (`None`).
+    for target in platforms.map_or(vec![None], |list| list.split(',').map(Some).collect()) {
         let args = project.stage_graph_args(target.unwrap_or(&engine_platform), &engine_platform)?;
         for (_, stage) in &roles {
             for image in dockerfile.external_images(stage, &args)? {
