@@ -44,13 +44,13 @@ pub fn instructions(text: &str) -> Result<(char, Vec<(usize, String)>)> {
 fn directives(text: &str) -> Result<char> {
     let mut escape = '\\';
     let mut seen = Vec::new();
-    for (line_no, line) in (1..).zip(text.lines()) {
-        let directive = line.trim_start().strip_prefix('#').and_then(|body| body.split_once('='));
-        let Some((key, value)) = directive else { break };
+    // They end at the first line that is not one.
+    let directives = text.lines().map_while(|line| {
+        let (key, value) = line.trim_start().strip_prefix('#')?.split_once('=')?;
         let (key, value) = (key.trim().to_ascii_lowercase(), value.trim());
-        if !["syntax", "escape", "check"].contains(&key.as_str()) || value.is_empty() {
-            break;
-        }
+        (["syntax", "escape", "check"].contains(&key.as_str()) && !value.is_empty()).then_some((key, value))
+    });
+    for (line_no, (key, value)) in (1..).zip(directives) {
         ensure!(!seen.contains(&key), "line {line_no}: only one {key} parser directive can be used");
         if key == "escape" {
             let valid = value.parse().ok().filter(|c| ['\\', '`'].contains(c));
