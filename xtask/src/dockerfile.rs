@@ -70,6 +70,7 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
             ("FROM", _) => {
                 let stage = parse_from(rest, line, &df.stages, escape)?;
                 if !stage.base.contains('$') {
+                    // Without `$` nothing is looked up: the expansion only removes quotes and escapes.
                     refs.push((stage.index, line, expand(&stage.base, escape, None)?, true));
                 }
                 df.stages.push(stage);
