@@ -5,11 +5,11 @@
 //! know which stages exist, what they are built from and which images a target needs.
 //! Reading the text (lines, words, `$` expansion) is in `expand`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 
-use crate::expand::{expand, instructions, shell_words, split_keyword, Var};
+use crate::expand::{expand, instructions, shell_words, split_keyword};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dockerfile {
@@ -70,7 +70,8 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
             ("FROM", _) => {
                 let stage = parse_from(rest, line, &df.stages, escape)?;
                 if !stage.base.contains('$') {
-                    refs.push((stage.index, line, expand(&stage.base, escape, &|_| Var::Unset)?, true));
+                    // Without `$` nothing is looked up: the expansion only removes quotes and escapes.
+                    refs.push((stage.index, line, expand(&stage.base, escape, None)?, true));
                 }
                 df.stages.push(stage);
             }
@@ -86,21 +87,18 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
             (_, None) => bail!("line {line}: {keyword} comes before the first FROM; only ARG may appear there"),
             (_, Some(stage)) => {
                 for from in copy_sources(&keyword, rest) {
-                    if from.contains('$') {
-                        bail!(
-                            "line {line}: BuildKit does not expand variables in --from ({from}); \
-                             use a stage `FROM {from} AS <alias>` instead"
-                        );
-                    }
+                    ensure!(
+                        !from.contains('$'),
+                        "line {line}: BuildKit does not expand variables in --from ({from}); \
+                         use a stage `FROM {from} AS <alias>` instead"
+                    );
                     refs.push((stage.index, line, from.clone(), false));
                     stage.copy_from.push(from);
                 }
             }
         }
     }
-    if df.stages.is_empty() {
-        bail!("no FROM instruction found");
-    }
+    ensure!(!df.stages.is_empty(), "no FROM instruction found");
     for (index, line, reference, is_from) in refs {
         df.reference(&reference, index, line, is_from)?;
     }
@@ -109,24 +107,21 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
 
 /// The stage a `FROM` line starts, after the `earlier` ones.
 fn parse_from(rest: &str, line: usize, earlier: &[Stage], escape: char) -> Result<Stage> {
-    let mut words = rest.split_whitespace().peekable();
-    let mut platform = None;
-    while let Some(value) = words.peek().and_then(|word| word.strip_prefix("--platform=")) {
-        platform = Some(value.to_string());
-        words.next();
-    }
-    let args: Vec<&str> = words.collect();
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    // The leading `--platform=` flags; the last one counts.
+    let flags = words.iter().take_while(|word| word.starts_with("--platform=")).count();
+    let platform = words[..flags].last().map(|flag| flag["--platform=".len()..].to_string());
+    let args = &words[flags..];
     let name = match args[..] {
         [] => bail!("line {line}: FROM has no image or stage name"),
         [_] => None,
         [_, as_, name] if as_.eq_ignore_ascii_case("as") => {
             let lower = name.to_ascii_lowercase();
-            if !is_stage_name(&lower) {
-                bail!(
-                    "invalid stage name '{name}' on line {line}: stage names start with a letter \
-                     and use only letters, digits, '-', '_' and '.'"
-                );
-            }
+            ensure!(
+                is_stage_name(&lower),
+                "invalid stage name '{name}' on line {line}: stage names start with a letter \
+                 and use only letters, digits, '-', '_' and '.'"
+            );
             Some(lower)
         }
         _ => bail!("line {line}: FROM takes an image and an optional 'AS name', got '{}'", args.join(" ")),
@@ -159,7 +154,7 @@ fn copy_sources(keyword: &str, rest: &str) -> Vec<String> {
 
 /// Fails, as BuildKit would whatever the args, on a word its lexer rejects.
 fn check_syntax(word: &str, escape: char, context: &str) -> Result<()> {
-    expand(word, escape, &|_| Var::Any).map(|_| ()).map_err(|e| anyhow!("{context}: {e}"))
+    expand(word, escape, None).map(|_| ()).map_err(|e| anyhow!("{context}: {e}"))
 }
 
 /// BuildKit's `^[a-z][a-z0-9-_.]*$`.
@@ -194,9 +189,7 @@ impl Dockerfile {
             return Ok(stage);
         }
         let names = self.stage_names();
-        if names.is_empty() {
-            bail!("unknown stage '{name}' in {file_label}; it has no named stages");
-        }
+        ensure!(!names.is_empty(), "unknown stage '{name}' in {file_label}; it has no named stages");
         let hint = nearest(name, &names).map(|n| format!(" (did you mean '{n}'?)")).unwrap_or_default();
         bail!("unknown stage '{name}' in {file_label}; valid stages: {}{hint}", names.join(", "))
     }
@@ -204,16 +197,17 @@ impl Dockerfile {
     /// The stage's `FROM` text with the global args substituted as BuildKit does: the values in
     /// `build_args` of the global `ARG`s and of the automatic args (the platform args, see
     /// [`platform_args`]), else the `ARG` defaults. Fails, naming the line, where BuildKit
-    /// would (`${X:?message}` with X unset, also in a global `ARG` default).
+    /// would (`${X:?message}` with X unset, also in a global `ARG` default, or an empty result).
     pub fn resolve_base(&self, stage: &Stage, build_args: &BTreeMap<String, String>) -> Result<String> {
         let env = self.global_env(build_args)?;
-        self.expand_in(&env, &stage.base, &format!("line {}: FROM {}", stage.line, stage.base))
+        let resolved = self.expand_in(&env, &stage.base, &format!("line {}: FROM {}", stage.line, stage.base))?;
+        ensure!(!resolved.is_empty(), "FROM {} (line {}) resolves to an empty name", stage.base, stage.line);
+        Ok(resolved)
     }
 
     /// Expands `word` with the args in `env`; an error names `context` (the line and instruction).
     fn expand_in(&self, env: &BTreeMap<String, String>, word: &str, context: &str) -> Result<String> {
-        let lookup = |name: &str| env.get(name).map_or(Var::Unset, |value| Var::Set(value.clone()));
-        expand(word, self.escape, &lookup).map_err(|e| anyhow!("{context}: {e}"))
+        expand(word, self.escape, Some(env)).map_err(|e| anyhow!("{context}: {e}"))
     }
 
     /// The values of the args a `FROM` line can use.
@@ -240,14 +234,11 @@ impl Dockerfile {
     /// What the stage's `FROM` refers to once resolved.
     pub fn parent(&self, stage: &Stage, build_args: &BTreeMap<String, String>) -> Result<Base> {
         let resolved = self.resolve_base(stage, build_args)?;
-        if resolved.is_empty() {
-            bail!("FROM {} (line {}) resolves to an empty name", stage.base, stage.line);
-        }
         let base = self.reference(&resolved, stage.index, stage.line, true)?;
         if matches!(base, Base::Image(_)) && stage.base.contains('$') && is_stage_name(&resolved.to_ascii_lowercase()) {
             // A FROM built from an arg that fits earlier stage names but names none of them
             // is almost certainly a bad arg value, not an image to pull.
-            let pattern = expand(&stage.base, self.escape, &|_| Var::Any)?;
+            let pattern = expand(&stage.base, self.escape, None)?;
             let has_literal = pattern.contains(|c| c != '*');
             let earlier = self.stages[..stage.index].iter().filter_map(|s| s.name.as_deref());
             let matching: Vec<&str> = earlier.filter(|n| has_literal && glob_match(&pattern, n)).collect();
@@ -273,24 +264,20 @@ impl Dockerfile {
         };
         // BuildKit resolves every stage's FROM, needed or not, and fails on any that fails.
         for stage in &self.stages {
-            if self.resolve_base(stage, build_args)?.is_empty() {
-                bail!("FROM {} (line {}) resolves to an empty name", stage.base, stage.line);
-            }
+            self.resolve_base(stage, build_args)?;
         }
-        // References only point backwards, so one backward sweep finds them all.
-        let mut needed = vec![false; target + 1];
-        needed[target] = true;
-        for index in (0..=target).rev() {
-            if !needed[index] {
-                continue;
-            }
+        // References only point backwards, so no pending stage needs the last pending one.
+        let mut pending = BTreeSet::from([target]);
+        let mut needed = Vec::new();
+        while let Some(index) = pending.pop_last() {
+            needed.insert(0, index);
             for base in self.direct_deps(index, build_args)? {
                 if let Base::Stage(dep) = base {
-                    needed[dep] = true;
+                    pending.insert(dep);
                 }
             }
         }
-        Ok((0..=target).filter(|&i| needed[i]).collect())
+        Ok(needed)
     }
 
     /// External images `target` needs (through its dependencies), in order, without repeats.
@@ -374,18 +361,11 @@ fn normalize_platform(platform: &str) -> Result<[String; 4]> {
         part.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c) || extra.contains(c))
     };
     let parts_valid = [Some(arch), variant].into_iter().flatten().all(|p| !p.is_empty() && valid(p, "."));
-    if os.is_empty() || !valid(os, "") || !valid(version, ".") || !parts_valid {
-        return Err(invalid());
-    }
+    ensure!(!os.is_empty() && valid(os, "") && valid(version, ".") && parts_valid, invalid());
     let os = if os.eq_ignore_ascii_case("macos") { "darwin".to_string() } else { os.to_ascii_lowercase() };
-    let (arch, parsed) = normalize_arch(arch, variant.unwrap_or(""));
-    // Parse's own adjustments, before Normalize runs the arch rules again.
-    let parsed = match (variant, arch.as_str(), parsed.as_str()) {
-        (None, "arm", "v7") => "",
-        (Some(_), "arm64", "") => "v8",
-        (_, _, parsed) => parsed,
-    };
-    let (arch, variant) = normalize_arch(&arch, parsed);
+    // Parse's own adjustments (no variant for `arm`, `v8` for `arm64`) are undone when Normalize
+    // runs the arch rules again, and those rules give the same result the second time.
+    let (arch, variant) = normalize_arch(arch, variant.unwrap_or(""));
     Ok([os, version.to_string(), arch, variant])
 }
 
@@ -451,11 +431,8 @@ pub fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 fn distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0; b.len() + 1]; a.len() + 1];
-    d[0] = (0..=b.len()).collect();
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
+    // The first row and column count insertions and deletions; the loop sets every other cell.
+    let mut d: Vec<Vec<usize>> = (0..=a.len()).map(|i| (i..=i + b.len()).collect()).collect();
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);

@@ -5,10 +5,11 @@
 //! quotes are removed, the escape character escapes the next character, and `$NAME` and
 //! `${NAME...}` are replaced. What BuildKit rejects is an error here too.
 
+use std::collections::BTreeMap;
 use std::iter::Peekable;
 use std::str::Chars;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 
 /// Yields `(line, instruction)` with continuation lines joined and comments, blank lines
 /// and heredoc bodies dropped. Also returns the escape character from the directives.
@@ -20,13 +21,14 @@ pub fn instructions(text: &str) -> Result<(char, Vec<(usize, String)>)> {
     let mut lines = (1..).zip(text.lines());
     let mut out = Vec::new();
     while let Some((start, first)) = lines.find(is_text) {
-        let (part, mut continued) = trim_continuation(first.trim_start(), escape);
-        let mut joined = part.to_string();
-        while continued {
-            let Some((_, line)) = lines.find(is_text) else { break };
-            let (part, more) = trim_continuation(line, escape);
-            joined.push_str(part);
-            continued = more;
+        let mut joined = String::new();
+        let mut next = Some(first.trim_start());
+        while let Some(line) = next {
+            // A trailing escape character continues the instruction, unless it is itself escaped.
+            let continued =
+                line.trim_end_matches([' ', '\t']).strip_suffix(escape).filter(|before| !before.ends_with(escape));
+            joined.push_str(continued.unwrap_or(line));
+            next = continued.and_then(|_| lines.find(is_text)).map(|(_, line)| line);
         }
         for (name, strip_tabs) in heredocs(&joined, escape) {
             lines
@@ -42,34 +44,22 @@ pub fn instructions(text: &str) -> Result<(char, Vec<(usize, String)>)> {
 fn directives(text: &str) -> Result<char> {
     let mut escape = '\\';
     let mut seen = Vec::new();
-    for (line_no, line) in (1..).zip(text.lines()) {
-        let directive = line.trim_start().strip_prefix('#').and_then(|body| body.split_once('='));
-        let Some((key, value)) = directive else { break };
+    // They end at the first line that is not one.
+    let directives = text.lines().map_while(|line| {
+        let (key, value) = line.trim_start().strip_prefix('#')?.split_once('=')?;
         let (key, value) = (key.trim().to_ascii_lowercase(), value.trim());
-        if !["syntax", "escape", "check"].contains(&key.as_str()) || value.is_empty() {
-            break;
-        }
-        if seen.contains(&key) {
-            bail!("line {line_no}: only one {key} parser directive can be used");
-        }
+        (["syntax", "escape", "check"].contains(&key.as_str()) && !value.is_empty()).then_some((key, value))
+    });
+    for (line_no, (key, value)) in (1..).zip(directives) {
+        ensure!(!seen.contains(&key), "line {line_no}: only one {key} parser directive can be used");
         if key == "escape" {
-            escape = match value {
-                "\\" => '\\',
-                "`" => '`',
-                _ => bail!("line {line_no}: invalid escape directive '{value}'; use '\\' or '`'"),
-            };
+            let valid = value.parse().ok().filter(|c| ['\\', '`'].contains(c));
+            escape = valid
+                .with_context(|| format!("line {line_no}: invalid escape directive '{value}'; use '\\' or '`'"))?;
         }
         seen.push(key);
     }
     Ok(escape)
-}
-
-/// Strips a trailing escape character (a line continuation) unless it is itself escaped.
-fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
-    match line.trim_end_matches([' ', '\t']).strip_suffix(escape) {
-        Some(before) if !before.ends_with(escape) => (before, true),
-        _ => (line, false),
-    }
 }
 
 /// The heredoc terminators an instruction opens, and whether each is `<<-` (strip tabs).
@@ -99,50 +89,32 @@ pub fn split_keyword(text: &str) -> (&str, &str) {
 
 /// Splits on whitespace outside quotes, keeping quotes and escapes in the words.
 pub fn shell_words(text: &str, escape: char) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut quote = None;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
+    // `split` asks about each character in order, so the closure can follow quotes and escapes.
+    let (mut quote, mut escaped) = (None, false);
+    let is_separator = |c: char| {
         match quote {
-            _ if c == escape && quote != Some('\'') => {
-                word.push(c);
-                word.extend(chars.next());
-                continue;
-            }
-            None if c.is_whitespace() => {
-                words.push(std::mem::take(&mut word));
-                continue;
-            }
+            _ if escaped => escaped = false,
+            _ if c == escape && quote != Some('\'') => escaped = true,
+            None if c.is_whitespace() => return true,
             Some(q) if c == q => quote = None,
             None if c == '"' || c == '\'' => quote = Some(c),
             _ => {}
         }
-        word.push(c);
-    }
-    words.push(word);
-    words.retain(|word| !word.is_empty());
-    words
+        false
+    };
+    text.split(is_separator).filter(|word| !word.is_empty()).map(String::from).collect()
 }
 
-/// The value of a variable during expansion.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Var {
-    Set(String),
-    Unset,
-    /// Builds a glob: every parameter expansion becomes `*` (and never fails on its value).
-    Any,
-}
-
-/// Expands `word`, asking `lookup` for each variable's value.
-pub fn expand(word: &str, escape: char, lookup: &dyn Fn(&str) -> Var) -> Result<String> {
-    Lexer { chars: word.chars().peekable(), escape, lookup }.scan(None, false)
+/// Expands `word` with the variables set in `env`. Without `env` it builds a glob: every
+/// parameter expansion becomes `*` (and never fails on its value).
+pub fn expand(word: &str, escape: char, env: Option<&BTreeMap<String, String>>) -> Result<String> {
+    Lexer { chars: word.chars().peekable(), escape, env }.scan(None, false)
 }
 
 struct Lexer<'a> {
     chars: Peekable<Chars<'a>>,
     escape: char,
-    lookup: &'a dyn Fn(&str) -> Var,
+    env: Option<&'a BTreeMap<String, String>>,
 }
 
 impl Lexer<'_> {
@@ -166,57 +138,79 @@ impl Lexer<'_> {
                 '$' => out.push_str(&self.dollar()?),
                 '\'' | '"' if quote.is_none() => out.push_str(&self.scan(Some(c), raw)?),
                 _ if c == self.escape => {
-                    if raw {
-                        out.push(c);
-                    }
+                    out.extend(raw.then_some(c));
                     // Between double quotes it only escapes `"`, `$` and itself and stays before
                     // anything else; at the very end it is dropped.
                     let escapes = |next: &char| quote.is_none() || ['"', '$', self.escape].contains(next);
-                    match self.chars.next_if(escapes) {
-                        Some(escaped) => out.push(escaped),
-                        None if self.chars.peek().is_some() => out.push(c),
-                        None => {}
-                    }
+                    out.extend(self.chars.next_if(escapes).or_else(|| self.chars.peek().map(|_| c)));
                 }
                 _ => out.push(c),
             }
         }
-        let wanted = match stop {
-            None => return Ok(out),
-            Some('\'') => "single-quote".to_string(),
-            Some('"') => "double-quote".to_string(),
-            Some(c) => c.to_string(),
-        };
+        let Some(stop) = stop else { return Ok(out) };
+        // The input ran out: `operand` reports an operand's missing `}` or `/` itself.
+        let wanted = if stop == '\'' { "single-quote" } else { "double-quote" };
         bail!("unexpected end of statement while looking for matching {wanted}")
     }
 
-    /// `apply` to the variable's value (empty when unset), or `*` when building a glob.
-    fn with_value(&self, name: &str, apply: impl FnOnce(&str) -> String) -> String {
-        match (self.lookup)(name) {
-            Var::Set(value) => apply(&value),
-            Var::Unset => apply(""),
-            Var::Any => "*".to_string(),
+    /// `apply` to the variable's value (`None` when unset), or `*` when building a glob.
+    fn with_value(&self, name: &str, apply: impl FnOnce(Option<&str>) -> Result<String>) -> Result<String> {
+        match self.env {
+            Some(env) => apply(env.get(name).map(String::as_str)),
+            None => Ok("*".to_string()),
         }
     }
 
-    /// Expands the parameter after a `$`: `$NAME`, `${NAME}` or `${NAME` with a modifier.
+    /// Expands the parameter after a `$`: `$NAME`, `${NAME}` or `${NAME` with a modifier. A
+    /// modifier's operands are read (and fail on their errors) whatever the variable holds, as
+    /// BuildKit does.
     fn dollar(&mut self) -> Result<String> {
+        let plain = |value: Option<&str>| Ok(value.unwrap_or_default().to_string());
         if !self.eat('{') {
             let name = self.name();
-            return Ok(if name.is_empty() { "$".to_string() } else { self.with_value(&name, str::to_string) });
+            return if name.is_empty() { Ok("$".to_string()) } else { self.with_value(&name, plain) };
         }
-        if matches!(self.chars.peek(), Some('{' | '}' | ':')) {
-            bail!("syntax error: bad substitution");
-        }
+        ensure!(!matches!(self.chars.peek(), Some('{' | '}' | ':')), "syntax error: bad substitution");
         let name = self.name();
         let colon = self.eat(':');
         let Some(op) = self.chars.next() else { bail!("syntax error: missing '}}'") };
         let unsupported = || anyhow!("unsupported modifier ({}{op}) in substitution", if colon { ":" } else { "" });
         match (colon, op) {
-            (false, '}') => Ok(self.with_value(&name, str::to_string)),
-            (false, '/') => self.replace(&name),
-            (false, '#' | '%') => self.trim(&name, op),
-            (_, '-' | '+' | '?') => self.substitute(&name, colon, op),
+            (false, '}') => self.with_value(&name, plain),
+            // `${NAME/pattern/replacement}` and `${NAME//pattern/replacement}`.
+            (false, '/') => {
+                let all = self.eat('/');
+                let pattern = self.operand('/', true)?;
+                let replacement = self.operand('}', true)?;
+                let pattern = compile(&pattern)?;
+                self.with_value(&name, |value| {
+                    Ok(replace_matches(value.unwrap_or_default(), &pattern, &replacement, all))
+                })
+            }
+            // `${NAME#p}` and `${NAME%p}` strip the shortest matching prefix or suffix, `##` and
+            // `%%` the longest.
+            (false, '#' | '%') => {
+                let word = self.operand('}', true)?;
+                let greedy = word.starts_with(op);
+                let pattern = compile(if greedy { &word[1..] } else { &word })?;
+                self.with_value(&name, |value| Ok(strip_match(value.unwrap_or_default(), &pattern, greedy, op == '%')))
+            }
+            // `${NAME-word}`, `${NAME+word}` and `${NAME?message}`; with `:` an empty value
+            // counts as unset.
+            (_, '-' | '+' | '?') => {
+                let word = self.operand('}', false)?;
+                self.with_value(&name, |value| {
+                    let usable = value.filter(|v| !(colon && v.is_empty()));
+                    Ok(match (op, usable) {
+                        ('-', usable) => usable.map_or(word, str::to_string),
+                        ('+', usable) => usable.map(|_| word).unwrap_or_default(),
+                        (_, Some(value)) => value.to_string(),
+                        _ if !word.is_empty() => bail!("{name}: {word}"),
+                        _ if value.is_none() => bail!("{name}: is not allowed to be unset"),
+                        _ => bail!("{name}: is not allowed to be empty"),
+                    })
+                })
+            }
             (false, _) | (true, '#' | '%') => Err(unsupported()),
             // BuildKit reads the operand of an unknown `:` modifier before it fails.
             (true, _) => self.operand('}', false).and_then(|_| Err(unsupported())),
@@ -239,45 +233,6 @@ impl Lexer<'_> {
         let missing = if stop == '/' { "'/' in ${}" } else { "'}'" };
         result.map_err(|e| if self.chars.peek().is_none() { anyhow!("syntax error: missing {missing}") } else { e })
     }
-
-    /// `${NAME-word}`, `${NAME+word}` and `${NAME?message}`; with `colon` an empty value
-    /// counts as unset.
-    fn substitute(&mut self, name: &str, colon: bool, op: char) -> Result<String> {
-        // BuildKit expands the operand (and fails on its errors) whatever the variable holds.
-        let word = self.operand('}', false)?;
-        let value = match (self.lookup)(name) {
-            Var::Any => return Ok("*".to_string()),
-            Var::Set(value) => Some(value),
-            Var::Unset => None,
-        };
-        let usable = value.clone().filter(|v| !(colon && v.is_empty()));
-        Ok(match (op, usable) {
-            ('-', usable) => usable.unwrap_or(word),
-            ('+', usable) => usable.map(|_| word).unwrap_or_default(),
-            (_, Some(value)) => value,
-            _ if !word.is_empty() => bail!("{name}: {word}"),
-            _ if value.is_none() => bail!("{name}: is not allowed to be unset"),
-            _ => bail!("{name}: is not allowed to be empty"),
-        })
-    }
-
-    /// `${NAME#p}` and `${NAME%p}` strip the shortest matching prefix or suffix, `##` and `%%`
-    /// the longest.
-    fn trim(&mut self, name: &str, op: char) -> Result<String> {
-        let word = self.operand('}', true)?;
-        let greedy = word.starts_with(op);
-        let pattern = compile(if greedy { &word[1..] } else { &word })?;
-        Ok(self.with_value(name, |value| strip_match(value, &pattern, greedy, op == '%')))
-    }
-
-    /// `${NAME/pattern/replacement}` and `${NAME//pattern/replacement}`.
-    fn replace(&mut self, name: &str) -> Result<String> {
-        let all = self.eat('/');
-        let pattern = self.operand('/', true)?;
-        let replacement = self.operand('}', true)?;
-        let pattern = compile(&pattern)?;
-        Ok(self.with_value(name, |value| replace_matches(value, &pattern, &replacement, all)))
-    }
 }
 
 /// One element of a shell pattern: BuildKit supports `*`, `?` and `\` escapes, no brackets.
@@ -298,9 +253,8 @@ fn compile(pattern: &str) -> Result<Vec<Pat>> {
         out.push(match c {
             '*' => Pat::Star,
             '?' => Pat::AnyChar,
-            '\\' if matches!(chars.peek(), Some('}' | '/')) => continue,
             '\\' => match chars.next() {
-                Some(c @ ('*' | '?' | '\\')) => Pat::Char(c),
+                Some(c @ ('*' | '?' | '\\' | '}' | '/')) => Pat::Char(c),
                 other => bail!(
                     "invalid pattern ({pattern}) in substitution: invalid escape '\\{}'",
                     String::from_iter(other)
@@ -322,12 +276,8 @@ fn match_at(pattern: &[Pat], text: &[char], start: usize, greedy: bool) -> Optio
         Pat::AnyChar => text.get(start).filter(|&&c| c != '\n').and_then(|_| match_at(rest, text, start + 1, greedy)),
         Pat::Star => {
             let longest = (start..text.len()).find(|&i| text[i] == '\n').unwrap_or(text.len());
-            let try_end = |end: usize| match_at(rest, text, end, greedy);
-            if greedy {
-                (start..=longest).rev().find_map(try_end)
-            } else {
-                (start..=longest).find_map(try_end)
-            }
+            let end = |k: usize| if greedy { longest - k } else { start + k };
+            (0..=longest - start).find_map(|k| match_at(rest, text, end(k), greedy))
         }
     }
 }
@@ -355,17 +305,16 @@ fn replace_matches(value: &str, pattern: &[Pat], replacement: &str, all: bool) -
     let (mut last_end, mut search) = (0, 0);
     while let Some((start, end)) = find(search) {
         out.push_str(&slice(last_end, start));
-        if !all {
-            out.push_str(replacement);
-            last_end = end;
-            break;
-        }
-        // An empty match right after the previous match is not replaced again.
+        // An empty match right after the previous match is not replaced again (never so for the
+        // first match, the only one without `all`).
         if end > last_end || start == 0 {
-            out.push_str(&go_template(replacement, &slice(start, end)));
+            out.push_str(&if all { go_template(replacement, &slice(start, end)) } else { replacement.to_string() });
         }
         last_end = end;
         search = (search + 1).max(end);
+        if !all {
+            break;
+        }
     }
     out + &slice(last_end, text.len())
 }
@@ -384,12 +333,10 @@ fn go_template(template: &str, matched: &str) -> String {
             // `$$` or a `$` without a valid name: one `$`.
             out.push('$');
             rest = after.strip_prefix('$').unwrap_or(after);
-            continue;
+        } else {
+            out.push_str(if &body[..len] == "0" { matched } else { "" });
+            rest = &body[len + usize::from(braced)..];
         }
-        if &body[..len] == "0" {
-            out.push_str(matched);
-        }
-        rest = &body[len + usize::from(braced)..];
     }
     out + rest
 }
@@ -404,11 +351,8 @@ mod tests {
     }
 
     fn lex_with(word: &str, escape: char, env: &[(&str, &str)]) -> Result<String> {
-        let lookup = |name: &str| match env.iter().find(|(n, _)| *n == name) {
-            Some((_, value)) => Var::Set(value.to_string()),
-            None => Var::Unset,
-        };
-        expand(word, escape, &lookup)
+        let env = env.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+        expand(word, escape, Some(&env))
     }
 
     /// BuildKit's own cases: frontend/dockerfile/shell/envVarTest (moby/buildkit), run by
@@ -849,10 +793,10 @@ mod tests {
 
     #[test]
     fn glob_mode() {
-        let any = |word: &str| expand(word, '\\', &|_| Var::Any).unwrap();
+        let any = |word: &str| expand(word, '\\', None).unwrap();
         assert_eq!(any("base-${FLAVOR}${DEBUG:+-debug}"), "base-**");
         assert_eq!(any("$A/${B#x}:${C:?}"), "*/*:*");
-        assert!(expand("${A:=x}", '\\', &|_| Var::Any).is_err());
+        assert!(expand("${A:=x}", '\\', None).is_err());
     }
 
     #[test]

@@ -10,21 +10,22 @@ pub fn inspect(project: &Project) -> Result<()> {
     let (package, problem) = Package::read(&project.context_path(), &project.config.build.context);
     let flavor = project.flavor;
     let service = &project.config.service;
-    let mut rows: Vec<(&str, String, String)> = Vec::new();
+    // (what, what was found, what the kit does with it)
+    let mut rows = Vec::new();
+    let mut row =
+        |what: &'static str, found: &str, action: &str| rows.push((what, found.to_string(), action.to_string()));
     let mut problems: Vec<String> = problem.iter().map(|err| format!("{err:#}")).collect();
     if problems.is_empty() && package.version.is_empty() {
         problems.push(format!("{}/package.json has no \"version\"; the release tags come from it", package.label));
     }
 
-    let lockfile = match package.lockfile {
-        Lockfile::Npm => match package.lockfile_version() {
-            Some(v) => format!("package-lock.json (v{v})"),
-            None => "npm-shrinkwrap.json or an unreadable package-lock.json".to_string(),
-        },
-        Lockfile::Yarn => "yarn.lock (yarn 1)".to_string(),
-        Lockfile::YarnBerry => "yarn.lock (yarn 2+)".to_string(),
-        Lockfile::Pnpm => "pnpm-lock.yaml".to_string(),
-        Lockfile::Missing => "none".to_string(),
+    let lockfile = match (package.lockfile, package.lockfile_version()) {
+        (Lockfile::Npm, Some(v)) => format!("package-lock.json (v{v})"),
+        (Lockfile::Npm, None) => "npm-shrinkwrap.json or an unreadable package-lock.json".to_string(),
+        (Lockfile::Yarn, _) => "yarn.lock (yarn 1)".to_string(),
+        (Lockfile::YarnBerry, _) => "yarn.lock (yarn 2+)".to_string(),
+        (Lockfile::Pnpm, _) => "pnpm-lock.yaml".to_string(),
+        (Lockfile::Missing, _) => "none".to_string(),
     };
     match package.check_lockfile().and_then(|()| package.manager()) {
         Ok((manager, version)) => {
@@ -34,45 +35,45 @@ pub fn inspect(project: &Project) -> Result<()> {
                 "yarn" => "yarn install --frozen-lockfile",
                 _ => "yarn install --immutable (node_modules linker)",
             };
-            rows.push(("lockfile", lockfile, format!("installed with {install}, cached; production modules apart")));
+            row("lockfile", &lockfile, &format!("installed with {install}, cached; production modules apart"));
             let (found, why) = match version.as_str() {
                 "" => ("npm".to_string(), "the lockfile; the image's own npm (no \"packageManager\")"),
                 "1" => ("yarn 1".to_string(), "yarn.lock; the latest 1.x (no \"packageManager\")"),
                 _ => (format!("{manager} {version}"), "the lockfile, the version from \"packageManager\""),
             };
-            rows.push(("package manager", found, format!("from {why}; in the install stages only, never in release")));
+            row("package manager", &found, &format!("from {why}; in the install stages only, never in release"));
         }
         Err(err) => {
-            rows.push(("lockfile", lockfile, "cannot build".into()));
+            row("lockfile", &lockfile, "cannot build");
             problems.push(err.to_string());
         }
     }
 
-    let script = |name: &str| package.scripts.get(name).cloned().unwrap_or_else(|| "none".into());
+    let script = |name: &str| package.scripts.get(name).map_or("none", String::as_str);
     let ships = if package.has_script("build") {
         format!("`npm run build`, then ships {}/ and package.json", service.build_output)
     } else {
         "no build step; ships the source (without node_modules, test/, tests/, coverage/)".into()
     };
-    rows.push(("build script", script("build"), ships));
+    row("build script", script("build"), &ships);
     let lint = if package.has_script("lint") {
         "the lint stage runs it"
     } else {
         "lint stage says eslint skipped; the audit still runs"
     };
-    rows.push(("lint script", script("lint"), lint.into()));
+    row("lint script", script("lint"), lint);
     let test = match (package.has_script("test"), service.tests) {
-        (true, _) => "the test stage runs it; a failure fails the build".to_string(),
-        (false, false) => "no tests ([service] tests = false): `test` says so".to_string(),
+        (true, _) => "the test stage runs it; a failure fails the build",
+        (false, false) => "no tests ([service] tests = false): `test` says so",
         (false, true) => {
             problems.push(format!(
                 "{}/package.json has no \"test\" script; add one, or set [service] tests = false in xtask.toml",
                 package.label
             ));
-            "`test` will fail".to_string()
+            "`test` will fail"
         }
     };
-    rows.push(("test script", script("test"), test));
+    row("test script", script("test"), test);
     match package.start_file(&service.start) {
         Ok(file) => {
             let from = if !service.start.is_empty() {
@@ -82,31 +83,26 @@ pub fn inspect(project: &Project) -> Result<()> {
             } else {
                 "\"main\""
             };
-            rows.push(("start", format!("node {file} (from {from})"), "the release image runs it under tini".into()));
+            row("start", &format!("node {file} (from {from})"), "the release image runs it under tini");
         }
         Err(err) => {
-            rows.push(("start", "unknown".into(), "cannot build the release stage".into()));
+            row("start", "unknown", "cannot build the release stage");
             problems.push(err.to_string());
         }
     }
-    rows.push((
-        "port",
-        service.port.to_string(),
-        "EXPOSE, HEALTHCHECK, run and smoke use it; the image sets PORT".into(),
-    ));
-    rows.push(("health path", service.health_path.clone(), "probed by the HEALTHCHECK and by smoke".into()));
+    row("port", &service.port.to_string(), "EXPOSE, HEALTHCHECK, run and smoke use it; the image sets PORT");
+    row("health path", &service.health_path, "probed by the HEALTHCHECK and by smoke");
     let env = if project.config.smoke.env.is_empty() {
         "none".to_string()
     } else {
         project.config.smoke.env.keys().cloned().collect::<Vec<_>>().join(", ")
     };
-    rows.push(("boot env", env, "given to run and smoke, never baked into the image".into()));
+    row("boot env", &env, "given to run and smoke, never baked into the image");
     let native_modules = package.native_modules();
+    let toolchain =
+        project.config.build.native_toolchain.unwrap_or(native_modules.as_ref().is_some_and(|n| !n.is_empty()));
     let compiler =
-        match project.config.build.native_toolchain.unwrap_or(native_modules.as_ref().is_some_and(|n| !n.is_empty())) {
-            true => "; python3, make, g++ and Node's headers in the install stage, never in release",
-            false => "",
-        };
+        if toolchain { "; python3, make, g++ and Node's headers in the install stage, never in release" } else { "" };
     let native = match native_modules {
         Some(names) if names.is_empty() => (
             "none".to_string(),
@@ -124,13 +120,11 @@ pub fn inspect(project: &Project) -> Result<()> {
             format!("only package-lock.json v2+ tells ([build] native_toolchain decides){compiler}; the npm stages run on each target platform (NPM_PLATFORM=)"),
         ),
     };
-    rows.push(("native modules", native.0, native.1));
-    rows.push((
-        ".dockerignore",
-        if project.context_path().join(".dockerignore").is_file() { "present" } else { "missing" }.into(),
-        "keeps .git, node_modules, .env* and build output out of the context".into(),
-    ));
-    if !project.context_path().join(".dockerignore").is_file() {
+    row("native modules", &native.0, &native.1);
+    let dockerignore = project.context_path().join(".dockerignore").is_file();
+    let found = if dockerignore { "present" } else { "missing" };
+    row(".dockerignore", found, "keeps .git, node_modules, .env* and build output out of the context");
+    if !dockerignore {
         problems.push(format!(
             "{}/.dockerignore is missing; copy the template's, or .env files and node_modules reach the build",
             package.label
@@ -143,14 +137,10 @@ pub fn inspect(project: &Project) -> Result<()> {
     for (what, found, action) in &rows {
         println!("  {what:w0$}  {found:w1$}  {action}");
     }
-    match problems.len() {
-        0 => Ok(()),
-        1 => bail!("{}", problems[0]),
-        n => {
-            for problem in &problems[..n - 1] {
-                eprintln!("problem: {problem}");
-            }
-            bail!("{}", problems[n - 1])
-        }
+    // Every problem but the last is printed; the last is the error.
+    let Some(last) = problems.pop() else { return Ok(()) };
+    for problem in &problems {
+        eprintln!("problem: {problem}");
     }
+    bail!("{last}")
 }

@@ -16,58 +16,50 @@ fn roles(project: &Project) -> Result<Vec<(Role, String)>> {
     Role::ALL.into_iter().map(|role| Ok((role, project.role_stage(role)?))).collect()
 }
 
-/// For each stage index, the roles whose stages need it with these FROM args.
-fn needed_by(
-    project: &Project,
-    roles: &[(Role, String)],
-    args: &BTreeMap<String, String>,
-) -> Result<BTreeMap<usize, Vec<&'static str>>> {
-    let mut needed: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
-    for (role, stage) in roles {
-        for index in project.dockerfile()?.dependencies(stage, args)? {
-            needed.entry(index).or_default().push(role.name());
-        }
-    }
-    Ok(needed)
-}
-
 pub fn print_stages(project: &Project, engine: &Engine) -> Result<()> {
     let dockerfile = project.dockerfile()?;
     let roles = roles(project)?;
     let flavor = project.flavor;
     let platform = engine.platform();
     let args = project.stage_graph_args(&platform, &platform)?;
-    let needed = needed_by(project, &roles, &args)?;
+    // For each stage index, the roles whose stages need it with these FROM args.
+    let needed_by = |args: &BTreeMap<String, String>| -> Result<BTreeMap<usize, Vec<&str>>> {
+        let mut needed: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+        for (role, stage) in &roles {
+            for index in dockerfile.dependencies(stage, args)? {
+                needed.entry(index).or_default().push(role.name());
+            }
+        }
+        Ok(needed)
+    };
+    let needed = needed_by(&args)?;
     // A stage that only the other flavor uses is "not used with flavor X"; one no flavor uses, "not used".
     let other = if flavor == Flavor::Alpine { Flavor::Debian } else { Flavor::Alpine };
     let mut other_args = args.clone();
     other_args.insert("FLAVOR".to_string(), other.as_str().to_string());
-    let needed_by_other = needed_by(project, &roles, &other_args).unwrap_or_default();
+    let needed_by_other = needed_by(&other_args).unwrap_or_default();
     let sbom_tool = dockerfile.dependencies(sbom::STAGE, &args).unwrap_or_default();
-    let rows: Vec<[String; 3]> = dockerfile
-        .stages
-        .iter()
-        .map(|stage| {
-            let name = stage.name.clone().unwrap_or_else(|| format!("#{}", stage.index));
-            let base = dockerfile.resolve_base(stage, &args)?;
-            let own = roles.iter().find(|(_, s)| *s == name).map(|(role, _)| role.name());
-            let role = match (own, needed.get(&stage.index)) {
-                (Some(role), _) => role.to_string(),
-                (None, _) if name == project.config.dev.stage => "dev (cargo xtask dev)".to_string(),
-                (None, Some(users)) => format!("needed by {}", users.join(", ")),
-                (None, None) if needed_by_other.contains_key(&stage.index) => {
-                    format!("not used with flavor {}", flavor.as_str())
-                }
-                (None, None) if sbom_tool.contains(&stage.index) => "the release's SBOM (npm packages)".to_string(),
-                (None, None) => "not used".to_string(),
-            };
-            Ok([name, base, role])
-        })
-        .collect::<Result<_>>()?;
     let header = ["STAGE".to_string(), format!("BASE (flavor {}, {platform})", flavor.as_str()), "ROLE".to_string()];
-    let width0 = rows.iter().map(|r| r[0].len()).chain([header[0].len()]).max().unwrap_or(0);
-    let width1 = rows.iter().map(|r| r[1].len()).chain([header[1].len()]).max().unwrap_or(0);
-    for row in std::iter::once(&header).chain(&rows) {
+    let mut rows = vec![header];
+    for stage in &dockerfile.stages {
+        let name = stage.name.clone().unwrap_or_else(|| format!("#{}", stage.index));
+        let base = dockerfile.resolve_base(stage, &args)?;
+        let own = roles.iter().find(|(_, s)| *s == name).map(|(role, _)| role.name());
+        let role = match (own, needed.get(&stage.index)) {
+            (Some(role), _) => role.to_string(),
+            (None, _) if name == project.config.dev.stage => "dev (cargo xtask dev)".to_string(),
+            (None, Some(users)) => format!("needed by {}", users.join(", ")),
+            (None, None) if needed_by_other.contains_key(&stage.index) => {
+                format!("not used with flavor {}", flavor.as_str())
+            }
+            (None, None) if sbom_tool.contains(&stage.index) => "the release's SBOM (npm packages)".to_string(),
+            (None, None) => "not used".to_string(),
+        };
+        rows.push([name, base, role]);
+    }
+    let width = |column: usize| rows.iter().map(|row| row[column].len()).max().unwrap_or(0);
+    let (width0, width1) = (width(0), width(1));
+    for row in &rows {
         println!("{:width0$}  {:width1$}  {}", row[0], row[1], row[2]);
     }
     Ok(())
@@ -80,12 +72,9 @@ pub fn pull_plan(project: &Project, engine: &Engine, platforms: Option<&str>) ->
     let dockerfile = project.dockerfile()?;
     let roles = roles(project)?;
     let engine_platform = engine.platform();
-    let targets: Vec<Option<&str>> = match platforms {
-        Some(list) => list.split(',').map(Some).collect(),
-        None => vec![None],
-    };
     let mut pulls: Vec<(String, Option<&str>)> = Vec::new();
-    for target in targets {
+    // Each platform of the list, or the engine's (`None`).
+    for target in platforms.map_or(vec![None], |list| list.split(',').map(Some).collect()) {
         let args = project.stage_graph_args(target.unwrap_or(&engine_platform), &engine_platform)?;
         for (_, stage) in &roles {
             for image in dockerfile.external_images(stage, &args)? {
@@ -97,13 +86,11 @@ pub fn pull_plan(project: &Project, engine: &Engine, platforms: Option<&str>) ->
     }
     let mut plan = Plan::default();
     for (image, platform) in pulls {
-        let mut pull = engine.command(["pull"]);
-        let mut title = format!("pull {image}");
-        if let Some(platform) = platform {
-            pull = pull.args(["--platform", platform]);
-            title.push_str(&format!(" for {platform}"));
-        }
-        plan.push(Step::exec(title, pull.arg(image.as_str())));
+        let (title, flags) = match platform {
+            Some(platform) => (format!("pull {image} for {platform}"), vec!["--platform", platform]),
+            None => (format!("pull {image}"), vec![]),
+        };
+        plan.push(Step::exec(title, engine.command(["pull"]).args(flags).arg(image.as_str())));
     }
     Ok(plan)
 }
