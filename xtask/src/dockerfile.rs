@@ -251,7 +251,7 @@ impl Dockerfile {
     }
 
     /// What a `copy_from` value of `stage` refers to.
-    pub fn copy_source(&self, stage: &Stage, reference: &str) -> Result<Base> {
+    fn copy_source(&self, stage: &Stage, reference: &str) -> Result<Base> {
         self.reference(reference, stage.index, stage.line, false)
     }
 
@@ -295,7 +295,8 @@ impl Dockerfile {
         Ok(images)
     }
 
-    fn direct_deps(&self, index: usize, build_args: &BTreeMap<String, String>) -> Result<Vec<Base>> {
+    /// What stage `index` is built FROM, then what it copies from (`COPY --from`), in order.
+    pub fn direct_deps(&self, index: usize, build_args: &BTreeMap<String, String>) -> Result<Vec<Base>> {
         let stage = &self.stages[index];
         let copies = stage.copy_from.iter().map(|reference| self.copy_source(stage, reference));
         std::iter::once(self.parent(stage, build_args)).chain(copies).collect()

@@ -38,9 +38,8 @@ pub fn shell(setup: &BuildSetup, stage: Option<&str>, options: &Options) -> Resu
     let args = graph_args(setup)?;
     let mut failed = stage;
     'search: loop {
-        let copies = failed.copy_from.iter().map(|from| dockerfile.copy_source(failed, from));
-        for base in std::iter::once(dockerfile.parent(failed, &args)).chain(copies) {
-            if let Base::Stage(index) = base? {
+        for base in dockerfile.direct_deps(failed.index, &args)? {
+            if let Base::Stage(index) = base {
                 if !built(setup, &dockerfile.stages[index], options)? {
                     failed = &dockerfile.stages[index];
                     continue 'search;
