@@ -94,33 +94,24 @@ impl<'a> BuildSetup<'a> {
 
     /// The kit's own build args for every stage: the flavor and what the build stage ships.
     pub fn common_args(&self) -> BTreeMap<String, String> {
-        let mut args = BTreeMap::new();
-        args.insert("FLAVOR".to_string(), self.project.flavor.as_str().to_string());
-        args.insert("NPM_TOKEN_ENV".to_string(), self.project.config.build.npm_token.clone());
+        let build = &self.project.config.build;
+        let flavor = self.project.flavor.as_str();
         // A package.json or lockfile the kit cannot use fails `check_lockfile` before any build.
         let (manager, version) = self.package.manager().unwrap_or(("npm", String::new()));
-        args.insert("PACKAGE_MANAGER".to_string(), manager.to_string());
-        args.insert("PACKAGE_MANAGER_VERSION".to_string(), version);
-        let output = if self.package.has_script("build") {
-            self.project.config.service.build_output.clone()
-        } else {
-            String::new()
-        };
-        args.insert("BUILD_OUTPUT".to_string(), output);
-        let build = &self.project.config.build;
-        for (arg, packages) in [("TEST_PACKAGES", &build.test_packages), ("BUILD_PACKAGES", &build.build_packages)] {
-            if let Some(packages) = packages.get(self.project.flavor.as_str()) {
-                args.insert(arg.to_string(), packages.clone());
-            }
-        }
-        if self.native_toolchain() {
-            args.insert("NATIVE_TOOLCHAIN".to_string(), "1".to_string());
-        }
-        if self.npm_on_target {
+        let ships = self.package.has_script("build");
+        let args = [
+            ("FLAVOR", Some(flavor)),
+            ("NPM_TOKEN_ENV", Some(build.npm_token.as_str())),
+            ("PACKAGE_MANAGER", Some(manager)),
+            ("PACKAGE_MANAGER_VERSION", Some(version.as_str())),
+            ("BUILD_OUTPUT", Some(if ships { self.project.config.service.build_output.as_str() } else { "" })),
+            ("TEST_PACKAGES", build.test_packages.get(flavor).map(String::as_str)),
+            ("BUILD_PACKAGES", build.build_packages.get(flavor).map(String::as_str)),
+            ("NATIVE_TOOLCHAIN", self.native_toolchain().then_some("1")),
             // Empty: the Dockerfile's npm stages run on each target platform instead of the build platform.
-            args.insert("NPM_PLATFORM".to_string(), String::new());
-        }
-        args
+            ("NPM_PLATFORM", self.npm_on_target.then_some("")),
+        ];
+        args.into_iter().filter_map(|(arg, value)| Some((arg.to_string(), value?.to_string()))).collect()
     }
 
     /// The release stage's args on top: how the service starts, its port and health path.
@@ -221,12 +212,6 @@ impl<'a> BuildSetup<'a> {
         }
     }
 
-    /// Whether this build needs more than the classic image store's default builder can do: export
-    /// build cache, or keep a multi-platform image.
-    fn needs_capable_builder(&self) -> bool {
-        self.cache().needs_export() || self.multi_platform()
-    }
-
     /// Before any build starts: a cache the builder cannot export, or a multi-platform image it cannot
     /// store, is one clear error, not a failed build half way through.
     pub fn check_builder(&self) -> Result<()> {
@@ -235,7 +220,9 @@ impl<'a> BuildSetup<'a> {
         if cache == Cache::Registry && self.project.config.image.registry.is_empty() {
             bail!("cache = \"registry\" keeps the cache next to the image in a registry; set [image] registry in xtask.toml");
         }
-        if !self.needs_capable_builder() || self.engine.kind != Kind::Docker {
+        // Only a build that exports build cache, or keeps a multi-platform image, needs more than the
+        // classic image store's default builder can do.
+        if !(cache.needs_export() || self.multi_platform()) || self.engine.kind != Kind::Docker {
             return Ok(());
         }
         // The questions below need the engine: an unreachable one is the usual clear error first.
@@ -406,15 +393,12 @@ impl<'a> BuildSetup<'a> {
     fn stage_step(&self, stage: &str, args: &BTreeMap<String, String>) -> Step {
         let tag = format!("{}:{stage}", self.project.image());
         let step = Step::exec(format!("build stage '{stage}'"), self.command(stage, args, &[tag]));
-        match self.project.role_of(stage) {
-            Some(Role::Test) => {
-                step.with_hint("the test suite, or a step the test stage needs, failed; see the output above")
-            }
-            Some(Role::Lint) => {
-                step.with_hint("lint, npm audit or a step the lint stage needs failed; see the output above")
-            }
-            _ => step,
-        }
+        let hint = match self.project.role_of(stage) {
+            Some(Role::Test) => "the test suite, or a step the test stage needs, failed; see the output above",
+            Some(Role::Lint) => "lint, npm audit or a step the lint stage needs failed; see the output above",
+            _ => return step,
+        };
+        step.with_hint(hint)
     }
 }
 
@@ -426,7 +410,7 @@ fn env_set(name: &str) -> bool {
 /// BuildKit session, every target solved at once. Each build's argv becomes a target named as given, paths
 /// made absolute (bake reads a Dockerfile relative to its context); returns the file and bake's own flags.
 pub fn bake_file(builds: &[(&str, Command)], root: &Utf8Path) -> Result<(serde_json::Value, Vec<String>)> {
-    use serde_json::{json, Value};
+    use serde_json::json;
     let mut targets = serde_json::Map::new();
     let mut flags: Vec<String> = Vec::new();
     for (name, build) in builds {
@@ -436,46 +420,38 @@ pub fn bake_file(builds: &[(&str, Command)], root: &Utf8Path) -> Result<(serde_j
         let mut args = args.iter();
         while let Some(flag) = args.next() {
             let mut value = || args.next().cloned().unwrap_or_default();
-            let (key, value) = match flag.as_str() {
-                "--builder" | "--progress" => {
-                    let value = value();
-                    if !flags.contains(flag) {
-                        flags.extend([flag.clone(), value]);
-                    }
-                    continue;
-                }
+            match flag.as_str() {
+                // bake's own flags: one value for all its targets.
+                "--builder" | "--progress" if flags.contains(flag) => _ = value(),
+                "--builder" | "--progress" => flags.extend([flag.clone(), value()]),
                 "--build-arg" => {
                     let arg = value();
                     let (key, value) = arg.split_once('=').unwrap_or((&arg, ""));
                     target["args"][key] = json!(value);
-                    continue;
                 }
-                "--file" => ("dockerfile", json!(root.join(value()))),
-                "--target" => ("target", json!(value())),
-                "--platform" => ("platforms", json!(value().split(',').collect::<Vec<_>>())),
-                "--no-cache" => ("no-cache", json!(true)),
-                "--pull" => ("pull", json!(true)),
-                "--load" => ("output", json!(["type=docker"])),
-                "--provenance=false" => ("attest", json!(["type=provenance,disabled=true"])),
-                list @ ("--secret" | "--tag" | "--annotation" | "--cache-from" | "--cache-to") => {
-                    let key = match list {
-                        "--tag" => "tags",
-                        "--annotation" => "annotations",
-                        _ => &list[2..],
-                    };
-                    match &mut target[key] {
-                        Value::Array(values) => values.push(json!(value())),
-                        slot => *slot = json!([value()]),
-                    }
-                    continue;
-                }
+                "--file" => target["dockerfile"] = json!(root.join(value())),
+                "--target" => target["target"] = json!(value()),
+                "--platform" => target["platforms"] = json!(value().split(',').collect::<Vec<_>>()),
+                "--no-cache" => target["no-cache"] = json!(true),
+                "--pull" => target["pull"] = json!(true),
+                "--load" => target["output"] = json!(["type=docker"]),
+                "--provenance=false" => target["attest"] = json!(["type=provenance,disabled=true"]),
+                "--tag" | "--annotation" => push(&mut target[format!("{}s", &flag[2..])], value()),
+                "--secret" | "--cache-from" | "--cache-to" => push(&mut target[&flag[2..]], value()),
                 other => bail!("cannot turn `{other}` into a bake file"),
-            };
-            target[key] = value;
+            }
         }
         targets.insert(name.to_string(), target);
     }
     Ok((json!({ "target": targets }), flags))
+}
+
+/// One more value in a bake target's list.
+fn push(list: &mut serde_json::Value, value: String) {
+    match list {
+        serde_json::Value::Array(values) => values.push(value.into()),
+        slot => *slot = serde_json::json!([value]),
+    }
 }
 
 /// `build --stage S`: S checked against the Dockerfile's stages (default: the release stage).

@@ -295,26 +295,14 @@ pub fn execute(plan: &Plan, options: &Options, timings: &mut Vec<Timing>) -> Res
             }
         }
     }
-    match first_error {
-        Some(err) => Err(err),
-        None => Ok(()),
-    }
+    first_error.map_or(Ok(()), Err)
 }
 
 fn run_step(step: &Step, options: &Options) -> Result<()> {
-    match &step.action {
-        Action::Exec(command) => run_command(step, command, options, false),
-        Action::Attach(command) => run_command(step, command, options, true),
-        Action::WaitHealthy { engine, container, answers, timeout } => {
-            let answers = answers.as_ref().map(|(port, path)| (*port, path.as_str()));
-            checks::wait_healthy(engine, container, answers, *timeout).with_context(|| format!("cannot {}", step.title))
-        }
-        Action::KeepReleased { engine, reference } => {
-            checks::keep_released(engine, reference).with_context(|| format!("cannot {}", step.title))
-        }
-        Action::Probe { engine, container, port, path, timeout } => {
-            checks::probe(engine, container, *port, path, *timeout).with_context(|| format!("cannot {}", step.title))
-        }
+    // The kit's own steps: their errors say which step could not be done.
+    let result = match &step.action {
+        Action::Exec(command) => return run_command(step, command, options, false),
+        Action::Attach(command) => return run_command(step, command, options, true),
         Action::UnlessMadeFrom { engine, image, made, steps } => {
             // No ID (a multi-platform image the engine does not hold): the steps run, and nothing is kept.
             let id = engine.query(&["image", "inspect", "--format", "{{.Id}}", image]).ok();
@@ -326,23 +314,28 @@ fn run_step(step: &Step, options: &Options) -> Result<()> {
             }
             let _ = std::fs::remove_file(&stamp);
             execute(&Plan { steps: steps.clone() }, options, &mut Vec::new())?;
-            match id {
+            return match id {
                 Some(id) => std::fs::write(&stamp, id).with_context(|| format!("cannot write {stamp}")),
                 None => Ok(()),
-            }
+            };
+        }
+        Action::Verify { engine, reference, key } => return sbom::verify(engine, reference, key),
+        Action::WaitHealthy { engine, container, answers, timeout } => {
+            let answers = answers.as_ref().map(|(port, path)| (*port, path.as_str()));
+            checks::wait_healthy(engine, container, answers, *timeout)
+        }
+        Action::KeepReleased { engine, reference } => checks::keep_released(engine, reference),
+        Action::Probe { engine, container, port, path, timeout } => {
+            checks::probe(engine, container, *port, path, *timeout)
         }
         Action::FreshDir(dir) => {
             let _ = std::fs::remove_dir_all(dir);
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot {}", step.title))
+            std::fs::create_dir_all(dir).map_err(anyhow::Error::from)
         }
-        Action::WriteSbom { work, flavor, image, out } => {
-            sbom::write(work, *flavor, image, out).with_context(|| format!("cannot {}", step.title))
-        }
-        Action::Sign { engine, reference, key, sbom } => {
-            sbom::sign(engine, reference, key.as_deref(), sbom).with_context(|| format!("cannot {}", step.title))
-        }
-        Action::Verify { engine, reference, key } => sbom::verify(engine, reference, key),
-    }
+        Action::WriteSbom { work, flavor, image, out } => sbom::write(work, *flavor, image, out),
+        Action::Sign { engine, reference, key, sbom } => sbom::sign(engine, reference, key.as_deref(), sbom),
+    };
+    result.with_context(|| format!("cannot {}", step.title))
 }
 
 fn run_command(step: &Step, command: &Command, options: &Options, attached: bool) -> Result<()> {
