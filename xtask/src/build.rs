@@ -127,59 +127,53 @@ impl<'a> BuildSetup<'a> {
     /// `docker buildx build --file F --target STAGE --build-arg… --tag… CONTEXT`. Kit args first, then
     /// xtask.toml's `[build] args`, then `--build-arg` flags, so the user's word wins.
     pub fn command(&self, stage: &str, kit_args: &BTreeMap<String, String>, tags: &[String]) -> Command {
-        let config = &self.project.config;
-        let mut command = self.engine.build_command();
-        if let Some(builder) = &self.flags.builder {
-            command = command.args(["--builder", builder.as_str()]);
-        }
-        command = command.args(["--file", config.build.dockerfile.as_str(), "--target", stage]);
-        let user_args = config.build.args.iter().chain(self.flags.build_args.iter().map(|(k, v)| (k, v)));
-        for (key, value) in kit_args.iter().chain(user_args) {
-            command = command.args(["--build-arg".to_string(), format!("{key}={value}")]);
-        }
-        if let Some(bundle) = self.ca_bundle() {
-            command = command.args(["--secret".to_string(), format!("id=ca,src={bundle}")]);
-        }
+        let build = &self.project.config.build;
+        let (docker, token) = (self.engine.kind == Kind::Docker, &build.npm_token);
         // Registry credentials: only as secrets, named here, never their values.
-        if let Some(npmrc) = self.npmrc() {
-            command = command.args(["--secret".to_string(), format!("id=npmrc,src={npmrc}")]);
-        }
-        let token = &config.build.npm_token;
-        if env_set(token) && self.engine.kind == Kind::Docker {
-            command = command.args(["--secret".to_string(), format!("id=npm_token,env={token}")]);
-        }
-        for tag in tags {
-            command = command.args(["--tag", tag.as_str()]);
-        }
-        if self.flags.no_cache {
-            command = command.arg("--no-cache");
-        }
-        if self.flags.pull {
-            command = command.arg("--pull");
-        }
-        match (self.engine.kind, self.flags.progress.as_deref()) {
-            (Kind::Docker, Some(progress)) => command = command.args(["--progress", progress]),
+        let secrets = [
+            self.ca_bundle().map(|bundle| format!("id=ca,src={bundle}")),
+            self.npmrc().map(|npmrc| format!("id=npmrc,src={npmrc}")),
+            (env_set(token) && docker).then(|| format!("id=npm_token,env={token}")),
+        ];
+        let progress = match (self.engine.kind, self.flags.progress.as_deref()) {
+            (Kind::Docker, Some(progress)) => vec!["--progress", progress],
             // podman prints plain step output always; `check_podman` refused tty and rawjson.
-            (Kind::Podman, Some("quiet")) => command = command.arg("--quiet"),
-            _ => {}
-        }
-        if self.engine.kind == Kind::Podman {
-            // Every image of the build, the intermediate ones podman keeps as its layer cache too, carries
-            // this label, so `build_steps`' prune removes the kit's leftovers and nothing else. (A stage
-            // that is only a FROM would then be committed afresh on every build, and all built on it
-            // would miss the cache: the kit's Dockerfile has none.)
-            command = command.args(["--label", &self.podman_label()]);
-        }
-        if let Some(platform) = &self.flags.platform {
-            command = command.args(["--platform", platform.as_str()]);
-        }
-        command = command.args(self.cache_args(stage));
-        if self.engine.kind == Kind::Docker && !tags.is_empty() {
-            // A docker-container or remote builder keeps results to itself unless told to load them;
-            // with the default builder this is what happens anyway.
-            command = command.arg("--load");
-        }
-        command.arg(config.build.context.as_str())
+            (Kind::Podman, Some("quiet")) => vec!["--quiet"],
+            _ => vec![],
+        };
+        self.engine
+            .build_command()
+            .args(self.flags.builder.iter().flat_map(|builder| ["--builder", builder]))
+            .args(["--file", build.dockerfile.as_str(), "--target", stage])
+            .args(
+                self.all_args(kit_args).flat_map(|(key, value)| ["--build-arg".to_string(), format!("{key}={value}")]),
+            )
+            .args(secrets.into_iter().flatten().flat_map(|secret| ["--secret".to_string(), secret]))
+            .args(tags.iter().flat_map(|tag| ["--tag", tag]))
+            .args(self.flags.no_cache.then_some("--no-cache"))
+            .args(self.flags.pull.then_some("--pull"))
+            .args(progress)
+            // podman: every image of the build, the intermediate ones podman keeps as its layer cache too, carries
+            // this label, so `build_steps`' prune removes the kit's leftovers and nothing else. (A stage that is
+            // only a FROM would then be committed afresh on every build, and all built on it would miss the
+            // cache: the kit's Dockerfile has none.)
+            .args((!docker).then(|| ["--label".to_string(), self.podman_label()]).into_iter().flatten())
+            .args(self.flags.platform.iter().flat_map(|platform| ["--platform", platform]))
+            .args(self.cache_args(stage))
+            // A docker-container or remote builder keeps results to itself unless told to load them; with the
+            // default builder this is what happens anyway.
+            .args((docker && !tags.is_empty()).then_some("--load"))
+            .arg(build.context.as_str())
+    }
+
+    /// The kit's args for a stage, then xtask.toml's `[build] args`, then `--build-arg` flags: the user's word
+    /// wins.
+    fn all_args<'s>(
+        &'s self,
+        kit_args: &'s BTreeMap<String, String>,
+    ) -> impl Iterator<Item = (&'s String, &'s String)> {
+        let user_args = self.flags.build_args.iter().map(|(key, value)| (key, value));
+        kit_args.iter().chain(&self.project.config.build.args).chain(user_args)
     }
 
     pub fn cache(&self) -> Cache {
@@ -227,11 +221,8 @@ impl<'a> BuildSetup<'a> {
         }
         // The questions below need the engine: an unreachable one is the usual clear error first.
         self.engine.server_version()?;
-        let mut inspect = vec!["buildx", "inspect"];
-        if let Some(builder) = &self.flags.builder {
-            inspect.extend(["--builder", builder.as_str()]);
-        }
-        let builder = self.engine.query(&inspect)?;
+        let builder_flag = self.flags.builder.iter().flat_map(|builder| ["--builder", builder.as_str()]);
+        let builder = self.engine.query(&["buildx", "inspect"].into_iter().chain(builder_flag).collect::<Vec<_>>())?;
         let driver = builder.lines().find_map(|l| l.trim().strip_prefix("Driver:")).map(str::trim).unwrap_or("");
         if driver != "docker" {
             return Ok(());
@@ -363,19 +354,14 @@ impl<'a> BuildSetup<'a> {
         let engine_platform = self.engine.platform();
         let target = self.flags.platform.as_deref().unwrap_or(&engine_platform);
         let mut from_args = self.project.stage_graph_args(target, &engine_platform)?;
-        let user_args = self.project.config.build.args.iter().chain(self.flags.build_args.iter().map(|(k, v)| (k, v)));
-        from_args.extend(args.iter().chain(user_args).map(|(k, v)| (k.clone(), v.clone())));
+        from_args.extend(self.all_args(args).map(|(k, v)| (k.clone(), v.clone())));
         let needed = dockerfile.dependencies(stage, &from_args)?;
-        let mut parents = Vec::new();
-        for &index in &needed {
-            if let Base::Stage(parent) = dockerfile.parent(&dockerfile.stages[index], &from_args)? {
-                parents.push(parent);
-            }
-        }
+        let parents: Vec<Base> =
+            needed.iter().map(|&i| dockerfile.parent(&dockerfile.stages[i], &from_args)).collect::<Result<_>>()?;
         let target = needed.last().copied();
         Ok(needed
             .iter()
-            .filter(|&&i| Some(i) != target && !parents.contains(&i))
+            .filter(|&&i| Some(i) != target && !parents.contains(&Base::Stage(i)))
             .filter_map(|&i| dockerfile.stages[i].name.clone())
             .collect())
     }
