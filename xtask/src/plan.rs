@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 
 use crate::config::Flavor;
@@ -244,12 +244,8 @@ pub fn execute(plan: &Plan, options: &Options, timings: &mut Vec<Timing>) -> Res
         return Ok(());
     }
     let mut first_error: Option<anyhow::Error> = None;
-    let mut rest = plan.steps.as_slice();
-    while !rest.is_empty() {
-        // A batch: a step and those it runs beside (`with_next`), started together.
-        let size = rest.iter().position(|s| !s.with_next).map_or(rest.len(), |i| i + 1);
-        let (batch, after) = rest.split_at(size);
-        rest = after;
+    // A batch: a step and those it runs beside (`with_next`), started together.
+    for batch in plan.steps.split_inclusive(|s| !s.with_next) {
         if let (None, Some(sig)) = (&first_error, signals::received()) {
             first_error = Some(Interrupted(sig).into());
         }
@@ -339,14 +335,10 @@ fn run_step(step: &Step, options: &Options) -> Result<()> {
 }
 
 fn run_command(step: &Step, command: &Command, options: &Options, attached: bool) -> Result<()> {
-    let program = which::which(&command.program).map_err(|_| {
-        anyhow::anyhow!(
-            "cannot {}: {} not found on PATH{}",
-            step.title,
-            command.program,
-            install_hint(&command.program)
-        )
-    })?;
+    let (title, name) = (&step.title, &command.program);
+    let Ok(program) = which::which(name) else {
+        bail!("cannot {title}: {name} not found on PATH{}", install_hint(name));
+    };
     let mut expression = duct::cmd(program, &command.args).dir(options.root.as_std_path()).unchecked();
     if !attached {
         expression = match &command.stdin {
@@ -372,31 +364,23 @@ fn run_command(step: &Step, command: &Command, options: &Options, attached: bool
             Ok(())
         });
     }
-    let handle =
-        expression.start().with_context(|| format!("cannot {}: failed to start {}", step.title, command.program))?;
+    let handle = expression.start().with_context(|| format!("cannot {title}: failed to start {name}"))?;
     let status = loop {
         // Waits up to 40 ms: the exit is seen at once, a signal within 40 ms.
         if let Some(output) = handle.wait_timeout(Duration::from_millis(40))? {
             break output.status;
         }
-        if let Some(sig) = signals::received() {
-            if !step.always {
-                stop_child(&handle, sig);
-                return Err(Interrupted(sig).into());
-            }
+        // Cleanup runs to its end.
+        if let Some(sig) = signals::received().filter(|_| !step.always) {
+            stop_child(&handle, sig);
+            return Err(Interrupted(sig).into());
         }
     };
     if status.success() {
         return Ok(());
     }
-    let code = status.code().unwrap_or(1);
-    Err(StepFailed {
-        title: step.title.clone(),
-        program: command.program.clone(),
-        status: code,
-        hint: step.hint.clone(),
-    }
-    .into())
+    let status = status.code().unwrap_or(1);
+    Err(StepFailed { title: title.clone(), program: name.clone(), status, hint: step.hint.clone() }.into())
 }
 
 /// Passes the signal on, gives the child a few seconds to wind down (docker cancels the build or
