@@ -224,11 +224,10 @@ impl<'a> BuildSetup<'a> {
         let builder_flag = self.flags.builder.iter().flat_map(|builder| ["--builder", builder.as_str()]);
         let builder = self.engine.query(&["buildx", "inspect"].into_iter().chain(builder_flag).collect::<Vec<_>>())?;
         let driver = builder.lines().find_map(|l| l.trim().strip_prefix("Driver:")).map(str::trim).unwrap_or("");
-        if driver != "docker" {
-            return Ok(());
-        }
-        let store = self.engine.query(&["info", "--format", "{{.DriverStatus}}"])?;
-        if store.contains("io.containerd.snapshotter") {
+        // Only the default builder (driver docker) on the classic image store falls short.
+        if driver != "docker"
+            || self.engine.query(&["info", "--format", "{{.DriverStatus}}"])?.contains("io.containerd.snapshotter")
+        {
             return Ok(());
         }
         let need = if cache.needs_export() {
@@ -322,17 +321,11 @@ impl<'a> BuildSetup<'a> {
         if self.engine.kind != Kind::Podman {
             return Ok(vec![main]);
         }
-        let mut steps = Vec::new();
-        for leaf in self.copied_only(stage, args)? {
+        let leaves = self.copied_only(stage, args)?.into_iter().map(|leaf| {
             let tag = format!("{}:{leaf}", self.project.image());
-            steps.push(Step::exec(
-                format!("build stage '{leaf}' (copied from by '{stage}')"),
-                self.command(&leaf, args, &[tag]),
-            ));
-        }
-        steps.push(main);
-        steps.extend(self.podman_prune());
-        Ok(steps)
+            Step::exec(format!("build stage '{leaf}' (copied from by '{stage}')"), self.command(&leaf, args, &[tag]))
+        });
+        Ok(leaves.chain([main]).chain(self.podman_prune()).collect())
     }
 
     /// podman: the step that removes the kit's dangling images (what earlier builds left behind).

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use camino::Utf8PathBuf;
 
 use crate::config::Flavor;
@@ -113,12 +113,10 @@ impl Step {
         match &self.action {
             Action::Exec(command) | Action::Attach(command) => command.shell_line(),
             Action::WaitHealthy { container, answers, timeout, .. } => {
-                let after = match answers {
-                    Some((port, path)) => format!("once it answers {path} on its {port}/tcp, "),
-                    None => String::new(),
-                };
+                let after = answers.as_ref().map(|(port, path)| format!("once it answers {path} on its {port}/tcp, "));
                 format!(
-                    "# {after}run the HEALTHCHECK of container {container} until it passes (up to {} s)",
+                    "# {}run the HEALTHCHECK of container {container} until it passes (up to {} s)",
+                    after.unwrap_or_default(),
                     timeout.as_secs()
                 )
             }
@@ -268,10 +266,7 @@ pub fn execute(plan: &Plan, options: &Options, timings: &mut Vec<Timing>) -> Res
         };
         let results: Vec<(Result<()>, f64)> = std::thread::scope(|scope| {
             let threads: Vec<_> = batch.iter().map(|&step| scope.spawn(move || timed(step))).collect();
-            threads
-                .into_iter()
-                .map(|t| t.join().unwrap_or_else(|_| (Err(anyhow::anyhow!("a step panicked")), 0.0)))
-                .collect()
+            threads.into_iter().map(|t| t.join().unwrap_or_else(|_| (Err(anyhow!("a step panicked")), 0.0))).collect()
         });
         if !titles.is_empty() {
             gha::group_end();
