@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use camino::Utf8Path;
 
 use crate::config::{check_arg_name, Cache};
@@ -34,9 +34,8 @@ pub fn check_progress(progress: &str) -> Result<()> {
 }
 
 pub fn check_builder_name(builder: &str) -> Result<()> {
-    if builder.is_empty() || builder.starts_with('-') || builder.contains(char::is_whitespace) {
-        bail!("invalid --builder '{builder}'; name a builder from `docker buildx ls`");
-    }
+    let bad = builder.is_empty() || builder.starts_with('-') || builder.contains(char::is_whitespace);
+    ensure!(!bad, "invalid --builder '{builder}'; name a builder from `docker buildx ls`");
     Ok(())
 }
 
@@ -264,15 +263,9 @@ impl<'a> BuildSetup<'a> {
     fn check_registry_token(&self) -> Result<()> {
         let (label, name) = (&self.package.label, &self.project.config.build.npm_token);
         for (registry, var) in self.package.registry_tokens()? {
-            if &var != name {
-                bail!("{label}/.npmrc takes the token for {registry} from ${{{var}}}, and the kit passes only the variable [build] npm_token names (\"{name}\") into the build; set npm_token = \"{var}\" in xtask.toml");
-            }
-            if !env_set(&var) {
-                bail!("{label}/.npmrc authenticates to {registry} with ${{{var}}}, and {var} is not set: export {var} with the registry's token (in GitHub Actions, from a repository secret), or drop that line and name a .npmrc holding the token in [build] npmrc");
-            }
-            if self.engine.kind == Kind::Podman {
-                bail!("podman 4.3 passes build secrets only from files, not from {var}: drop the ${{{var}}} line from {label}/.npmrc and name a .npmrc holding the token in [build] npmrc");
-            }
+            ensure!(&var == name, "{label}/.npmrc takes the token for {registry} from ${{{var}}}, and the kit passes only the variable [build] npm_token names (\"{name}\") into the build; set npm_token = \"{var}\" in xtask.toml");
+            ensure!(env_set(&var), "{label}/.npmrc authenticates to {registry} with ${{{var}}}, and {var} is not set: export {var} with the registry's token (in GitHub Actions, from a repository secret), or drop that line and name a .npmrc holding the token in [build] npmrc");
+            ensure!(self.engine.kind != Kind::Podman, "podman 4.3 passes build secrets only from files, not from {var}: drop the ${{{var}}} line from {label}/.npmrc and name a .npmrc holding the token in [build] npmrc");
         }
         Ok(())
     }
@@ -289,9 +282,7 @@ impl<'a> BuildSetup<'a> {
         if let Some(progress @ ("tty" | "rawjson")) = self.flags.progress.as_deref() {
             bail!("podman build has no --progress {progress} (its output is always plain); use plain, quiet or auto");
         }
-        if self.multi_platform() {
-            bail!("a multi-platform image needs docker buildx here (podman would need --manifest); use --engine docker or one --platform");
-        }
+        ensure!(!self.multi_platform(), "a multi-platform image needs docker buildx here (podman would need --manifest); use --engine docker or one --platform");
         if self.cache() != Cache::None {
             bail!(
                 "cache = \"{}\" is BuildKit's (docker buildx); podman keeps its layer cache in local images: use --cache none or --engine docker",

@@ -203,8 +203,7 @@ pub struct Timing {
 }
 
 pub fn print_dry_run(plan: &Plan, root: &Utf8PathBuf) {
-    let here = std::env::current_dir().ok();
-    if here.as_deref() != Some(root.as_std_path()) {
+    if std::env::current_dir().ok().as_deref() != Some(root.as_std_path()) {
         println!("cd {}", shell_quote(root.as_str()));
     }
     let mut beside = false;
