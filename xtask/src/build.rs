@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use camino::Utf8Path;
 
 use crate::config::{check_arg_name, Cache};
@@ -34,9 +34,8 @@ pub fn check_progress(progress: &str) -> Result<()> {
 }
 
 pub fn check_builder_name(builder: &str) -> Result<()> {
-    if builder.is_empty() || builder.starts_with('-') || builder.contains(char::is_whitespace) {
-        bail!("invalid --builder '{builder}'; name a builder from `docker buildx ls`");
-    }
+    let bad = builder.is_empty() || builder.starts_with('-') || builder.contains(char::is_whitespace);
+    ensure!(!bad, "invalid --builder '{builder}'; name a builder from `docker buildx ls`");
     Ok(())
 }
 
@@ -94,33 +93,24 @@ impl<'a> BuildSetup<'a> {
 
     /// The kit's own build args for every stage: the flavor and what the build stage ships.
     pub fn common_args(&self) -> BTreeMap<String, String> {
-        let mut args = BTreeMap::new();
-        args.insert("FLAVOR".to_string(), self.project.flavor.as_str().to_string());
-        args.insert("NPM_TOKEN_ENV".to_string(), self.project.config.build.npm_token.clone());
+        let build = &self.project.config.build;
+        let flavor = self.project.flavor.as_str();
         // A package.json or lockfile the kit cannot use fails `check_lockfile` before any build.
         let (manager, version) = self.package.manager().unwrap_or(("npm", String::new()));
-        args.insert("PACKAGE_MANAGER".to_string(), manager.to_string());
-        args.insert("PACKAGE_MANAGER_VERSION".to_string(), version);
-        let output = if self.package.has_script("build") {
-            self.project.config.service.build_output.clone()
-        } else {
-            String::new()
-        };
-        args.insert("BUILD_OUTPUT".to_string(), output);
-        let build = &self.project.config.build;
-        for (arg, packages) in [("TEST_PACKAGES", &build.test_packages), ("BUILD_PACKAGES", &build.build_packages)] {
-            if let Some(packages) = packages.get(self.project.flavor.as_str()) {
-                args.insert(arg.to_string(), packages.clone());
-            }
-        }
-        if self.native_toolchain() {
-            args.insert("NATIVE_TOOLCHAIN".to_string(), "1".to_string());
-        }
-        if self.npm_on_target {
+        let ships = self.package.has_script("build");
+        let args = [
+            ("FLAVOR", Some(flavor)),
+            ("NPM_TOKEN_ENV", Some(build.npm_token.as_str())),
+            ("PACKAGE_MANAGER", Some(manager)),
+            ("PACKAGE_MANAGER_VERSION", Some(version.as_str())),
+            ("BUILD_OUTPUT", Some(if ships { self.project.config.service.build_output.as_str() } else { "" })),
+            ("TEST_PACKAGES", build.test_packages.get(flavor).map(String::as_str)),
+            ("BUILD_PACKAGES", build.build_packages.get(flavor).map(String::as_str)),
+            ("NATIVE_TOOLCHAIN", self.native_toolchain().then_some("1")),
             // Empty: the Dockerfile's npm stages run on each target platform instead of the build platform.
-            args.insert("NPM_PLATFORM".to_string(), String::new());
-        }
-        args
+            ("NPM_PLATFORM", self.npm_on_target.then_some("")),
+        ];
+        args.into_iter().filter_map(|(arg, value)| Some((arg.to_string(), value?.to_string()))).collect()
     }
 
     /// The release stage's args on top: how the service starts, its port and health path.
@@ -136,59 +126,53 @@ impl<'a> BuildSetup<'a> {
     /// `docker buildx build --file F --target STAGE --build-arg… --tag… CONTEXT`. Kit args first, then
     /// xtask.toml's `[build] args`, then `--build-arg` flags, so the user's word wins.
     pub fn command(&self, stage: &str, kit_args: &BTreeMap<String, String>, tags: &[String]) -> Command {
-        let config = &self.project.config;
-        let mut command = self.engine.build_command();
-        if let Some(builder) = &self.flags.builder {
-            command = command.args(["--builder", builder.as_str()]);
-        }
-        command = command.args(["--file", config.build.dockerfile.as_str(), "--target", stage]);
-        let user_args = config.build.args.iter().chain(self.flags.build_args.iter().map(|(k, v)| (k, v)));
-        for (key, value) in kit_args.iter().chain(user_args) {
-            command = command.args(["--build-arg".to_string(), format!("{key}={value}")]);
-        }
-        if let Some(bundle) = self.ca_bundle() {
-            command = command.args(["--secret".to_string(), format!("id=ca,src={bundle}")]);
-        }
+        let build = &self.project.config.build;
+        let (docker, token) = (self.engine.kind == Kind::Docker, &build.npm_token);
         // Registry credentials: only as secrets, named here, never their values.
-        if let Some(npmrc) = self.npmrc() {
-            command = command.args(["--secret".to_string(), format!("id=npmrc,src={npmrc}")]);
-        }
-        let token = &config.build.npm_token;
-        if env_set(token) && self.engine.kind == Kind::Docker {
-            command = command.args(["--secret".to_string(), format!("id=npm_token,env={token}")]);
-        }
-        for tag in tags {
-            command = command.args(["--tag", tag.as_str()]);
-        }
-        if self.flags.no_cache {
-            command = command.arg("--no-cache");
-        }
-        if self.flags.pull {
-            command = command.arg("--pull");
-        }
-        match (self.engine.kind, self.flags.progress.as_deref()) {
-            (Kind::Docker, Some(progress)) => command = command.args(["--progress", progress]),
+        let secrets = [
+            self.ca_bundle().map(|bundle| format!("id=ca,src={bundle}")),
+            self.npmrc().map(|npmrc| format!("id=npmrc,src={npmrc}")),
+            (env_set(token) && docker).then(|| format!("id=npm_token,env={token}")),
+        ];
+        let progress = match (self.engine.kind, self.flags.progress.as_deref()) {
+            (Kind::Docker, Some(progress)) => vec!["--progress", progress],
             // podman prints plain step output always; `check_podman` refused tty and rawjson.
-            (Kind::Podman, Some("quiet")) => command = command.arg("--quiet"),
-            _ => {}
-        }
-        if self.engine.kind == Kind::Podman {
-            // Every image of the build, the intermediate ones podman keeps as its layer cache too, carries
-            // this label, so `build_steps`' prune removes the kit's leftovers and nothing else. (A stage
-            // that is only a FROM would then be committed afresh on every build, and all built on it
-            // would miss the cache: the kit's Dockerfile has none.)
-            command = command.args(["--label", &self.podman_label()]);
-        }
-        if let Some(platform) = &self.flags.platform {
-            command = command.args(["--platform", platform.as_str()]);
-        }
-        command = command.args(self.cache_args(stage));
-        if self.engine.kind == Kind::Docker && !tags.is_empty() {
-            // A docker-container or remote builder keeps results to itself unless told to load them;
-            // with the default builder this is what happens anyway.
-            command = command.arg("--load");
-        }
-        command.arg(config.build.context.as_str())
+            (Kind::Podman, Some("quiet")) => vec!["--quiet"],
+            _ => vec![],
+        };
+        self.engine
+            .build_command()
+            .args(self.flags.builder.iter().flat_map(|builder| ["--builder", builder]))
+            .args(["--file", build.dockerfile.as_str(), "--target", stage])
+            .args(
+                self.all_args(kit_args).flat_map(|(key, value)| ["--build-arg".to_string(), format!("{key}={value}")]),
+            )
+            .args(secrets.into_iter().flatten().flat_map(|secret| ["--secret".to_string(), secret]))
+            .args(tags.iter().flat_map(|tag| ["--tag", tag]))
+            .args(self.flags.no_cache.then_some("--no-cache"))
+            .args(self.flags.pull.then_some("--pull"))
+            .args(progress)
+            // podman: every image of the build, the intermediate ones podman keeps as its layer cache too, carries
+            // this label, so `build_steps`' prune removes the kit's leftovers and nothing else. (A stage that is
+            // only a FROM would then be committed afresh on every build, and all built on it would miss the
+            // cache: the kit's Dockerfile has none.)
+            .args((!docker).then(|| ["--label".to_string(), self.podman_label()]).into_iter().flatten())
+            .args(self.flags.platform.iter().flat_map(|platform| ["--platform", platform]))
+            .args(self.cache_args(stage))
+            // A docker-container or remote builder keeps results to itself unless told to load them; with the
+            // default builder this is what happens anyway.
+            .args((docker && !tags.is_empty()).then_some("--load"))
+            .arg(build.context.as_str())
+    }
+
+    /// The kit's args for a stage, then xtask.toml's `[build] args`, then `--build-arg` flags: the user's word
+    /// wins.
+    fn all_args<'s>(
+        &'s self,
+        kit_args: &'s BTreeMap<String, String>,
+    ) -> impl Iterator<Item = (&'s String, &'s String)> {
+        let user_args = self.flags.build_args.iter().map(|(key, value)| (key, value));
+        kit_args.iter().chain(&self.project.config.build.args).chain(user_args)
     }
 
     pub fn cache(&self) -> Cache {
@@ -221,12 +205,6 @@ impl<'a> BuildSetup<'a> {
         }
     }
 
-    /// Whether this build needs more than the classic image store's default builder can do: export
-    /// build cache, or keep a multi-platform image.
-    fn needs_capable_builder(&self) -> bool {
-        self.cache().needs_export() || self.multi_platform()
-    }
-
     /// Before any build starts: a cache the builder cannot export, or a multi-platform image it cannot
     /// store, is one clear error, not a failed build half way through.
     pub fn check_builder(&self) -> Result<()> {
@@ -235,22 +213,20 @@ impl<'a> BuildSetup<'a> {
         if cache == Cache::Registry && self.project.config.image.registry.is_empty() {
             bail!("cache = \"registry\" keeps the cache next to the image in a registry; set [image] registry in xtask.toml");
         }
-        if !self.needs_capable_builder() || self.engine.kind != Kind::Docker {
+        // Only a build that exports build cache, or keeps a multi-platform image, needs more than the
+        // classic image store's default builder can do.
+        if !(cache.needs_export() || self.multi_platform()) || self.engine.kind != Kind::Docker {
             return Ok(());
         }
         // The questions below need the engine: an unreachable one is the usual clear error first.
         self.engine.server_version()?;
-        let mut inspect = vec!["buildx", "inspect"];
-        if let Some(builder) = &self.flags.builder {
-            inspect.extend(["--builder", builder.as_str()]);
-        }
-        let builder = self.engine.query(&inspect)?;
+        let builder_flag = self.flags.builder.iter().flat_map(|builder| ["--builder", builder.as_str()]);
+        let builder = self.engine.query(&["buildx", "inspect"].into_iter().chain(builder_flag).collect::<Vec<_>>())?;
         let driver = builder.lines().find_map(|l| l.trim().strip_prefix("Driver:")).map(str::trim).unwrap_or("");
-        if driver != "docker" {
-            return Ok(());
-        }
-        let store = self.engine.query(&["info", "--format", "{{.DriverStatus}}"])?;
-        if store.contains("io.containerd.snapshotter") {
+        // Only the default builder (driver docker) on the classic image store falls short.
+        if driver != "docker"
+            || self.engine.query(&["info", "--format", "{{.DriverStatus}}"])?.contains("io.containerd.snapshotter")
+        {
             return Ok(());
         }
         let need = if cache.needs_export() {
@@ -287,15 +263,9 @@ impl<'a> BuildSetup<'a> {
     fn check_registry_token(&self) -> Result<()> {
         let (label, name) = (&self.package.label, &self.project.config.build.npm_token);
         for (registry, var) in self.package.registry_tokens()? {
-            if &var != name {
-                bail!("{label}/.npmrc takes the token for {registry} from ${{{var}}}, and the kit passes only the variable [build] npm_token names (\"{name}\") into the build; set npm_token = \"{var}\" in xtask.toml");
-            }
-            if !env_set(&var) {
-                bail!("{label}/.npmrc authenticates to {registry} with ${{{var}}}, and {var} is not set: export {var} with the registry's token (in GitHub Actions, from a repository secret), or drop that line and name a .npmrc holding the token in [build] npmrc");
-            }
-            if self.engine.kind == Kind::Podman {
-                bail!("podman 4.3 passes build secrets only from files, not from {var}: drop the ${{{var}}} line from {label}/.npmrc and name a .npmrc holding the token in [build] npmrc");
-            }
+            ensure!(&var == name, "{label}/.npmrc takes the token for {registry} from ${{{var}}}, and the kit passes only the variable [build] npm_token names (\"{name}\") into the build; set npm_token = \"{var}\" in xtask.toml");
+            ensure!(env_set(&var), "{label}/.npmrc authenticates to {registry} with ${{{var}}}, and {var} is not set: export {var} with the registry's token (in GitHub Actions, from a repository secret), or drop that line and name a .npmrc holding the token in [build] npmrc");
+            ensure!(self.engine.kind != Kind::Podman, "podman 4.3 passes build secrets only from files, not from {var}: drop the ${{{var}}} line from {label}/.npmrc and name a .npmrc holding the token in [build] npmrc");
         }
         Ok(())
     }
@@ -312,9 +282,7 @@ impl<'a> BuildSetup<'a> {
         if let Some(progress @ ("tty" | "rawjson")) = self.flags.progress.as_deref() {
             bail!("podman build has no --progress {progress} (its output is always plain); use plain, quiet or auto");
         }
-        if self.multi_platform() {
-            bail!("a multi-platform image needs docker buildx here (podman would need --manifest); use --engine docker or one --platform");
-        }
+        ensure!(!self.multi_platform(), "a multi-platform image needs docker buildx here (podman would need --manifest); use --engine docker or one --platform");
         if self.cache() != Cache::None {
             bail!(
                 "cache = \"{}\" is BuildKit's (docker buildx); podman keeps its layer cache in local images: use --cache none or --engine docker",
@@ -344,17 +312,11 @@ impl<'a> BuildSetup<'a> {
         if self.engine.kind != Kind::Podman {
             return Ok(vec![main]);
         }
-        let mut steps = Vec::new();
-        for leaf in self.copied_only(stage, args)? {
+        let leaves = self.copied_only(stage, args)?.into_iter().map(|leaf| {
             let tag = format!("{}:{leaf}", self.project.image());
-            steps.push(Step::exec(
-                format!("build stage '{leaf}' (copied from by '{stage}')"),
-                self.command(&leaf, args, &[tag]),
-            ));
-        }
-        steps.push(main);
-        steps.extend(self.podman_prune());
-        Ok(steps)
+            Step::exec(format!("build stage '{leaf}' (copied from by '{stage}')"), self.command(&leaf, args, &[tag]))
+        });
+        Ok(leaves.chain([main]).chain(self.podman_prune()).collect())
     }
 
     /// podman: the step that removes the kit's dangling images (what earlier builds left behind).
@@ -376,19 +338,14 @@ impl<'a> BuildSetup<'a> {
         let engine_platform = self.engine.platform();
         let target = self.flags.platform.as_deref().unwrap_or(&engine_platform);
         let mut from_args = self.project.stage_graph_args(target, &engine_platform)?;
-        let user_args = self.project.config.build.args.iter().chain(self.flags.build_args.iter().map(|(k, v)| (k, v)));
-        from_args.extend(args.iter().chain(user_args).map(|(k, v)| (k.clone(), v.clone())));
+        from_args.extend(self.all_args(args).map(|(k, v)| (k.clone(), v.clone())));
         let needed = dockerfile.dependencies(stage, &from_args)?;
-        let mut parents = Vec::new();
-        for &index in &needed {
-            if let Base::Stage(parent) = dockerfile.parent(&dockerfile.stages[index], &from_args)? {
-                parents.push(parent);
-            }
-        }
+        let parents: Vec<Base> =
+            needed.iter().map(|&i| dockerfile.parent(&dockerfile.stages[i], &from_args)).collect::<Result<_>>()?;
         let target = needed.last().copied();
         Ok(needed
             .iter()
-            .filter(|&&i| Some(i) != target && !parents.contains(&i))
+            .filter(|&&i| Some(i) != target && !parents.contains(&Base::Stage(i)))
             .filter_map(|&i| dockerfile.stages[i].name.clone())
             .collect())
     }
@@ -406,15 +363,12 @@ impl<'a> BuildSetup<'a> {
     fn stage_step(&self, stage: &str, args: &BTreeMap<String, String>) -> Step {
         let tag = format!("{}:{stage}", self.project.image());
         let step = Step::exec(format!("build stage '{stage}'"), self.command(stage, args, &[tag]));
-        match self.project.role_of(stage) {
-            Some(Role::Test) => {
-                step.with_hint("the test suite, or a step the test stage needs, failed; see the output above")
-            }
-            Some(Role::Lint) => {
-                step.with_hint("lint, npm audit or a step the lint stage needs failed; see the output above")
-            }
-            _ => step,
-        }
+        let hint = match self.project.role_of(stage) {
+            Some(Role::Test) => "the test suite, or a step the test stage needs, failed; see the output above",
+            Some(Role::Lint) => "lint, npm audit or a step the lint stage needs failed; see the output above",
+            _ => return step,
+        };
+        step.with_hint(hint)
     }
 }
 
@@ -426,7 +380,7 @@ fn env_set(name: &str) -> bool {
 /// BuildKit session, every target solved at once. Each build's argv becomes a target named as given, paths
 /// made absolute (bake reads a Dockerfile relative to its context); returns the file and bake's own flags.
 pub fn bake_file(builds: &[(&str, Command)], root: &Utf8Path) -> Result<(serde_json::Value, Vec<String>)> {
-    use serde_json::{json, Value};
+    use serde_json::json;
     let mut targets = serde_json::Map::new();
     let mut flags: Vec<String> = Vec::new();
     for (name, build) in builds {
@@ -436,46 +390,38 @@ pub fn bake_file(builds: &[(&str, Command)], root: &Utf8Path) -> Result<(serde_j
         let mut args = args.iter();
         while let Some(flag) = args.next() {
             let mut value = || args.next().cloned().unwrap_or_default();
-            let (key, value) = match flag.as_str() {
-                "--builder" | "--progress" => {
-                    let value = value();
-                    if !flags.contains(flag) {
-                        flags.extend([flag.clone(), value]);
-                    }
-                    continue;
-                }
+            match flag.as_str() {
+                // bake's own flags: one value for all its targets.
+                "--builder" | "--progress" if flags.contains(flag) => _ = value(),
+                "--builder" | "--progress" => flags.extend([flag.clone(), value()]),
                 "--build-arg" => {
                     let arg = value();
                     let (key, value) = arg.split_once('=').unwrap_or((&arg, ""));
                     target["args"][key] = json!(value);
-                    continue;
                 }
-                "--file" => ("dockerfile", json!(root.join(value()))),
-                "--target" => ("target", json!(value())),
-                "--platform" => ("platforms", json!(value().split(',').collect::<Vec<_>>())),
-                "--no-cache" => ("no-cache", json!(true)),
-                "--pull" => ("pull", json!(true)),
-                "--load" => ("output", json!(["type=docker"])),
-                "--provenance=false" => ("attest", json!(["type=provenance,disabled=true"])),
-                list @ ("--secret" | "--tag" | "--annotation" | "--cache-from" | "--cache-to") => {
-                    let key = match list {
-                        "--tag" => "tags",
-                        "--annotation" => "annotations",
-                        _ => &list[2..],
-                    };
-                    match &mut target[key] {
-                        Value::Array(values) => values.push(json!(value())),
-                        slot => *slot = json!([value()]),
-                    }
-                    continue;
-                }
+                "--file" => target["dockerfile"] = json!(root.join(value())),
+                "--target" => target["target"] = json!(value()),
+                "--platform" => target["platforms"] = json!(value().split(',').collect::<Vec<_>>()),
+                "--no-cache" => target["no-cache"] = json!(true),
+                "--pull" => target["pull"] = json!(true),
+                "--load" => target["output"] = json!(["type=docker"]),
+                "--provenance=false" => target["attest"] = json!(["type=provenance,disabled=true"]),
+                "--tag" | "--annotation" => push(&mut target[format!("{}s", &flag[2..])], value()),
+                "--secret" | "--cache-from" | "--cache-to" => push(&mut target[&flag[2..]], value()),
                 other => bail!("cannot turn `{other}` into a bake file"),
-            };
-            target[key] = value;
+            }
         }
         targets.insert(name.to_string(), target);
     }
     Ok((json!({ "target": targets }), flags))
+}
+
+/// One more value in a bake target's list.
+fn push(list: &mut serde_json::Value, value: String) {
+    match list {
+        serde_json::Value::Array(values) => values.push(value.into()),
+        slot => *slot = serde_json::json!([value]),
+    }
 }
 
 /// `build --stage S`: S checked against the Dockerfile's stages (default: the release stage).

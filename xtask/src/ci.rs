@@ -51,10 +51,9 @@ pub fn ci(setup: &BuildSetup, options: &Options) -> Result<()> {
     let table = timing_rows(&timings, &plan, started.elapsed().as_secs_f64());
     eprintln!("\n{}", text_table(&table));
     if gha::is_actions() {
-        let rows: Vec<Vec<String>> = table.iter().map(|r| r.to_vec()).collect();
         gha::append_step_summary(&format!(
             "### cargo xtask ci\n\n{}\n",
-            gha::markdown_table(&["step", "time", "result"], &rows)
+            gha::markdown_table(&["step", "time", "result"], &table)
         ))?;
         if result.is_ok() {
             gha::set_output("image", image)?;
@@ -122,20 +121,17 @@ fn bake_steps(
 
 /// One row per step: title, time, result; steps never reached are listed as skipped. The total is the wall time
 /// (steps side by side overlap).
-fn timing_rows(timings: &[Timing], plan: &Plan, total: f64) -> Vec<[String; 3]> {
-    let mut rows: Vec<[String; 3]> = Vec::new();
-    for step in plan.steps.iter().filter(|s| !s.always) {
-        let row = match timings.iter().find(|t| t.title == step.title) {
-            Some(t) => [t.title.clone(), format!("{:.1} s", t.seconds), if t.ok { "ok" } else { "FAILED" }.to_string()],
-            None => [step.title.clone(), "-".to_string(), "skipped".to_string()],
-        };
-        rows.push(row);
-    }
-    rows.push(["total".to_string(), format!("{total:.1} s"), String::new()]);
-    rows
+fn timing_rows(timings: &[Timing], plan: &Plan, total: f64) -> Vec<Vec<String>> {
+    let row = |title: &str, time: String, result: &str| vec![title.to_string(), time, result.to_string()];
+    let steps = plan.steps.iter().filter(|s| !s.always);
+    let rows = steps.map(|step| match timings.iter().find(|t| t.title == step.title) {
+        Some(t) => row(&t.title, format!("{:.1} s", t.seconds), if t.ok { "ok" } else { "FAILED" }),
+        None => row(&step.title, "-".to_string(), "skipped"),
+    });
+    rows.chain([row("total", format!("{total:.1} s"), "")]).collect()
 }
 
-fn text_table(rows: &[[String; 3]]) -> String {
+fn text_table(rows: &[Vec<String>]) -> String {
     let width = rows.iter().map(|r| r[0].len()).max().unwrap_or(0);
     rows.iter().map(|r| format!("  {:width$}  {:>8}  {}", r[0], r[1], r[2])).collect::<Vec<_>>().join("\n")
 }

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use camino::Utf8PathBuf;
 
 use crate::config::Flavor;
@@ -113,12 +113,10 @@ impl Step {
         match &self.action {
             Action::Exec(command) | Action::Attach(command) => command.shell_line(),
             Action::WaitHealthy { container, answers, timeout, .. } => {
-                let after = match answers {
-                    Some((port, path)) => format!("once it answers {path} on its {port}/tcp, "),
-                    None => String::new(),
-                };
+                let after = answers.as_ref().map(|(port, path)| format!("once it answers {path} on its {port}/tcp, "));
                 format!(
-                    "# {after}run the HEALTHCHECK of container {container} until it passes (up to {} s)",
+                    "# {}run the HEALTHCHECK of container {container} until it passes (up to {} s)",
+                    after.unwrap_or_default(),
                     timeout.as_secs()
                 )
             }
@@ -205,8 +203,7 @@ pub struct Timing {
 }
 
 pub fn print_dry_run(plan: &Plan, root: &Utf8PathBuf) {
-    let here = std::env::current_dir().ok();
-    if here.as_deref() != Some(root.as_std_path()) {
+    if std::env::current_dir().ok().as_deref() != Some(root.as_std_path()) {
         println!("cd {}", shell_quote(root.as_str()));
     }
     let mut beside = false;
@@ -244,12 +241,8 @@ pub fn execute(plan: &Plan, options: &Options, timings: &mut Vec<Timing>) -> Res
         return Ok(());
     }
     let mut first_error: Option<anyhow::Error> = None;
-    let mut rest = plan.steps.as_slice();
-    while !rest.is_empty() {
-        // A batch: a step and those it runs beside (`with_next`), started together.
-        let size = rest.iter().position(|s| !s.with_next).map_or(rest.len(), |i| i + 1);
-        let (batch, after) = rest.split_at(size);
-        rest = after;
+    // A batch: a step and those it runs beside (`with_next`), started together.
+    for batch in plan.steps.split_inclusive(|s| !s.with_next) {
         if let (None, Some(sig)) = (&first_error, signals::received()) {
             first_error = Some(Interrupted(sig).into());
         }
@@ -272,10 +265,7 @@ pub fn execute(plan: &Plan, options: &Options, timings: &mut Vec<Timing>) -> Res
         };
         let results: Vec<(Result<()>, f64)> = std::thread::scope(|scope| {
             let threads: Vec<_> = batch.iter().map(|&step| scope.spawn(move || timed(step))).collect();
-            threads
-                .into_iter()
-                .map(|t| t.join().unwrap_or_else(|_| (Err(anyhow::anyhow!("a step panicked")), 0.0)))
-                .collect()
+            threads.into_iter().map(|t| t.join().unwrap_or_else(|_| (Err(anyhow!("a step panicked")), 0.0))).collect()
         });
         if !titles.is_empty() {
             gha::group_end();
@@ -295,26 +285,14 @@ pub fn execute(plan: &Plan, options: &Options, timings: &mut Vec<Timing>) -> Res
             }
         }
     }
-    match first_error {
-        Some(err) => Err(err),
-        None => Ok(()),
-    }
+    first_error.map_or(Ok(()), Err)
 }
 
 fn run_step(step: &Step, options: &Options) -> Result<()> {
-    match &step.action {
-        Action::Exec(command) => run_command(step, command, options, false),
-        Action::Attach(command) => run_command(step, command, options, true),
-        Action::WaitHealthy { engine, container, answers, timeout } => {
-            let answers = answers.as_ref().map(|(port, path)| (*port, path.as_str()));
-            checks::wait_healthy(engine, container, answers, *timeout).with_context(|| format!("cannot {}", step.title))
-        }
-        Action::KeepReleased { engine, reference } => {
-            checks::keep_released(engine, reference).with_context(|| format!("cannot {}", step.title))
-        }
-        Action::Probe { engine, container, port, path, timeout } => {
-            checks::probe(engine, container, *port, path, *timeout).with_context(|| format!("cannot {}", step.title))
-        }
+    // The kit's own steps: their errors say which step could not be done.
+    let result = match &step.action {
+        Action::Exec(command) => return run_command(step, command, options, false),
+        Action::Attach(command) => return run_command(step, command, options, true),
         Action::UnlessMadeFrom { engine, image, made, steps } => {
             // No ID (a multi-platform image the engine does not hold): the steps run, and nothing is kept.
             let id = engine.query(&["image", "inspect", "--format", "{{.Id}}", image]).ok();
@@ -326,34 +304,35 @@ fn run_step(step: &Step, options: &Options) -> Result<()> {
             }
             let _ = std::fs::remove_file(&stamp);
             execute(&Plan { steps: steps.clone() }, options, &mut Vec::new())?;
-            match id {
+            return match id {
                 Some(id) => std::fs::write(&stamp, id).with_context(|| format!("cannot write {stamp}")),
                 None => Ok(()),
-            }
+            };
+        }
+        Action::Verify { engine, reference, key } => return sbom::verify(engine, reference, key),
+        Action::WaitHealthy { engine, container, answers, timeout } => {
+            let answers = answers.as_ref().map(|(port, path)| (*port, path.as_str()));
+            checks::wait_healthy(engine, container, answers, *timeout)
+        }
+        Action::KeepReleased { engine, reference } => checks::keep_released(engine, reference),
+        Action::Probe { engine, container, port, path, timeout } => {
+            checks::probe(engine, container, *port, path, *timeout)
         }
         Action::FreshDir(dir) => {
             let _ = std::fs::remove_dir_all(dir);
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot {}", step.title))
+            std::fs::create_dir_all(dir).map_err(anyhow::Error::from)
         }
-        Action::WriteSbom { work, flavor, image, out } => {
-            sbom::write(work, *flavor, image, out).with_context(|| format!("cannot {}", step.title))
-        }
-        Action::Sign { engine, reference, key, sbom } => {
-            sbom::sign(engine, reference, key.as_deref(), sbom).with_context(|| format!("cannot {}", step.title))
-        }
-        Action::Verify { engine, reference, key } => sbom::verify(engine, reference, key),
-    }
+        Action::WriteSbom { work, flavor, image, out } => sbom::write(work, *flavor, image, out),
+        Action::Sign { engine, reference, key, sbom } => sbom::sign(engine, reference, key.as_deref(), sbom),
+    };
+    result.with_context(|| format!("cannot {}", step.title))
 }
 
 fn run_command(step: &Step, command: &Command, options: &Options, attached: bool) -> Result<()> {
-    let program = which::which(&command.program).map_err(|_| {
-        anyhow::anyhow!(
-            "cannot {}: {} not found on PATH{}",
-            step.title,
-            command.program,
-            install_hint(&command.program)
-        )
-    })?;
+    let (title, name) = (&step.title, &command.program);
+    let Ok(program) = which::which(name) else {
+        bail!("cannot {title}: {name} not found on PATH{}", install_hint(name));
+    };
     let mut expression = duct::cmd(program, &command.args).dir(options.root.as_std_path()).unchecked();
     if !attached {
         expression = match &command.stdin {
@@ -379,31 +358,23 @@ fn run_command(step: &Step, command: &Command, options: &Options, attached: bool
             Ok(())
         });
     }
-    let handle =
-        expression.start().with_context(|| format!("cannot {}: failed to start {}", step.title, command.program))?;
+    let handle = expression.start().with_context(|| format!("cannot {title}: failed to start {name}"))?;
     let status = loop {
         // Waits up to 40 ms: the exit is seen at once, a signal within 40 ms.
         if let Some(output) = handle.wait_timeout(Duration::from_millis(40))? {
             break output.status;
         }
-        if let Some(sig) = signals::received() {
-            if !step.always {
-                stop_child(&handle, sig);
-                return Err(Interrupted(sig).into());
-            }
+        // Cleanup runs to its end.
+        if let Some(sig) = signals::received().filter(|_| !step.always) {
+            stop_child(&handle, sig);
+            return Err(Interrupted(sig).into());
         }
     };
     if status.success() {
         return Ok(());
     }
-    let code = status.code().unwrap_or(1);
-    Err(StepFailed {
-        title: step.title.clone(),
-        program: command.program.clone(),
-        status: code,
-        hint: step.hint.clone(),
-    }
-    .into())
+    let status = status.code().unwrap_or(1);
+    Err(StepFailed { title: title.clone(), program: name.clone(), status, hint: step.hint.clone() }.into())
 }
 
 /// Passes the signal on, gives the child a few seconds to wind down (docker cancels the build or
