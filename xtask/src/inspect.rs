@@ -12,8 +12,7 @@ pub fn inspect(project: &Project) -> Result<()> {
     let service = &project.config.service;
     // (what, what was found, what the kit does with it)
     let mut rows = Vec::new();
-    let mut row =
-        |what: &'static str, found: &str, action: &str| rows.push((what, found.to_string(), action.to_string()));
+    let mut row = |what: &str, found: &str, action: &str| rows.push([what, found, action].map(String::from));
     let mut problems: Vec<String> = problem.iter().map(|err| format!("{err:#}")).collect();
     if problems.is_empty() && package.version.is_empty() {
         problems.push(format!("{}/package.json has no \"version\"; the release tags come from it", package.label));
@@ -132,11 +131,7 @@ pub fn inspect(project: &Project) -> Result<()> {
     }
 
     println!("{} {} in {}/ (flavor {})", package.name, package.version, package.label, flavor.as_str());
-    let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
-    let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).min(40);
-    for (what, found, action) in &rows {
-        println!("  {what:w0$}  {found:w1$}  {action}");
-    }
+    crate::stages::print_table(&rows, "  ", 40);
     // Every problem but the last is printed; the last is the error.
     let Some(last) = problems.pop() else { return Ok(()) };
     for problem in &problems {

@@ -166,8 +166,7 @@ impl Template {
     }
 
     pub fn rename<'a>(&'a self, new: &'a str) -> Rename<'a> {
-        let package = &self.package;
-        Rename { old: &package.name, new, old_version: &package.version, service_dir: &self.service_dir }
+        Rename { old: &self.package.name, new, old_version: &self.package.version, service_dir: &self.service_dir }
     }
 }
 

@@ -57,12 +57,17 @@ pub fn print_stages(project: &Project, engine: &Engine) -> Result<()> {
         };
         rows.push([name, base, role]);
     }
-    let width = |column: usize| rows.iter().map(|row| row[column].len()).max().unwrap_or(0);
-    let (width0, width1) = (width(0), width(1));
-    for row in &rows {
-        println!("{:width0$}  {:width1$}  {}", row[0], row[1], row[2]);
-    }
+    print_table(&rows, "", usize::MAX);
     Ok(())
+}
+
+/// Prints three columns, each line after `indent`; the middle column is padded to at most `max_middle`.
+pub fn print_table(rows: &[[String; 3]], indent: &str, max_middle: usize) {
+    let width = |column: usize| rows.iter().map(|row| row[column].len()).max().unwrap_or(0);
+    let (width0, width1) = (width(0), width(1).min(max_middle));
+    for [first, middle, last] in rows {
+        println!("{indent}{first:width0$}  {middle:width1$}  {last}");
+    }
 }
 
 /// `pull`: every external image the lint, test and release stages need with this flavor, for each
@@ -72,25 +77,24 @@ pub fn pull_plan(project: &Project, engine: &Engine, platforms: Option<&str>) ->
     let dockerfile = project.dockerfile()?;
     let roles = roles(project)?;
     let engine_platform = engine.platform();
-    let mut pulls: Vec<(String, Option<&str>)> = Vec::new();
+    let mut plan = Plan::default();
+    let mut pulled: Vec<(String, Option<&str>)> = Vec::new();
     // Each platform of the list, or the engine's (`None`).
     for target in platforms.map_or(vec![None], |list| list.split(',').map(Some).collect()) {
         let args = project.stage_graph_args(target.unwrap_or(&engine_platform), &engine_platform)?;
         for (_, stage) in &roles {
             for image in dockerfile.external_images(stage, &args)? {
-                if !pulls.contains(&(image.clone(), target)) {
-                    pulls.push((image, target));
+                if pulled.contains(&(image.clone(), target)) {
+                    continue;
                 }
+                let (title, flags) = match target {
+                    Some(platform) => (format!("pull {image} for {platform}"), vec!["--platform", platform]),
+                    None => (format!("pull {image}"), vec![]),
+                };
+                plan.push(Step::exec(title, engine.command(["pull"]).args(flags).arg(image.as_str())));
+                pulled.push((image, target));
             }
         }
-    }
-    let mut plan = Plan::default();
-    for (image, platform) in pulls {
-        let (title, flags) = match platform {
-            Some(platform) => (format!("pull {image} for {platform}"), vec!["--platform", platform]),
-            None => (format!("pull {image}"), vec![]),
-        };
-        plan.push(Step::exec(title, engine.command(["pull"]).args(flags).arg(image.as_str())));
     }
     Ok(plan)
 }

@@ -83,29 +83,28 @@ pub fn update(root: &Utf8Path, request: &Request, dry_run: bool) -> Result<()> {
     let (base_commit, change) = made?;
 
     let ours = git(&["diff", "--name-only", "--no-renames", &base_commit, "HEAD"])?;
-    let changes: Vec<String> = git(&["diff", "--name-status", "--no-renames", &base_commit, &change])?
-        .lines()
-        .filter_map(|line| line.split_once('\t'))
-        .map(|(status, path)| {
-            let what = match status {
-                "A" => "added",
-                "D" => "removed",
-                _ => "changed",
-            };
-            let both = if ours.lines().any(|p| p == path) { " (changed here too: merged)" } else { "" };
-            format!("{what} {path}{both}")
-        })
-        .collect();
+    let theirs = git(&["diff", "--name-status", "--no-renames", &base_commit, &change])?;
     if dry_run {
         println!("would merge the template's changes {base7}..{to7} ({location}) into the kit's files:");
-        changes.iter().for_each(|line| println!("{line}"));
-        if changes.is_empty() {
+    }
+    let mut count = 0;
+    for (status, path) in theirs.lines().filter_map(|line| line.split_once('\t')) {
+        let what = match status {
+            "A" => "added",
+            "D" => "removed",
+            _ => "changed",
+        };
+        let both = if ours.lines().any(|p| p == path) { " (changed here too: merged)" } else { "" };
+        println!("{what} {path}{both}");
+        count += 1;
+    }
+    if dry_run {
+        if count == 0 {
             println!("none changed; the record would move to {to7}");
         }
         return Ok(());
     }
 
-    changes.iter().for_each(|line| println!("{line}"));
     let pick = ["cherry-pick", "--allow-empty", "--keep-redundant-commits", &change];
     if let Err(err) = git(&[&git_identity(root)[..], &pick].concat()) {
         let conflicts = git(&["diff", "--name-only", "--diff-filter=U"]).unwrap_or_default();
@@ -117,11 +116,11 @@ pub fn update(root: &Utf8Path, request: &Request, dry_run: bool) -> Result<()> {
             "the template's changes {base7}..{to7} conflict with this project's in {}: fix the places git marked \
              (<<<<<<<), `git add` them and run `git cherry-pick --continue`, which records template commit {to7}; \
              or `git cherry-pick --abort` to leave the project as it was",
-            conflicts.lines().collect::<Vec<_>>().join(", ")
+            conflicts.replace('\n', ", ")
         );
     }
     let sha = git(&["rev-parse", "--short", "HEAD"])?;
-    let files = if changes.len() == 1 { "1 file" } else { &format!("{} files", changes.len()) };
+    let files = if count == 1 { "1 file" } else { &format!("{count} files") };
     println!("updated to the template's {to7} ({location}): {files}; committed {sha} (see `git show`)");
     Ok(())
 }
