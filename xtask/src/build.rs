@@ -85,7 +85,7 @@ impl<'a> BuildSetup<'a> {
     }
 
     /// `--platform` names more than one platform: the result is an image index.
-    fn multi_platform(&self) -> bool {
+    pub(crate) fn multi_platform(&self) -> bool {
         self.flags.platform.as_deref().is_some_and(|p| p.contains(','))
     }
 
@@ -366,7 +366,7 @@ impl<'a> BuildSetup<'a> {
 }
 
 /// `NAME VALUE` onto `args`, when there is a value.
-fn flag(args: &mut Vec<String>, name: &str, value: Option<&str>) {
+pub(crate) fn flag(args: &mut Vec<String>, name: &str, value: Option<&str>) {
     if let Some(value) = value {
         args.extend([name.to_string(), value.to_string()]);
     }
