@@ -27,9 +27,8 @@ pub struct BuildFlags {
 }
 
 pub fn check_progress(progress: &str) -> Result<()> {
-    if !["auto", "plain", "tty", "quiet", "rawjson"].contains(&progress) {
-        bail!("invalid --progress '{progress}'; use auto, plain, tty, quiet or rawjson");
-    }
+    let known = ["auto", "plain", "tty", "quiet", "rawjson"].contains(&progress);
+    ensure!(known, "invalid --progress '{progress}'; use auto, plain, tty, quiet or rawjson");
     Ok(())
 }
 
@@ -53,9 +52,8 @@ pub fn check_platforms(text: &str) -> Result<()> {
     for platform in text.split(',') {
         let parts: Vec<&str> = platform.split('/').collect();
         let word_ok = |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !(2..=3).contains(&parts.len()) || !parts.iter().all(word_ok) {
-            bail!("invalid platform '{platform}'; write it as os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8");
-        }
+        let ok = (2..=3).contains(&parts.len()) && parts.iter().all(word_ok);
+        ensure!(ok, "invalid platform '{platform}'; write it as os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8");
     }
     Ok(())
 }
@@ -87,7 +85,7 @@ impl<'a> BuildSetup<'a> {
     }
 
     /// `--platform` names more than one platform: the result is an image index.
-    fn multi_platform(&self) -> bool {
+    pub(crate) fn multi_platform(&self) -> bool {
         self.flags.platform.as_deref().is_some_and(|p| p.contains(','))
     }
 
@@ -128,41 +126,41 @@ impl<'a> BuildSetup<'a> {
     pub fn command(&self, stage: &str, kit_args: &BTreeMap<String, String>, tags: &[String]) -> Command {
         let build = &self.project.config.build;
         let (docker, token) = (self.engine.kind == Kind::Docker, &build.npm_token);
+        let mut command = self.engine.build_command();
+        let args = &mut command.args;
+        flag(args, "--builder", self.flags.builder.as_deref());
+        flag(args, "--file", Some(build.dockerfile.as_str()));
+        flag(args, "--target", Some(stage));
+        for (key, value) in self.all_args(kit_args) {
+            flag(args, "--build-arg", Some(&format!("{key}={value}")));
+        }
         // Registry credentials: only as secrets, named here, never their values.
-        let secrets = [
-            self.ca_bundle().map(|bundle| format!("id=ca,src={bundle}")),
-            self.npmrc().map(|npmrc| format!("id=npmrc,src={npmrc}")),
-            (env_set(token) && docker).then(|| format!("id=npm_token,env={token}")),
-        ];
-        let progress = match (self.engine.kind, self.flags.progress.as_deref()) {
-            (Kind::Docker, Some(progress)) => vec!["--progress", progress],
+        flag(args, "--secret", self.ca_bundle().map(|bundle| format!("id=ca,src={bundle}")).as_deref());
+        flag(args, "--secret", self.npmrc().map(|npmrc| format!("id=npmrc,src={npmrc}")).as_deref());
+        flag(args, "--secret", (env_set(token) && docker).then(|| format!("id=npm_token,env={token}")).as_deref());
+        for tag in tags {
+            flag(args, "--tag", Some(tag));
+        }
+        args.extend(self.flags.no_cache.then(|| "--no-cache".to_string()));
+        args.extend(self.flags.pull.then(|| "--pull".to_string()));
+        match (self.engine.kind, self.flags.progress.as_deref()) {
+            (Kind::Docker, progress) => flag(args, "--progress", progress),
             // podman prints plain step output always; `check_podman` refused tty and rawjson.
-            (Kind::Podman, Some("quiet")) => vec!["--quiet"],
-            _ => vec![],
-        };
-        self.engine
-            .build_command()
-            .args(self.flags.builder.iter().flat_map(|builder| ["--builder", builder]))
-            .args(["--file", build.dockerfile.as_str(), "--target", stage])
-            .args(
-                self.all_args(kit_args).flat_map(|(key, value)| ["--build-arg".to_string(), format!("{key}={value}")]),
-            )
-            .args(secrets.into_iter().flatten().flat_map(|secret| ["--secret".to_string(), secret]))
-            .args(tags.iter().flat_map(|tag| ["--tag", tag]))
-            .args(self.flags.no_cache.then_some("--no-cache"))
-            .args(self.flags.pull.then_some("--pull"))
-            .args(progress)
-            // podman: every image of the build, the intermediate ones podman keeps as its layer cache too, carries
-            // this label, so `build_steps`' prune removes the kit's leftovers and nothing else. (A stage that is
-            // only a FROM would then be committed afresh on every build, and all built on it would miss the
-            // cache: the kit's Dockerfile has none.)
-            .args((!docker).then(|| ["--label".to_string(), self.podman_label()]).into_iter().flatten())
-            .args(self.flags.platform.iter().flat_map(|platform| ["--platform", platform]))
-            .args(self.cache_args(stage))
-            // A docker-container or remote builder keeps results to itself unless told to load them; with the
-            // default builder this is what happens anyway.
-            .args((docker && !tags.is_empty()).then_some("--load"))
-            .arg(build.context.as_str())
+            (Kind::Podman, Some("quiet")) => args.push("--quiet".to_string()),
+            _ => {}
+        }
+        // podman: every image of the build, the intermediate ones podman keeps as its layer cache too, carries
+        // this label, so `build_steps`' prune removes the kit's leftovers and nothing else. (A stage that is
+        // only a FROM would then be committed afresh on every build, and all built on it would miss the
+        // cache: the kit's Dockerfile has none.)
+        flag(args, "--label", (!docker).then(|| self.podman_label()).as_deref());
+        flag(args, "--platform", self.flags.platform.as_deref());
+        self.cache_args(stage, args);
+        // A docker-container or remote builder keeps results to itself unless told to load them; with the
+        // default builder this is what happens anyway.
+        args.extend((docker && !tags.is_empty()).then(|| "--load".to_string()));
+        args.push(build.context.to_string());
+        command
     }
 
     /// The kit's args for a stage, then xtask.toml's `[build] args`, then `--build-arg` flags: the user's word
@@ -179,30 +177,26 @@ impl<'a> BuildSetup<'a> {
         self.flags.cache.unwrap_or(self.project.config.build.cache)
     }
 
-    /// `--cache-from`/`--cache-to` for one stage. Each stage has its own cache (a `buildcache-STAGE`
+    /// `--cache-from`/`--cache-to` for one stage, onto `args`. Each stage has its own cache (a `buildcache-STAGE`
     /// tag, a folder, a gha scope), so building lint, test and release in turn keeps all three.
-    fn cache_args(&self, stage: &str) -> Vec<String> {
-        let from_to = |from: String, to: String| vec!["--cache-from".to_string(), from, "--cache-to".to_string(), to];
-        match self.cache() {
-            Cache::None => Vec::new(),
-            Cache::Inline => {
-                from_to(format!("type=registry,ref={}:{stage}", self.project.image()), "type=inline".to_string())
-            }
+    fn cache_args(&self, stage: &str, args: &mut Vec<String>) {
+        let image = self.project.image();
+        let (from, to) = match self.cache() {
+            Cache::None => return,
+            Cache::Inline => (Some(format!("type=registry,ref={image}:{stage}")), "type=inline".to_string()),
             Cache::Registry => {
-                let cache_ref = format!("{}:buildcache-{stage}", self.project.image());
-                from_to(format!("type=registry,ref={cache_ref}"), format!("type=registry,ref={cache_ref},mode=max"))
+                let cache_ref = format!("{image}:buildcache-{stage}");
+                (Some(format!("type=registry,ref={cache_ref}")), format!("type=registry,ref={cache_ref},mode=max"))
             }
             Cache::Local => {
                 let dir = self.project.root.join(&self.project.config.build.cache_dir).join(stage);
-                let mut args = Vec::new();
-                if dir.join("index.json").is_file() {
-                    args.extend(["--cache-from".to_string(), format!("type=local,src={dir}")]);
-                }
-                args.extend(["--cache-to".to_string(), format!("type=local,dest={dir},mode=max")]);
-                args
+                let from = dir.join("index.json").is_file().then(|| format!("type=local,src={dir}"));
+                (from, format!("type=local,dest={dir},mode=max"))
             }
-            Cache::Gha => from_to(format!("type=gha,scope={stage}"), format!("type=gha,scope={stage},mode=max")),
-        }
+            Cache::Gha => (Some(format!("type=gha,scope={stage}")), format!("type=gha,scope={stage},mode=max")),
+        };
+        flag(args, "--cache-from", from.as_deref());
+        flag(args, "--cache-to", Some(&to));
     }
 
     /// Before any build starts: a cache the builder cannot export, or a multi-platform image it cannot
@@ -283,12 +277,11 @@ impl<'a> BuildSetup<'a> {
             bail!("podman build has no --progress {progress} (its output is always plain); use plain, quiet or auto");
         }
         ensure!(!self.multi_platform(), "a multi-platform image needs docker buildx here (podman would need --manifest); use --engine docker or one --platform");
-        if self.cache() != Cache::None {
-            bail!(
-                "cache = \"{}\" is BuildKit's (docker buildx); podman keeps its layer cache in local images: use --cache none or --engine docker",
-                self.cache().name()
-            );
-        }
+        ensure!(
+            self.cache() == Cache::None,
+            "cache = \"{}\" is BuildKit's (docker buildx); podman keeps its layer cache in local images: use --cache none or --engine docker",
+            self.cache().name()
+        );
         Ok(())
     }
 
@@ -372,6 +365,13 @@ impl<'a> BuildSetup<'a> {
     }
 }
 
+/// `NAME VALUE` onto `args`, when there is a value.
+pub(crate) fn flag(args: &mut Vec<String>, name: &str, value: Option<&str>) {
+    if let Some(value) = value {
+        args.extend([name.to_string(), value.to_string()]);
+    }
+}
+
 fn env_set(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|v| !v.is_empty())
 }
@@ -430,12 +430,11 @@ pub fn build_plan(setup: &BuildSetup, stage: Option<&str>) -> Result<Plan> {
         Some(name) => {
             let found = setup.project.dockerfile()?.find_stage(name, setup.project.config.build.dockerfile.as_str())?;
             let name = found.name.clone().unwrap_or_else(|| found.index.to_string());
-            if [sbom::STAGE, sbom::TOOL_STAGE].contains(&name.as_str()) {
-                bail!(
-                    "stage '{name}' is built by `cargo xtask release`, from the files it copies out of the release \
-                     image (the build context \"scan\"); run that instead"
-                );
-            }
+            ensure!(
+                ![sbom::STAGE, sbom::TOOL_STAGE].contains(&name.as_str()),
+                "stage '{name}' is built by `cargo xtask release`, from the files it copies out of the release \
+                 image (the build context \"scan\"); run that instead"
+            );
             name
         }
         None => setup.project.role_stage(Role::Release)?,

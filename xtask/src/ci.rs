@@ -27,12 +27,16 @@ pub fn ci(setup: &BuildSetup, options: &Options) -> Result<()> {
     let release_build = release::release_plan(setup, &release, false, false, None)?;
     // A tag of this run only, for the release image until lint and test passed.
     let candidate = format!("{}:ci-{}", project.image(), std::process::id());
+    let mut builds = vec![("lint", lint)];
+    builds.extend(test.map(|test| ("test", test)));
+    builds.push(("release", release_build));
     if engine.kind == Kind::Docker {
-        plan.steps.extend(bake_steps(setup, &release, lint, test, release_build, &candidate)?);
+        plan.steps.extend(bake_steps(setup, &release, builds, &candidate)?);
     } else {
         // podman has no bake: one build after the other, release last.
-        plan.steps.extend(lint.steps.into_iter().chain(test.into_iter().flat_map(|t| t.steps)));
-        plan.steps.extend(release_build.steps);
+        for (_, build) in builds {
+            plan.steps.extend(build.steps);
+        }
     }
     // On docker, smoke runs the very image by this run's tag; its start runs beside the release's SBOM steps.
     let smoke_image = if engine.kind == Kind::Docker { candidate.as_str() } else { image };
@@ -71,38 +75,34 @@ pub fn ci(setup: &BuildSetup, options: &Options) -> Result<()> {
 /// the release image from being loaded), so release is loaded as `candidate` only, and tagged with the release
 /// tags once the bake passed (beside the step after them): no release tag moves when lint or test fails. lint and
 /// test stay in the build cache.
-fn bake_steps(
-    setup: &BuildSetup,
-    release: &Release,
-    lint: Plan,
-    test: Option<Plan>,
-    release_build: Plan,
-    candidate: &str,
-) -> Result<Vec<Step>> {
-    let build = |plan: &Plan| match plan.steps.first().map(|s| &s.action) {
-        Some(Action::Exec(command)) => Ok(command.clone()),
-        _ => bail!("no build command in the plan"),
-    };
-    let mut builds = vec![("lint", build(&lint)?)];
-    if let Some(test) = &test {
-        builds.push(("test", build(test)?));
+fn bake_steps(setup: &BuildSetup, release: &Release, plans: Vec<(&str, Plan)>, candidate: &str) -> Result<Vec<Step>> {
+    // Each plan's first step is its build; the rest run beside the bake (hadolint) or after the tags (release's SBOM).
+    let (mut builds, mut names, mut beside, mut after) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (name, plan) in plans {
+        let mut steps = plan.steps.into_iter();
+        let Some(Step { action: Action::Exec(command), .. }) = steps.next() else {
+            bail!("no build command in the plan");
+        };
+        builds.push((name, command));
+        names.push(name);
+        let rest = if name == "release" { &mut after } else { &mut beside };
+        rest.extend(steps.map(|step| Step { with_next: true, ..step }));
     }
-    builds.push(("release", build(&release_build)?));
     let (mut file, flags) = build::bake_file(&builds, &setup.project.root)?;
-    for (name, target) in file["target"].as_object_mut().into_iter().flatten() {
-        if name == "release" {
+    for name in &names {
+        let target = &mut file["target"][name];
+        if *name == "release" {
             target["tags"] = json!([candidate]);
         } else {
             target["output"] = json!(["type=cacheonly"]);
             target.as_object_mut().map(|t| t.remove("tags"));
         }
     }
-    let names: Vec<&str> = builds.iter().map(|(name, _)| *name).collect();
     // The bake file on bake's stdin: `--dry-run` prints it as `printf '%s\n' FILE | docker buildx bake --file - …`.
     let mut bake = setup.engine.command(["buildx", "bake", "--file", "-"]).args(flags).args(names.iter().copied());
     bake.stdin = Some(file.to_string());
     // hadolint, beside the bake.
-    let mut steps: Vec<Step> = lint.steps.into_iter().skip(1).map(|step| Step { with_next: true, ..step }).collect();
+    let mut steps = beside;
     steps.push(
         Step::exec(format!("build {} in one bake", names.join(", ")), bake)
             .with_hint("a target failed, named above: lint, the test suite, or a step they need"),
@@ -115,7 +115,7 @@ fn bake_steps(
     if let Some(last) = steps.last_mut() {
         last.with_next = false;
     }
-    steps.extend(release_build.steps.into_iter().skip(1).map(|step| Step { with_next: true, ..step }));
+    steps.extend(after);
     Ok(steps)
 }
 

@@ -5,7 +5,7 @@
 use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
 
-use crate::build::{BuildFlags, BuildSetup};
+use crate::build::{self, BuildFlags, BuildSetup};
 use crate::engine::{Engine, Kind};
 use crate::plan::{Action, Plan, Step};
 use crate::project::{Project, Release, Role};
@@ -37,9 +37,8 @@ pub fn release_plan(
         build.args.push("--provenance=false".to_string());
         // The labels as annotations too: registries show an index's (a multi-platform image's) description
         // from its annotations. buildx refuses index annotations on a single-platform image.
-        let index = setup.flags.platform.as_deref().is_some_and(|p| p.contains(','));
         for (key, value) in &release.labels {
-            for level in ["manifest", "index"].iter().take(if index { 2 } else { 1 }) {
+            for level in ["manifest", "index"].iter().take(if setup.multi_platform() { 2 } else { 1 }) {
                 build.args.extend(["--annotation".to_string(), format!("{level}:{key}={value}")]);
             }
         }
@@ -87,8 +86,8 @@ fn sbom_steps(setup: &BuildSetup, image: &str, out: &Utf8Path) -> Result<Vec<Ste
     let container =
         format!("{}-sbom-{}", project.config.image.name.rsplit('/').next().unwrap_or("app"), std::process::id());
     let platform = setup.flags.platform.as_deref().and_then(|p| p.split(',').next());
-    let create =
-        engine.command(["create", "--name", &container]).args(platform.into_iter().flat_map(|p| ["--platform", p]));
+    let mut create = engine.command(["create", "--name", &container]);
+    build::flag(&mut create.args, "--platform", platform);
     let remove = |container: &str| {
         Step::cleanup(format!("remove container {container}"), engine.command(["rm", "--force", container]))
     };
