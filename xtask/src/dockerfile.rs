@@ -373,8 +373,7 @@ fn normalize_arch(arch: &str, variant: &str) -> (String, String) {
     let (arch, variant) = (arch.to_ascii_lowercase(), variant.to_ascii_lowercase());
     let (arch, variant) = match (arch.as_str(), variant.as_str()) {
         ("i386", _) => ("386", ""),
-        ("x86_64" | "x86-64" | "amd64", "v1") => ("amd64", ""),
-        ("x86_64" | "x86-64" | "amd64", variant) => ("amd64", variant),
+        ("x86_64" | "x86-64" | "amd64", variant) => ("amd64", if variant == "v1" { "" } else { variant }),
         ("aarch64" | "arm64", "8" | "v8" | "v8.0") => ("arm64", ""),
         ("aarch64" | "arm64", "9" | "9.0" | "v9.0") => ("arm64", "v9"),
         ("aarch64" | "arm64", variant) => ("arm64", variant),
