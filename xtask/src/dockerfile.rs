@@ -79,7 +79,7 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
                 for word in shell_words(rest, escape) {
                     let (name, default) = word.split_once('=').map_or((word.as_str(), None), |(n, v)| (n, Some(v)));
                     if let Some(value) = default {
-                        check_syntax(value, escape, &format!("line {line}: ARG {word}"))?;
+                        expand_at(value, escape, None, &format!("line {line}: ARG {word}"))?;
                     }
                     df.global_args.push(GlobalArg { name: name.into(), default: default.map(String::from), line });
                 }
@@ -127,9 +127,9 @@ fn parse_from(rest: &str, line: usize, earlier: &[Stage], escape: char) -> Resul
         _ => bail!("line {line}: FROM takes an image and an optional 'AS name', got '{}'", args.join(" ")),
     };
     let base = args[0].to_string();
-    check_syntax(&base, escape, &format!("line {line}: FROM {base}"))?;
+    expand_at(&base, escape, None, &format!("line {line}: FROM {base}"))?;
     if let Some(platform) = &platform {
-        check_syntax(platform, escape, &format!("line {line}: FROM --platform={platform}"))?;
+        expand_at(platform, escape, None, &format!("line {line}: FROM --platform={platform}"))?;
     }
     let duplicate = earlier.iter().find(|stage| name.is_some() && stage.name == name);
     if let (Some(name), Some(other)) = (&name, duplicate) {
@@ -152,9 +152,10 @@ fn copy_sources(keyword: &str, rest: &str) -> Vec<String> {
     sources.map(|from| from.trim_matches(['"', '\''])).filter(|from| !from.is_empty()).map(String::from).collect()
 }
 
-/// Fails, as BuildKit would whatever the args, on a word its lexer rejects.
-fn check_syntax(word: &str, escape: char, context: &str) -> Result<()> {
-    expand(word, escape, None).map(|_| ()).map_err(|e| anyhow!("{context}: {e}"))
+/// Expands `word` with the args in `env` (see [`expand`]); an error names `context` (the line and
+/// instruction). Without `env` it fails only where BuildKit would whatever the args.
+fn expand_at(word: &str, escape: char, env: Option<&BTreeMap<String, String>>, context: &str) -> Result<String> {
+    expand(word, escape, env).map_err(|e| anyhow!("{context}: {e}"))
 }
 
 /// BuildKit's `^[a-z][a-z0-9-_.]*$`.
@@ -200,14 +201,10 @@ impl Dockerfile {
     /// would (`${X:?message}` with X unset, also in a global `ARG` default, or an empty result).
     pub fn resolve_base(&self, stage: &Stage, build_args: &BTreeMap<String, String>) -> Result<String> {
         let env = self.global_env(build_args)?;
-        let resolved = self.expand_in(&env, &stage.base, &format!("line {}: FROM {}", stage.line, stage.base))?;
+        let context = format!("line {}: FROM {}", stage.line, stage.base);
+        let resolved = expand_at(&stage.base, self.escape, Some(&env), &context)?;
         ensure!(!resolved.is_empty(), "FROM {} (line {}) resolves to an empty name", stage.base, stage.line);
         Ok(resolved)
-    }
-
-    /// Expands `word` with the args in `env`; an error names `context` (the line and instruction).
-    fn expand_in(&self, env: &BTreeMap<String, String>, word: &str, context: &str) -> Result<String> {
-        expand(word, self.escape, Some(env)).map_err(|e| anyhow!("{context}: {e}"))
     }
 
     /// The values of the args a `FROM` line can use.
@@ -221,7 +218,8 @@ impl Dockerfile {
             let value = match (build_args.get(&arg.name).filter(|_| !automatic_default), &arg.default) {
                 (Some(given), _) => given.clone(),
                 (None, Some(default)) => {
-                    self.expand_in(&env, default, &format!("line {}: ARG {}={default}", arg.line, arg.name))?
+                    let context = format!("line {}: ARG {}={default}", arg.line, arg.name);
+                    expand_at(default, self.escape, Some(&env), &context)?
                 }
                 // An ARG without a default that no build arg sets leaves the value as it was.
                 (None, None) => continue,
@@ -375,8 +373,7 @@ fn normalize_arch(arch: &str, variant: &str) -> (String, String) {
     let (arch, variant) = (arch.to_ascii_lowercase(), variant.to_ascii_lowercase());
     let (arch, variant) = match (arch.as_str(), variant.as_str()) {
         ("i386", _) => ("386", ""),
-        ("x86_64" | "x86-64" | "amd64", "v1") => ("amd64", ""),
-        ("x86_64" | "x86-64" | "amd64", variant) => ("amd64", variant),
+        ("x86_64" | "x86-64" | "amd64", variant) => ("amd64", if variant == "v1" { "" } else { variant }),
         ("aarch64" | "arm64", "8" | "v8" | "v8.0") => ("arm64", ""),
         ("aarch64" | "arm64", "9" | "9.0" | "v9.0") => ("arm64", "v9"),
         ("aarch64" | "arm64", variant) => ("arm64", variant),

@@ -153,39 +153,33 @@ impl Lexer<'_> {
         bail!("unexpected end of statement while looking for matching {wanted}")
     }
 
-    /// `apply` to the variable's value (`None` when unset), or `*` when building a glob.
-    fn with_value(&self, name: &str, apply: impl FnOnce(Option<&str>) -> Result<String>) -> Result<String> {
-        match self.env {
-            Some(env) => apply(env.get(name).map(String::as_str)),
-            None => Ok("*".to_string()),
-        }
-    }
-
     /// Expands the parameter after a `$`: `$NAME`, `${NAME}` or `${NAME` with a modifier. A
     /// modifier's operands are read (and fail on their errors) whatever the variable holds, as
-    /// BuildKit does.
+    /// BuildKit does; when building a glob the result is `*`.
     fn dollar(&mut self) -> Result<String> {
-        let plain = |value: Option<&str>| Ok(value.unwrap_or_default().to_string());
-        if !self.eat('{') {
-            let name = self.name();
-            return if name.is_empty() { Ok("$".to_string()) } else { self.with_value(&name, plain) };
-        }
-        ensure!(!matches!(self.chars.peek(), Some('{' | '}' | ':')), "syntax error: bad substitution");
+        let braced = self.eat('{');
+        ensure!(!braced || !matches!(self.chars.peek(), Some('{' | '}' | ':')), "syntax error: bad substitution");
         let name = self.name();
-        let colon = self.eat(':');
-        let Some(op) = self.chars.next() else { bail!("syntax error: missing '}}'") };
+        if !braced && name.is_empty() {
+            return Ok("$".to_string());
+        }
+        let glob = self.env.is_none();
+        // `None` when unset (or when building a glob).
+        let value = self.env.and_then(|env| env.get(&name)).map(String::as_str);
+        let colon = braced && self.eat(':');
+        // `$NAME` reads as `${NAME}`.
+        let Some(op) = (if braced { self.chars.next() } else { Some('}') }) else {
+            bail!("syntax error: missing '}}'")
+        };
         let unsupported = || anyhow!("unsupported modifier ({}{op}) in substitution", if colon { ":" } else { "" });
-        match (colon, op) {
-            (false, '}') => self.with_value(&name, plain),
+        let expanded = match (colon, op) {
+            (false, '}') => value.unwrap_or_default().to_string(),
             // `${NAME/pattern/replacement}` and `${NAME//pattern/replacement}`.
             (false, '/') => {
                 let all = self.eat('/');
                 let pattern = self.operand('/', true)?;
                 let replacement = self.operand('}', true)?;
-                let pattern = compile(&pattern)?;
-                self.with_value(&name, |value| {
-                    Ok(replace_matches(value.unwrap_or_default(), &pattern, &replacement, all))
-                })
+                replace_matches(value.unwrap_or_default(), &compile(&pattern)?, &replacement, all)
             }
             // `${NAME#p}` and `${NAME%p}` strip the shortest matching prefix or suffix, `##` and
             // `%%` the longest.
@@ -193,28 +187,27 @@ impl Lexer<'_> {
                 let word = self.operand('}', true)?;
                 let greedy = word.starts_with(op);
                 let pattern = compile(if greedy { &word[1..] } else { &word })?;
-                self.with_value(&name, |value| Ok(strip_match(value.unwrap_or_default(), &pattern, greedy, op == '%')))
+                strip_match(value.unwrap_or_default(), &pattern, greedy, op == '%')
             }
             // `${NAME-word}`, `${NAME+word}` and `${NAME?message}`; with `:` an empty value
             // counts as unset.
             (_, '-' | '+' | '?') => {
                 let word = self.operand('}', false)?;
-                self.with_value(&name, |value| {
-                    let usable = value.filter(|v| !(colon && v.is_empty()));
-                    Ok(match (op, usable) {
-                        ('-', usable) => usable.map_or(word, str::to_string),
-                        ('+', usable) => usable.map(|_| word).unwrap_or_default(),
-                        (_, Some(value)) => value.to_string(),
-                        _ if !word.is_empty() => bail!("{name}: {word}"),
-                        _ if value.is_none() => bail!("{name}: is not allowed to be unset"),
-                        _ => bail!("{name}: is not allowed to be empty"),
-                    })
-                })
+                match (op, value.filter(|v| !(colon && v.is_empty()))) {
+                    ('-', usable) => usable.map_or(word, str::to_string),
+                    ('+', usable) => usable.map(|_| word).unwrap_or_default(),
+                    (_, Some(value)) => value.to_string(),
+                    _ if glob => String::new(),
+                    _ if !word.is_empty() => bail!("{name}: {word}"),
+                    _ if value.is_none() => bail!("{name}: is not allowed to be unset"),
+                    _ => bail!("{name}: is not allowed to be empty"),
+                }
             }
-            (false, _) | (true, '#' | '%') => Err(unsupported()),
+            (false, _) | (true, '#' | '%') => return Err(unsupported()),
             // BuildKit reads the operand of an unknown `:` modifier before it fails.
-            (true, _) => self.operand('}', false).and_then(|_| Err(unsupported())),
-        }
+            (true, _) => return self.operand('}', false).and_then(|_| Err(unsupported())),
+        };
+        Ok(if glob { "*".to_string() } else { expanded })
     }
 
     /// A name, a run of digits (a positional parameter) or one special parameter character.

@@ -278,11 +278,10 @@ fn https_repo_url(spec: &str) -> Option<String> {
 }
 
 /// A tag as docker accepts it: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+/// Exactly the tags that [`branch_tag`] leaves as they are.
 fn validate_tag(tag: &str) -> Result<()> {
-    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let valid = tag.len() <= 128 && tag.starts_with(word) && tag.chars().all(|c| word(c) || c == '.' || c == '-');
     ensure!(
-        valid,
+        branch_tag(tag).as_deref() == Some(tag),
         "invalid tag '{tag}': a tag may contain only letters, digits, '_', '.' and '-', \
          may not start with '.' or '-' and has at most 128 characters"
     );
