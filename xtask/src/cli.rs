@@ -255,16 +255,15 @@ impl Spec {
 
     /// `build [--stage S] [--no-cache] …`
     fn usage(&self) -> String {
-        let positional = match self.positional {
-            Some((name, true)) => format!(" {name}"),
-            Some((name, false)) => format!(" [{name}]"),
-            None => String::new(),
+        let mut usage = match self.positional {
+            Some((name, true)) => format!("{} {name}", self.name),
+            Some((name, false)) => format!("{} [{name}]", self.name),
+            None => self.name.to_string(),
         };
-        let flags = self.all_flags().map(|flag| match flag.value {
-            Some(value) => format!(" [--{} {value}]", flag.long),
-            None => format!(" [--{}]", flag.long),
-        });
-        std::iter::once(self.name.to_string() + &positional).chain(flags).collect()
+        for flag in self.all_flags() {
+            usage += &format!(" [--{}{}]", flag.long, flag.value.map(|v| format!(" {v}")).unwrap_or_default());
+        }
+        usage
     }
 }
 
@@ -388,13 +387,13 @@ fn unknown_command(name: &str) -> String {
 }
 
 fn flag_lines<'a>(flags: impl Iterator<Item = &'a Flag>) -> String {
-    flags
-        .map(|flag| {
-            let short = flag.short.map(|c| format!("-{c}, ")).unwrap_or_default();
-            let spelled = format!("{short}--{}{}", flag.long, flag.value.map(|v| format!(" {v}")).unwrap_or_default());
-            format!("  {spelled:<17} {}\n", flag.help)
-        })
-        .collect()
+    let mut lines = String::new();
+    for flag in flags {
+        let short = flag.short.map(|c| format!("-{c}, ")).unwrap_or_default();
+        let spelled = format!("{short}--{}{}", flag.long, flag.value.map(|v| format!(" {v}")).unwrap_or_default());
+        lines += &format!("  {spelled:<17} {}\n", flag.help);
+    }
+    lines
 }
 
 /// The help of one command, or of the kit when `command` is None.

@@ -91,11 +91,8 @@ impl Project {
 
     /// The stage name xtask.toml's `[stages]` gives `role`, as written.
     fn configured_stage(&self, role: Role) -> &str {
-        match role {
-            Role::Lint => &self.config.stages.lint,
-            Role::Test => &self.config.stages.test,
-            Role::Release => &self.config.stages.release,
-        }
+        let stages = &self.config.stages;
+        [&stages.lint, &stages.test, &stages.release][role as usize]
     }
 
     /// The stage that plays `role`, checked against the Dockerfile; an error names xtask.toml's key.
