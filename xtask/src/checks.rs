@@ -26,10 +26,13 @@ pub fn wait_healthy(engine: &Engine, container: &str, answers: Option<(u16, &str
     let format = "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}";
     let (mut address, mut failed) = (None, 0);
     loop {
-        let answered = answers.is_none_or(|(port, path)| {
-            address = address.take().or_else(|| published(engine, container, port).ok());
-            address.as_deref().is_some_and(|a| http_get(a, path, Duration::from_secs(1)).is_ok())
-        });
+        let answered = match answers {
+            Some((port, path)) => {
+                address = address.or_else(|| published(engine, container, port).ok());
+                address.as_deref().is_some_and(|a| http_get(a, path, Duration::from_secs(1)).is_ok())
+            }
+            None => true,
+        };
         match &check {
             Some(args) if answered && passes(engine, container, args, deadline) => return Ok(()),
             Some(_) if answered && answers.is_some() && failed == 2 => bail!(

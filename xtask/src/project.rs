@@ -91,8 +91,11 @@ impl Project {
 
     /// The stage name xtask.toml's `[stages]` gives `role`, as written.
     fn configured_stage(&self, role: Role) -> &str {
-        let stages = &self.config.stages;
-        [&stages.lint, &stages.test, &stages.release][role as usize]
+        match role {
+            Role::Lint => &self.config.stages.lint,
+            Role::Test => &self.config.stages.test,
+            Role::Release => &self.config.stages.release,
+        }
     }
 
     /// The stage that plays `role`, checked against the Dockerfile; an error names xtask.toml's key.
