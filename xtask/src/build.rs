@@ -127,39 +127,38 @@ impl<'a> BuildSetup<'a> {
         let build = &self.project.config.build;
         let (docker, token) = (self.engine.kind == Kind::Docker, &build.npm_token);
         let mut command = self.engine.build_command();
-        let args = &mut command.args;
-        flag(args, "--builder", self.flags.builder.as_deref());
-        flag(args, "--file", Some(build.dockerfile.as_str()));
-        flag(args, "--target", Some(stage));
+        command.flag("--builder", self.flags.builder.as_deref());
+        command.flag("--file", Some(build.dockerfile.as_str()));
+        command.flag("--target", Some(stage));
         for (key, value) in self.all_args(kit_args) {
-            flag(args, "--build-arg", Some(&format!("{key}={value}")));
+            command.flag("--build-arg", Some(&format!("{key}={value}")));
         }
         // Registry credentials: only as secrets, named here, never their values.
-        flag(args, "--secret", self.ca_bundle().map(|bundle| format!("id=ca,src={bundle}")).as_deref());
-        flag(args, "--secret", self.npmrc().map(|npmrc| format!("id=npmrc,src={npmrc}")).as_deref());
-        flag(args, "--secret", (env_set(token) && docker).then(|| format!("id=npm_token,env={token}")).as_deref());
+        command.flag("--secret", self.ca_bundle().map(|bundle| format!("id=ca,src={bundle}")).as_deref());
+        command.flag("--secret", self.npmrc().map(|npmrc| format!("id=npmrc,src={npmrc}")).as_deref());
+        command.flag("--secret", (env_set(token) && docker).then(|| format!("id=npm_token,env={token}")).as_deref());
         for tag in tags {
-            flag(args, "--tag", Some(tag));
+            command.flag("--tag", Some(tag));
         }
-        args.extend(self.flags.no_cache.then(|| "--no-cache".to_string()));
-        args.extend(self.flags.pull.then(|| "--pull".to_string()));
+        command.args.extend(self.flags.no_cache.then(|| "--no-cache".to_string()));
+        command.args.extend(self.flags.pull.then(|| "--pull".to_string()));
         match (self.engine.kind, self.flags.progress.as_deref()) {
-            (Kind::Docker, progress) => flag(args, "--progress", progress),
+            (Kind::Docker, progress) => command.flag("--progress", progress),
             // podman prints plain step output always; `check_podman` refused tty and rawjson.
-            (Kind::Podman, Some("quiet")) => args.push("--quiet".to_string()),
+            (Kind::Podman, Some("quiet")) => command.args.push("--quiet".to_string()),
             _ => {}
         }
         // podman: every image of the build, the intermediate ones podman keeps as its layer cache too, carries
         // this label, so `build_steps`' prune removes the kit's leftovers and nothing else. (A stage that is
         // only a FROM would then be committed afresh on every build, and all built on it would miss the
         // cache: the kit's Dockerfile has none.)
-        flag(args, "--label", (!docker).then(|| self.podman_label()).as_deref());
-        flag(args, "--platform", self.flags.platform.as_deref());
-        self.cache_args(stage, args);
+        command.flag("--label", (!docker).then(|| self.podman_label()).as_deref());
+        command.flag("--platform", self.flags.platform.as_deref());
+        self.cache_args(stage, &mut command);
         // A docker-container or remote builder keeps results to itself unless told to load them; with the
         // default builder this is what happens anyway.
-        args.extend((docker && !tags.is_empty()).then(|| "--load".to_string()));
-        args.push(build.context.to_string());
+        command.args.extend((docker && !tags.is_empty()).then(|| "--load".to_string()));
+        command.args.push(build.context.to_string());
         command
     }
 
@@ -179,7 +178,7 @@ impl<'a> BuildSetup<'a> {
 
     /// `--cache-from`/`--cache-to` for one stage, onto `args`. Each stage has its own cache (a `buildcache-STAGE`
     /// tag, a folder, a gha scope), so building lint, test and release in turn keeps all three.
-    fn cache_args(&self, stage: &str, args: &mut Vec<String>) {
+    fn cache_args(&self, stage: &str, command: &mut Command) {
         let image = self.project.image();
         let (from, to) = match self.cache() {
             Cache::None => return,
@@ -195,8 +194,8 @@ impl<'a> BuildSetup<'a> {
             }
             Cache::Gha => (Some(format!("type=gha,scope={stage}")), format!("type=gha,scope={stage},mode=max")),
         };
-        flag(args, "--cache-from", from.as_deref());
-        flag(args, "--cache-to", Some(&to));
+        command.flag("--cache-from", from.as_deref());
+        command.flag("--cache-to", Some(&to));
     }
 
     /// Before any build starts: a cache the builder cannot export, or a multi-platform image it cannot
@@ -214,8 +213,11 @@ impl<'a> BuildSetup<'a> {
         }
         // The questions below need the engine: an unreachable one is the usual clear error first.
         self.engine.server_version()?;
-        let builder_flag = self.flags.builder.iter().flat_map(|builder| ["--builder", builder.as_str()]);
-        let builder = self.engine.query(&["buildx", "inspect"].into_iter().chain(builder_flag).collect::<Vec<_>>())?;
+        let mut inspect = vec!["buildx", "inspect"];
+        if let Some(builder) = &self.flags.builder {
+            inspect.extend(["--builder", builder]);
+        }
+        let builder = self.engine.query(&inspect)?;
         let driver = builder.lines().find_map(|l| l.trim().strip_prefix("Driver:")).map(str::trim).unwrap_or("");
         // Only the default builder (driver docker) on the classic image store falls short.
         if driver != "docker"
@@ -366,12 +368,6 @@ impl<'a> BuildSetup<'a> {
 }
 
 /// `NAME VALUE` onto `args`, when there is a value.
-pub(crate) fn flag(args: &mut Vec<String>, name: &str, value: Option<&str>) {
-    if let Some(value) = value {
-        args.extend([name.to_string(), value.to_string()]);
-    }
-}
-
 fn env_set(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|v| !v.is_empty())
 }

@@ -49,8 +49,9 @@ impl Engine {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let context = self.context.iter().flat_map(|context| ["--context", context.as_str()]);
-        Command::new(self.program).args(context).args(args)
+        let mut command = Command::new(self.program);
+        command.flag("--context", self.context.as_deref());
+        command.args(args)
     }
 
     /// `docker buildx build` (BuildKit; the classic `docker build` of old engines cannot do

@@ -33,6 +33,13 @@ impl Command {
         self
     }
 
+    /// `name value` onto the argv when there is a value (`--platform`, `--cache-from`, …); nothing otherwise.
+    pub fn flag(&mut self, name: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            self.args.extend([name.to_string(), value.to_string()]);
+        }
+    }
+
     /// The command as one shell line, quoted so it can be pasted (its stdin from `printf`).
     pub fn shell_line(&self) -> String {
         let stdin = self.stdin.iter().map(|text| format!("printf '%s\\n' {} |", shell_quote(text)));

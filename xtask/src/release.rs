@@ -5,7 +5,7 @@
 use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
 
-use crate::build::{self, BuildFlags, BuildSetup};
+use crate::build::{BuildFlags, BuildSetup};
 use crate::engine::{Engine, Kind};
 use crate::plan::{Action, Plan, Step};
 use crate::project::{Project, Release, Role};
@@ -87,7 +87,7 @@ fn sbom_steps(setup: &BuildSetup, image: &str, out: &Utf8Path) -> Result<Vec<Ste
         format!("{}-sbom-{}", project.config.image.name.rsplit('/').next().unwrap_or("app"), std::process::id());
     let platform = setup.flags.platform.as_deref().and_then(|p| p.split(',').next());
     let mut create = engine.command(["create", "--name", &container]);
-    build::flag(&mut create.args, "--platform", platform);
+    create.flag("--platform", platform);
     let remove = |container: &str| {
         Step::cleanup(format!("remove container {container}"), engine.command(["rm", "--force", container]))
     };

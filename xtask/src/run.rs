@@ -26,8 +26,11 @@ pub fn container_name(project: &Project, what: &str) -> String {
 
 /// `docker run MODE --pull=never --name NAME --publish PUBLISH [--env K=V]… IMAGE`, the env from `[smoke] env`.
 fn start(project: &Project, engine: &Engine, mode: &str, name: &str, publish: String, image: &str) -> Command {
-    let env = project.config.smoke.env.iter().flat_map(|(k, v)| ["--env".to_string(), format!("{k}={v}")]);
-    engine.command(["run", mode, "--pull=never", "--name", name, "--publish"]).arg(publish).args(env).arg(image)
+    let mut run = engine.command(["run", mode, "--pull=never", "--name", name, "--publish"]).arg(publish);
+    for (key, value) in &project.config.smoke.env {
+        run.flag("--env", Some(&format!("{key}={value}")));
+    }
+    run.arg(image)
 }
 
 const MISSING_IMAGE_HINT: &str = "is the release image built? run `cargo xtask release` first";
