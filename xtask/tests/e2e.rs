@@ -250,17 +250,20 @@ fn rebuilds_come_from_the_cache_and_npm_ci_survives_a_source_edit() {
     assert!(npm_ci.iter().all(|l| l.ends_with("CACHED")), "npm ci ran again after a source edit: {npm_ci:?}");
 }
 
-/// BuildKit's plain progress: one `#N [stage k/n] INSTRUCTION` line per step, and `#N CACHED` after
-/// it when the step came from the cache. Each RUN or COPY step as one line ending in CACHED or RAN.
+/// BuildKit's plain progress: a `#N [stage k/n] INSTRUCTION` line per step, and `#N CACHED` when the step came
+/// from the cache. A cached step whose layers must still be fetched (from an imported cache, for the image) gets its
+/// `#N [stage k/n]` line again, after the CACHED one. Each RUN or COPY step as one line ending in CACHED or RAN.
 fn step_lines(progress: &str) -> Vec<String> {
     let lines: Vec<&str> = progress.lines().collect();
-    let mut steps = Vec::new();
-    for (i, line) in lines.iter().enumerate() {
+    let (mut steps, mut seen) = (Vec::new(), Vec::new());
+    for line in &lines {
         let Some((id, text)) = line.strip_prefix('#').and_then(|rest| rest.split_once(' ')) else { continue };
-        if !text.starts_with('[') || !(text.contains("] RUN") || text.contains("] COPY")) {
+        let is_step = text.starts_with('[') && (text.contains("] RUN") || text.contains("] COPY"));
+        if !is_step || seen.contains(&id) {
             continue;
         }
-        let cached = lines[i + 1..].iter().any(|l| *l == format!("#{id} CACHED"));
+        seen.push(id);
+        let cached = lines.iter().any(|l| *l == format!("#{id} CACHED"));
         steps.push(format!("{line} {}", if cached { "CACHED" } else { "RAN" }));
     }
     steps
@@ -301,6 +304,9 @@ fn cache_restores_every_step(cache: &str, registry: Option<&str>) {
     // A name of this run's own, so no cache exported by an earlier run (of another Dockerfile) is imported.
     let name = format!("xtask-cache-{cache}-{}", std::process::id());
     edit(&project.join("xtask.toml"), "name = \"items-api\"", &format!("name = \"{name}\""));
+    // And a source file of its own: the first build runs `COPY . .` and every step after it, so the cache it
+    // exports holds what it made, not records that earlier tests left in the builder.
+    std::fs::write(project.join(format!("node-app/test/{name}.txt")), &name).unwrap();
     if let Some(registry) = registry {
         edit(&project.join("xtask.toml"), "registry = \"\"", &format!("registry = \"{registry}\""));
     }
