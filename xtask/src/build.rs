@@ -176,7 +176,7 @@ impl<'a> BuildSetup<'a> {
         self.flags.cache.unwrap_or(self.project.config.build.cache)
     }
 
-    /// `--cache-from`/`--cache-to` for one stage, onto `args`. Each stage has its own cache (a `buildcache-STAGE`
+    /// `--cache-from`/`--cache-to` for one stage, onto `command`. Each stage has its own cache (a `buildcache-STAGE`
     /// tag, a folder, a gha scope), so building lint, test and release in turn keeps all three.
     fn cache_args(&self, stage: &str, command: &mut Command) {
         let image = self.project.image();
@@ -367,7 +367,6 @@ impl<'a> BuildSetup<'a> {
     }
 }
 
-/// `NAME VALUE` onto `args`, when there is a value.
 fn env_set(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|v| !v.is_empty())
 }
