@@ -20,7 +20,7 @@ pub fn dev(setup: &BuildSetup, options: &Options) -> Result<()> {
     if engine.kind == Kind::Podman {
         bail!("dev runs the service beside Redis with docker compose, which podman on this host lacks; use --engine docker");
     }
-    let name = format!("{}-dev", project.config.image.name.rsplit('/').next().unwrap_or("app"));
+    let name = format!("{}-dev", project.bare_name());
     let mut compose = compose_program(engine, dev.file.as_str())?.args(["--project-name", name.as_str()]);
     let (port, image) = (project.config.service.port, format!("{}:{}", project.image(), dev.stage));
     let env = [

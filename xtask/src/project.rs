@@ -122,6 +122,16 @@ impl Project {
         Ok(args)
     }
 
+    /// The image's last path segment (`items-api` for `team/items-api`): container and file names start with it.
+    pub fn bare_name(&self) -> &str {
+        self.config.image.name.rsplit('/').next().unwrap_or_default()
+    }
+
+    /// A container name unique to this invocation (`items-api-smoke-PID`), so cleanup removes exactly what it started.
+    pub fn container_name(&self, what: &str) -> String {
+        format!("{}-{what}-{}", self.bare_name(), std::process::id())
+    }
+
     /// The full image repository: `registry/name`, or just `name` for local images.
     pub fn image(&self) -> String {
         match self.config.image.registry.trim_end_matches('/') {

@@ -83,8 +83,7 @@ pub fn release_plan(
 fn sbom_steps(setup: &BuildSetup, image: &str, out: &Utf8Path) -> Result<Vec<Step>> {
     let (project, engine) = (setup.project, setup.engine);
     let work = project.root.join(sbom::DIR).join("work");
-    let container =
-        format!("{}-sbom-{}", project.config.image.name.rsplit('/').next().unwrap_or("app"), std::process::id());
+    let container = project.container_name("sbom");
     let platform = setup.flags.platform.as_deref().and_then(|p| p.split(',').next());
     let mut create = engine.command(["create", "--name", &container]);
     create.flag("--platform", platform);

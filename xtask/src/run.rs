@@ -18,12 +18,6 @@ pub fn release_image(project: &Project) -> Result<String> {
     })
 }
 
-/// A container name unique to this invocation, so cleanup removes exactly what it started.
-pub fn container_name(project: &Project, what: &str) -> String {
-    let base = project.config.image.name.rsplit('/').next().unwrap_or("app");
-    format!("{base}-{what}-{}", std::process::id())
-}
-
 /// `docker run MODE --pull=never --name NAME --publish PUBLISH [--env K=V]… IMAGE`, the env from `[smoke] env`.
 fn start(project: &Project, engine: &Engine, mode: &str, name: &str, publish: String, image: &str) -> Command {
     let mut run = engine.command(["run", mode, "--pull=never", "--name", name, "--publish"]).arg(publish);
@@ -38,7 +32,7 @@ const MISSING_IMAGE_HINT: &str = "is the release image built? run `cargo xtask r
 /// `run`: the release image in the foreground on the service port, removed on exit.
 pub fn run_plan(project: &Project, engine: &Engine, image: &str) -> Result<Plan> {
     let port = project.config.service.port;
-    let name = container_name(project, "run");
+    let name = project.container_name("run");
     let run = start(project, engine, "--rm", &name, format!("{port}:{port}"), image);
     let run = Step::exec(format!("run {image} on http://127.0.0.1:{port}"), run).with_hint(MISSING_IMAGE_HINT);
     let remove = Step::cleanup(format!("remove container {name}"), engine.command(["rm", "--force", name.as_str()]));
@@ -50,7 +44,7 @@ pub fn run_plan(project: &Project, engine: &Engine, image: &str) -> Result<Plan>
 /// a context), its ports are not this machine's: then node, inside the container, sends the probe.
 pub fn smoke_plan(project: &Project, engine: &Engine, image: &str) -> Result<Plan> {
     let service = &project.config.service;
-    let name = container_name(project, "smoke");
+    let name = project.container_name("smoke");
     let start = start(project, engine, "--detach", &name, format!("127.0.0.1::{}", service.port), image);
     let timeout = Duration::from_secs(project.config.smoke.timeout);
     let local = engine.is_local();

@@ -283,9 +283,8 @@ fn base64(text: &str) -> Option<Vec<u8>> {
 
 /// The SBOM file `release` writes for `image`: `target/sbom/NAME-TAG.cdx.json`.
 pub fn file_for(project: &Project, image: &str) -> Utf8PathBuf {
-    let name = project.config.image.name.rsplit('/').next().unwrap_or("image");
     let tag = split_reference(image).1.unwrap_or("");
-    project.root.join(DIR).join(format!("{name}-{tag}.cdx.json"))
+    project.root.join(DIR).join(format!("{}-{tag}.cdx.json", project.bare_name()))
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use crate::expand::{instructions, split_keyword};
 use crate::plan::{execute_on, print_dry_run, Options, Plan, Step, StepFailed};
 use crate::process::shell_quote;
 use crate::project::Role;
-use crate::run::container_name;
 
 pub fn shell(setup: &BuildSetup, stage: Option<&str>, options: &Options) -> Result<()> {
     let project = setup.project;
@@ -128,7 +127,7 @@ fn run_command(rest: &str) -> (String, String) {
 /// commands can be piped in. The container is removed also when the kit is interrupted.
 fn shell_plan(setup: &BuildSetup, image: &str) -> Plan {
     let engine = setup.engine;
-    let container = container_name(setup.project, "shell");
+    let container = setup.project.container_name("shell");
     let run = engine
         .command(["run", "--rm", "--interactive", "--name", container.as_str()])
         .args(std::io::stdin().is_terminal().then_some("--tty"))
