@@ -64,6 +64,13 @@ pub struct Flag {
     pub help: &'static str,
 }
 
+impl Flag {
+    /// `--stage S`, or `--no-cache` for a switch.
+    fn spelled(&self) -> String {
+        format!("--{}{}", self.long, self.value.map(|v| format!(" {v}")).unwrap_or_default())
+    }
+}
+
 const fn switch(long: &'static str, help: &'static str) -> Flag {
     Flag { long, short: None, value: None, help }
 }
@@ -261,7 +268,7 @@ impl Spec {
             None => self.name.to_string(),
         };
         for flag in self.all_flags() {
-            usage += &format!(" [--{}{}]", flag.long, flag.value.map(|v| format!(" {v}")).unwrap_or_default());
+            usage += &format!(" [{}]", flag.spelled());
         }
         usage
     }
@@ -390,7 +397,7 @@ fn flag_lines<'a>(flags: impl Iterator<Item = &'a Flag>) -> String {
     let mut lines = String::new();
     for flag in flags {
         let short = flag.short.map(|c| format!("-{c}, ")).unwrap_or_default();
-        let spelled = format!("{short}--{}{}", flag.long, flag.value.map(|v| format!(" {v}")).unwrap_or_default());
+        let spelled = format!("{short}{}", flag.spelled());
         lines += &format!("  {spelled:<17} {}\n", flag.help);
     }
     lines

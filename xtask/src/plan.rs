@@ -103,6 +103,11 @@ impl Step {
         Step { always: true, ..Step::exec(title, command) }
     }
 
+    /// Cleanup: `docker rm --force NAME`, the container the kit started under that name.
+    pub fn remove_container(engine: &Engine, name: &str) -> Step {
+        Step::cleanup(format!("remove container {name}"), engine.command(["rm", "--force", name]))
+    }
+
     pub fn with_hint(mut self, hint: impl Into<String>) -> Step {
         self.hint = Some(hint.into());
         self

@@ -39,7 +39,7 @@ pub fn release_plan(
         // from its annotations. buildx refuses index annotations on a single-platform image.
         for (key, value) in &release.labels {
             for level in ["manifest", "index"].iter().take(if setup.multi_platform() { 2 } else { 1 }) {
-                build.args.extend(["--annotation".to_string(), format!("{level}:{key}={value}")]);
+                build.flag("--annotation", Some(&format!("{level}:{key}={value}")));
             }
         }
         build.args.push(context);
@@ -87,9 +87,6 @@ fn sbom_steps(setup: &BuildSetup, image: &str, out: &Utf8Path) -> Result<Vec<Ste
     let platform = setup.flags.platform.as_deref().and_then(|p| p.split(',').next());
     let mut create = engine.command(["create", "--name", &container]);
     create.flag("--platform", platform);
-    let remove = |container: &str| {
-        Step::cleanup(format!("remove container {container}"), engine.command(["rm", "--force", container]))
-    };
     let mut steps = vec![
         Step::kit(format!("empty {work}"), Action::FreshDir(work.clone())),
         Step::exec(format!("create a container of {image} to copy files from (never started)"), create.arg(image)),
@@ -99,7 +96,7 @@ fn sbom_steps(setup: &BuildSetup, image: &str, out: &Utf8Path) -> Result<Vec<Ste
         let copy = engine.command(["cp".to_string(), format!("{container}:{from}"), work.join(to).to_string()]);
         steps.push(Step::exec(format!("copy {from} out of the image"), copy));
     }
-    steps.push(remove(&container));
+    steps.push(Step::remove_container(engine, &container));
     // podman keeps a stage's layers (the tool's install) only while a tagged image is built on them, and
     // podman-remote takes no --output: the tool's output is copied out of that image.
     let podman = engine.kind == Kind::Podman;
@@ -122,7 +119,7 @@ fn sbom_steps(setup: &BuildSetup, image: &str, out: &Utf8Path) -> Result<Vec<Ste
         steps.push(Step::exec(format!("create a container of {tag} (never started)"), create));
         let copy = engine.command(["cp".to_string(), format!("{container}:/sbom"), work.join("npm").to_string()]);
         steps.push(Step::exec("copy the npm tool's output out of it", copy));
-        steps.push(remove(&container));
+        steps.push(Step::remove_container(engine, &container));
     }
     steps.extend(setup.podman_prune());
     let write = Action::WriteSbom { work, flavor: project.flavor, image: image.to_string(), out: out.to_owned() };

@@ -35,7 +35,7 @@ pub fn run_plan(project: &Project, engine: &Engine, image: &str) -> Result<Plan>
     let name = project.container_name("run");
     let run = start(project, engine, "--rm", &name, format!("{port}:{port}"), image);
     let run = Step::exec(format!("run {image} on http://127.0.0.1:{port}"), run).with_hint(MISSING_IMAGE_HINT);
-    let remove = Step::cleanup(format!("remove container {name}"), engine.command(["rm", "--force", name.as_str()]));
+    let remove = Step::remove_container(engine, &name);
     Ok(Plan { steps: vec![run, remove] })
 }
 

@@ -132,10 +132,9 @@ fn shell_plan(setup: &BuildSetup, image: &str) -> Plan {
         .command(["run", "--rm", "--interactive", "--name", container.as_str()])
         .args(std::io::stdin().is_terminal().then_some("--tty"))
         .args(["--entrypoint", "sh", image, "-c", "command -v bash >/dev/null && exec bash; exec sh"]);
-    let remove = engine.command(["rm", "--force", container.as_str()]);
     let shell =
         Step::attach(format!("open a shell in {image}"), run).with_hint("the status of the shell's last command");
-    Plan { steps: vec![shell, Step::cleanup(format!("remove container {container}"), remove)] }
+    Plan { steps: vec![shell, Step::remove_container(engine, &container)] }
 }
 
 #[cfg(test)]
