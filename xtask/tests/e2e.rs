@@ -310,7 +310,10 @@ fn cache_restores_every_step(cache: &str, registry: Option<&str>) {
     if let Some(registry) = registry {
         edit(&project.join("xtask.toml"), "registry = \"\"", &format!("registry = \"{registry}\""));
     }
-    kit(&project, &["build", "--stage", "test", "--cache", cache]).assert_ok();
+    let first = kit(&project, &["build", "--stage", "test", "--cache", cache, "--progress", "plain"]);
+    first.assert_ok();
+    let made: Vec<String> = step_lines(&first.stderr).into_iter().filter(|l| l.ends_with("RAN")).collect();
+    assert!(made.iter().any(|l| l.contains("COPY . .")), "the first build found `COPY . .` cached: {made:?}");
     let image = match registry {
         Some(registry) => format!("{registry}/{name}:test"),
         None => format!("{name}:test"),
